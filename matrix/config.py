@@ -1,0 +1,237 @@
+"""Settings: `[tool.compat-matrix]` in pyproject.toml, overridden by the CLI.
+
+Every bad value is a `ConfigError` that names the key, what was expected and
+what was received, raised before any env starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from matrix import axes
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 hosts
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+SECTION = "compat-matrix"
+
+
+class ConfigError(ValueError):
+    """A user's setting is wrong; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float
+    rtol: float
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    cell: float = 300.0  # one load + predict, or one build + train + save
+    start: float = 600.0  # probe start-up, TensorFlow import included
+    install: float = 1800.0  # creating and installing one env
+
+
+@dataclass(frozen=True)
+class Settings:
+    preset: str = "default"
+    tf: tuple[str, ...] = ()
+    envs: tuple[str, ...] = ()
+    models: tuple[str, ...] = axes.MODELS
+    formats: tuple[str, ...] = axes.FORMATS
+    loaders: tuple[str, ...] = axes.LOADERS
+    policies: tuple[str, ...] = axes.POLICIES
+    jobs: int = 0  # 0 = auto
+    output: Path = Path("build/matrix")
+    reports: Path = Path("reports")
+    envdir: Path = Path(".nox")
+    max_restarts: int = 5
+    fresh: bool = False
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    tolerances: dict[str, Tolerance] = field(
+        default_factory=lambda: {
+            name: Tolerance(atol, rtol) for name, (atol, rtol) in axes.DEFAULT_TOLERANCES.items()
+        }
+    )
+
+    def effective_jobs(self) -> int:
+        """`auto`: one probe per core, bounded by memory (about 2 GB each)."""
+        if self.jobs > 0:
+            return self.jobs
+        cores = os.cpu_count() or 1
+        try:
+            memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        except (ValueError, OSError, AttributeError):
+            memory_gb = 4.0
+        return max(1, min(cores, int(memory_gb // 2)))
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "models": axes.MODELS,
+    "formats": axes.FORMATS,
+    "loaders": axes.LOADERS,
+    "policies": axes.POLICIES,
+    "tf": tuple(axes.RELEASES),
+}
+
+
+def read_pyproject(path: Path) -> dict[str, Any]:
+    """The `[tool.compat-matrix]` table of a pyproject.toml ({} if absent)."""
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        msg = f"Cannot read {path}: expected valid TOML. Received error: {exc}"
+        raise ConfigError(msg) from exc
+    table = document.get("tool", {}).get(SECTION, {})
+    if not isinstance(table, dict):
+        msg = f"[tool.{SECTION}] in {path} must be a table, not {type(table).__name__}"
+        raise ConfigError(msg)
+    return table
+
+
+def build_settings(file_values: dict[str, Any], cli_values: dict[str, Any]) -> Settings:
+    """Merge file and CLI values (CLI wins) into validated Settings."""
+    merged = {**_normalise(file_values, "pyproject.toml"), **_drop_unset(cli_values)}
+    settings = Settings()
+    simple = {f.name for f in fields(Settings)} - {"timeouts", "tolerances"}
+    for key, value in merged.items():
+        if key == "timeouts":
+            settings = replace(settings, timeouts=_timeouts(value))
+        elif key == "tolerances":
+            settings = replace(settings, tolerances=_tolerances(settings, value))
+        elif key in simple:
+            settings = replace(settings, **{key: _coerce(key, value)})
+        else:
+            msg = (
+                f"Unknown setting {key!r} in [tool.{SECTION}]: expected one of "
+                f"{', '.join(sorted(simple | {'timeouts', 'tolerances'}))}"
+            )
+            raise ConfigError(msg)
+    return settings
+
+
+def _normalise(values: dict[str, Any], where: str) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if key == "user-models":
+            continue  # read by the user-model loader, not a plain setting
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def _drop_unset(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    default = getattr(Settings(), key)
+    if isinstance(default, tuple):
+        return _names(key, value)
+    if isinstance(default, bool):
+        return _typed(key, value, bool)
+    if isinstance(default, int):
+        if key == "jobs" and value == "auto":
+            return 0
+        if key == "jobs" and isinstance(value, str) and value.isdigit():
+            value = int(value)
+        number = _typed(key, value, int)
+        if number < 0:
+            msg = f"Invalid {key!r}: expected a number >= 0. Received: {key}={value!r}"
+            raise ConfigError(msg)
+        return number
+    if isinstance(default, Path):
+        return Path(_typed(key, value, str))
+    if key == "preset":
+        name = _typed(key, value, str)
+        if name not in axes.PRESETS and name != "full":
+            msg = f"Unknown preset {name!r}: expected one of {', '.join([*axes.PRESETS, 'full'])}"
+            raise ConfigError(msg)
+        return name
+    return value
+
+
+def _typed(key: str, value: Any, kind: type) -> Any:
+    if kind is int and isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, kind):
+        msg = (
+            f"Invalid {key!r}: expected {kind.__name__}. "
+            f"Received: {key}={value!r} ({type(value).__name__})"
+        )
+        raise ConfigError(msg)
+    return value
+
+
+def _names(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        msg = f"Invalid {key!r}: expected a list of names. Received: {key}={value!r}"
+        raise ConfigError(msg)
+    choices = _CHOICES.get(key)
+    if choices is not None:
+        for name in value:
+            if name not in choices:
+                msg = f"Unknown {_singular(key)} {name!r}: expected one of {', '.join(choices)}"
+                raise ConfigError(msg)
+    return tuple(dict.fromkeys(value))
+
+
+def _singular(key: str) -> str:
+    return {"tf": "TensorFlow version", "policies": "policy"}.get(key, key[:-1])
+
+
+def _timeouts(value: Any) -> Timeouts:
+    if not isinstance(value, dict):
+        msg = f"Invalid 'timeouts': expected a table. Received: {value!r}"
+        raise ConfigError(msg)
+    known = {f.name for f in fields(Timeouts)}
+    result = Timeouts()
+    for key, seconds in value.items():
+        if key not in known:
+            msg = f"Unknown timeout {key!r}: expected one of {', '.join(sorted(known))}"
+            raise ConfigError(msg)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            msg = f"Invalid timeout {key!r}: expected seconds > 0. Received: {seconds!r}"
+            raise ConfigError(msg)
+        result = replace(result, **{key: float(seconds)})
+    return result
+
+
+def _tolerances(settings: Settings, value: Any) -> dict[str, Tolerance]:
+    if not isinstance(value, dict):
+        msg = f"Invalid 'tolerances': expected a table per policy. Received: {value!r}"
+        raise ConfigError(msg)
+    result = dict(settings.tolerances)
+    for policy, pair in value.items():
+        if policy not in axes.POLICIES:
+            choices = ", ".join(axes.POLICIES)
+            msg = f"Unknown policy {policy!r} in tolerances: expected one of {choices}"
+            raise ConfigError(msg)
+        if not isinstance(pair, dict) or set(pair) - {"atol", "rtol"}:
+            msg = (
+                f"Invalid tolerances.{policy}: expected {{atol = ..., rtol = ...}}. "
+                f"Received: {pair!r}"
+            )
+            raise ConfigError(msg)
+        base = result[policy]
+        numbers = {k: pair.get(k, getattr(base, k)) for k in ("atol", "rtol")}
+        for name, number in numbers.items():
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
+                msg = (
+                    f"Invalid tolerances.{policy}.{name}: expected a number >= 0. "
+                    f"Received: {number!r}"
+                )
+                raise ConfigError(msg)
+        result[policy] = Tolerance(float(numbers["atol"]), float(numbers["rtol"]))
+    return result

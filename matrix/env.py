@@ -1,0 +1,95 @@
+"""An env: one isolated virtualenv, Python x TensorFlow x flavour x device."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from matrix import axes
+
+_ID = re.compile(
+    r"^tf(?P<tf>\d+\.\d+)-(?P<flavour>keras2|keras3|tf-keras)"
+    r"-py(?P<python>\d+\.\d+)-(?P<device>cpu|gpu)(?:-k(?P<keras>\d+\.\d+))?$"
+)
+
+
+@dataclass(frozen=True)
+class Env:
+    tf: str
+    flavour: str
+    python: str
+    device: str = "cpu"
+    keras: str | None = None  # a pinned Keras 3 minor, e.g. "3.6"
+
+    @property
+    def id(self) -> str:
+        suffix = f"-k{self.keras}" if self.keras else ""
+        return f"tf{self.tf}-{self.flavour}-py{self.python}-{self.device}{suffix}"
+
+    @property
+    def release(self) -> axes.Release:
+        return axes.RELEASES[self.tf]
+
+    @property
+    def tags(self) -> list[str]:
+        """nox tags, so CI can shard with `nox -t tf2.15` or `-t keras3`."""
+        return [f"tf{self.tf}", self.flavour, self.device, f"py{self.python}"]
+
+    def requirements(self) -> list[str]:
+        reqs = axes.package_requirements(self.release, self.flavour, self.device)
+        reqs.extend(self.release.pins)
+        if self.keras:
+            reqs.append(f"keras=={self.keras}.*")
+        return reqs
+
+    def environment(self) -> dict[str, str]:
+        env = axes.flavour_environment(self.flavour)
+        if self.device == "cpu":
+            # A CPU env stays on the CPU even on a machine with a GPU.
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        return env
+
+    @classmethod
+    def parse(cls, env_id: str) -> Env:
+        """Read an env id; raise ValueError naming what is wrong."""
+        match = _ID.match(env_id)
+        if not match:
+            msg = (
+                f"Invalid env id: expected tf<X.Y>-<keras2|keras3|tf-keras>-py<X.Y>-"
+                f"<cpu|gpu>[-k<X.Y>], e.g. tf2.15-keras2-py3.11-cpu. "
+                f"Received: {env_id!r}"
+            )
+            raise ValueError(msg)
+        env = cls(
+            tf=match["tf"],
+            flavour=match["flavour"],
+            python=match["python"],
+            device=match["device"],
+            keras=match["keras"],
+        )
+        env.validate()
+        return env
+
+    def validate(self) -> None:
+        release = axes.RELEASES.get(self.tf)
+        if release is None:
+            msg = (
+                f"Unknown TensorFlow version {self.tf!r} in env {self.id}: expected "
+                f"one of {', '.join(axes.RELEASES)}"
+            )
+            raise ValueError(msg)
+        if self.flavour not in release.flavours:
+            msg = (
+                f"Env {self.id}: TensorFlow {self.tf} has no {self.flavour!r} "
+                f"flavour; it has {', '.join(release.flavours)}"
+            )
+            raise ValueError(msg)
+        if self.python not in release.pythons:
+            msg = (
+                f"Env {self.id}: TensorFlow {self.tf} has wheels for Python "
+                f"{', '.join(release.pythons)}; received python={self.python}"
+            )
+            raise ValueError(msg)
+        if self.keras and self.flavour != "keras3":
+            msg = f"Env {self.id}: a Keras pin (-k{self.keras}) needs the keras3 flavour"
+            raise ValueError(msg)

@@ -1,0 +1,89 @@
+"""The on-disk layout, in one place. Probes get concrete paths from here.
+
+<output>/plan.json                          the last run's plan (for `report`)
+<output>/envs/<env>.json                    env state: status, versions, reason
+<output>/artifacts/<env>/manifest.json      what a producer saved, with sha256
+<output>/artifacts/<env>/<model>-<policy>.<format>
+<output>/artifacts/<env>/<model>-<policy>.ref.npz   reference inputs/outputs
+<output>/results/<env>.jsonl                one line per measured cell
+<output>/outputs/<env>/<cell-key>.npz       a consumer's predictions
+<output>/logs/<env>/<phase>.log             probe and installer output
+<envdir>/<env>/                             the virtualenv (built via nox)
+<envdir>/<env>/.matrix-env.json             the spec it was built from
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
+ENV_RECORD = ".matrix-env.json"
+MANIFEST = "manifest.json"
+REPORT_MD = "compat.md"
+REPORT_JSON = "compat.json"
+
+# The file or folder name each format is written as; Keras 3 insists on the
+# ".weights.h5" suffix for weights-only files.
+FORMAT_SUFFIX = {
+    "h5": ".h5",
+    "keras": ".keras",
+    "savedmodel": ".savedmodel",
+    "weights": ".weights.h5",
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    output: Path
+    envdir: Path
+
+    def __post_init__(self) -> None:
+        # Absolute, because probes run with their own working directory.
+        object.__setattr__(self, "output", Path(self.output).resolve())
+        object.__setattr__(self, "envdir", Path(self.envdir).resolve())
+
+    @property
+    def plan(self) -> Path:
+        return self.output / "plan.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.output / ".lock"
+
+    def env_state(self, env_id: str) -> Path:
+        return self.output / "envs" / f"{env_id}.json"
+
+    def artifacts(self, env_id: str) -> Path:
+        return self.output / "artifacts" / env_id
+
+    def manifest(self, env_id: str) -> Path:
+        return self.artifacts(env_id) / MANIFEST
+
+    def artifact_name(self, model: str, policy: str, fmt: str) -> str:
+        return f"{model}-{policy}{FORMAT_SUFFIX[fmt]}"
+
+    def reference_name(self, model: str, policy: str) -> str:
+        return f"{model}-{policy}.ref.npz"
+
+    def results(self, env_id: str) -> Path:
+        return self.output / "results" / f"{env_id}.jsonl"
+
+    def outputs(self, env_id: str) -> Path:
+        return self.output / "outputs" / env_id
+
+    def log(self, env_id: str, phase: str) -> Path:
+        return self.output / "logs" / env_id / f"{phase}.log"
+
+    def venv(self, env_id: str) -> Path:
+        return self.envdir / env_id
+
+    def venv_python(self, env_id: str) -> Path:
+        return self.venv(env_id) / "bin" / "python"
+
+    def venv_record(self, env_id: str) -> Path:
+        return self.venv(env_id) / ENV_RECORD
+
+
+def probe_script(name: str) -> Path:
+    return PROBES_DIR / f"{name}.py"

@@ -1,0 +1,72 @@
+"""What every per-env phase starts with: a ready env and a probe command."""
+
+from __future__ import annotations
+
+import os
+
+from matrix import store
+from matrix.config import Settings
+from matrix.launch import ProbeCommand
+from matrix.paths import Layout, probe_script
+from matrix.plan import PlannedEnv
+from matrix.provision import ProvisionError, VenvRecord, provision
+
+
+def ready_env(
+    planned: PlannedEnv, layout: Layout, settings: Settings, phase: str
+) -> VenvRecord | None:
+    """Build or reuse the env; on failure record why and return None."""
+    base = {
+        "device": planned.env.device,
+        "keras_flavour": planned.env.flavour,
+        "interpreter": str(planned.interpreter) if planned.interpreter else None,
+    }
+    if planned.unavailable:
+        store.write_env_state(
+            layout, planned.id, {**base, "status": "unavailable", "reason": planned.unavailable}
+        )
+        return None
+    try:
+        record = provision(planned, layout, settings.timeouts.install)
+    except ProvisionError as exc:
+        store.write_env_state(
+            layout, planned.id, {**base, "status": "env-error", "reason": str(exc), "phase": phase}
+        )
+        return None
+    store.write_env_state(
+        layout,
+        planned.id,
+        {
+            **base,
+            "status": "ok",
+            "reason": None,
+            "fingerprint": record.fingerprint,
+            "freeze": list(record.freeze),
+            "backend": record.backend,
+            "rebuild_reason": record.rebuild_reason,
+        },
+    )
+    return record
+
+
+def probe_command(
+    planned: PlannedEnv, layout: Layout, settings: Settings, phase: str
+) -> ProbeCommand:
+    threads = max(1, (os.cpu_count() or 1) // settings.effective_jobs())
+    environment = {
+        **planned.env.environment(),
+        "COMPAT_MATRIX_THREADS": str(threads),
+        "OMP_NUM_THREADS": str(threads),
+    }
+    workdir = layout.output / "tmp" / planned.id
+    workdir.mkdir(parents=True, exist_ok=True)
+    return ProbeCommand(
+        python=layout.venv_python(planned.id),
+        script=probe_script(phase),
+        environment=environment,
+        log=layout.log(planned.id, phase),
+        workdir=workdir,
+        start_timeout=settings.timeouts.start,
+        task_timeout=settings.timeouts.cell,
+        max_restarts=settings.max_restarts,
+    )

@@ -1,0 +1,163 @@
+"""Produce phase: one env saves the zoo in every format, once.
+
+An artifact already in the env's manifest, made by the same probe version in
+the same env (fingerprint) and whose bytes still match, is kept as is:
+re-saving would change its bytes (`.keras` files carry a date) and force
+every consumer to recompute it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from matrix import files, store
+from matrix.config import Settings
+from matrix.launch import Fault, Sink, run_probe
+from matrix.paths import Layout
+from matrix.phase import probe_command, ready_env
+from matrix.plan import Plan, PlannedEnv
+
+
+def produce(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout) -> None:
+    """Save every planned (model, policy, format) of one env that is missing."""
+    record = ready_env(planned, layout, settings, "produce")
+    if record is None:
+        return
+    probe = store.probe_version()
+    manifest = store.read_manifest(layout, planned.id)
+    if manifest.get("probe") != probe or manifest.get("env_fingerprint") != record.fingerprint:
+        manifest = {
+            "schema_version": store.SCHEMA_VERSION,
+            "producer": planned.id,
+            "probe": probe,
+            "env_fingerprint": record.fingerprint,
+            "artifacts": {},
+        }
+    tasks = _missing_tasks(planned.id, plan, layout, manifest)
+    if not tasks:
+        store.write_env_state(
+            layout, planned.id, {"status": "ok", "versions": manifest.get("env", {})}
+        )
+        return
+    layout.artifacts(planned.id).mkdir(parents=True, exist_ok=True)
+    sink = _ManifestSink(planned.id, layout, manifest, tasks)
+    outcome = run_probe(probe_command(planned, layout, settings, "produce"), tasks, sink)
+    if outcome.env_error is not None:
+        store.write_env_state(
+            layout, planned.id, {"status": "env-error", "reason": outcome.env_error}
+        )
+        return
+    store.write_env_state(layout, planned.id, {"status": "ok", "versions": manifest.get("env", {})})
+
+
+def _missing_tasks(
+    env_id: str, plan: Plan, layout: Layout, manifest: dict[str, Any]
+) -> list[dict[str, Any]]:
+    root = layout.artifacts(env_id)
+    entries = manifest["artifacts"]
+    tasks = []
+    for model in plan.models:
+        for policy in plan.policies:
+            names = {fmt: layout.artifact_name(model, policy, fmt) for fmt in plan.formats}
+            if all(_kept(root, entries.get(name)) for name in names.values()):
+                continue
+            # Re-saving one format retrains the model and rewrites the shared
+            # reference, so every format of this (model, policy) is redone.
+            for name in [
+                n for n, e in entries.items() if e["model"] == model and e["policy"] == policy
+            ]:
+                del entries[name]
+            tasks.append(
+                {
+                    "id": f"{model}-{policy}",
+                    "model": model,
+                    "policy": policy,
+                    "reference": str(root / layout.reference_name(model, policy)),
+                    "formats": {fmt: str(root / name) for fmt, name in names.items()},
+                }
+            )
+    return tasks
+
+
+def _kept(root: Any, entry: dict[str, Any] | None) -> bool:
+    if entry is None:
+        return False
+    if entry["status"] != "saved":
+        return True  # a refusal or failure of this exact env and probe repeats
+    return store.verify_entry(root, entry)
+
+
+class _ManifestSink(Sink):
+    """Turns produce events into manifest entries, saving after each task."""
+
+    def __init__(
+        self, env_id: str, layout: Layout, manifest: dict[str, Any], tasks: list[dict[str, Any]]
+    ) -> None:
+        self.env_id = env_id
+        self.layout = layout
+        self.manifest = manifest
+        self.tasks = {task["id"]: task for task in tasks}
+        self.root = layout.artifacts(env_id)
+
+    def hello(self, env: dict[str, Any]) -> None:
+        self.manifest["env"] = env
+
+    def event(self, event: dict[str, Any]) -> None:
+        if event["event"] == "artifact":
+            self._artifact(self.tasks[event["task"]], event)
+        elif event["event"] == "done":
+            store.write_manifest(self.layout, self.env_id, self.manifest)
+
+    def fault(self, fault: Fault) -> None:
+        task = self.tasks[fault.task]
+        for fmt in task["formats"]:
+            name = self.layout.artifact_name(task["model"], task["policy"], fmt)
+            if name not in self.manifest["artifacts"]:
+                self._store(
+                    task,
+                    fmt,
+                    {
+                        "status": "no-artifact",
+                        "error_type": fault.status,
+                        "error": fault.reason,
+                        "reason": f"the producer's probe hit a {fault.status} while saving",
+                    },
+                )
+        store.write_manifest(self.layout, self.env_id, self.manifest)
+
+    def _artifact(self, task: dict[str, Any], event: dict[str, Any]) -> None:
+        fields: dict[str, Any] = {
+            k: event[k]
+            for k in ("status", "reason", "error_type", "error", "traceback", "seconds")
+            if k in event
+        }
+        self._store(task, event["format"], fields)
+
+    def _store(self, task: dict[str, Any], fmt: str, fields: dict[str, Any]) -> None:
+        name = self.layout.artifact_name(task["model"], task["policy"], fmt)
+        entry: dict[str, Any] = {
+            "model": task["model"],
+            "policy": task["policy"],
+            "format": fmt,
+            "path": name,
+            "reference": self.layout.reference_name(task["model"], task["policy"]),
+            **fields,
+        }
+        if entry["status"] == "saved" and not (self.root / name).exists():
+            entry.update(
+                status="no-artifact",
+                error_type="MissingArtifact",
+                error=f"the probe reported {name} saved, but it is not there",
+            )
+        if entry["status"] == "saved":
+            try:
+                entry["files"] = files.hash_tree(self.root, self.root / name)
+                entry["reference_sha256"] = files.sha256_file(self.root / entry["reference"])
+                entry["sha256"] = store.artifact_digest(entry)
+            except OSError as exc:
+                entry.update(
+                    status="no-artifact",
+                    error_type="OSError",
+                    error=f"the saved artifact cannot be read back: {exc}",
+                )
+        self.manifest["artifacts"][name] = entry

@@ -1,0 +1,193 @@
+"""Provision: build an env's virtualenv with nox's backends, or reuse it.
+
+The venv lives at `<envdir>/<env-id>` and is created by nox's own virtualenv
+machinery (uv, falling back to virtualenv); packages go in with `uv pip` (or
+pip), bytecode compiled at install so each TensorFlow import costs seconds,
+not tens of seconds. The spec it was built from is recorded next to it; an
+unchanged spec is reused without calling the installer, a changed one is
+rebuilt and the log says why.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matrix import files
+from matrix.paths import Layout
+from matrix.plan import PlannedEnv
+
+# Bump when the way envs are built changes, so old envs are rebuilt.
+BUILD_FORMAT = "1"
+_EXCERPT_LINES = 25
+# nox's backend detection reads sysconfig, whose first use is not thread-safe
+# (uv's find_uv_bin saw EXE=None when two envs were provisioned at once).
+_DETECT = threading.Lock()
+
+
+class ProvisionError(RuntimeError):
+    """The env could not be built; the message carries the installer's words."""
+
+
+@dataclass(frozen=True)
+class VenvRecord:
+    spec: dict[str, Any]
+    freeze: tuple[str, ...]
+    backend: str
+    reused: bool
+    rebuild_reason: str | None
+
+    @property
+    def fingerprint(self) -> str:
+        """Content key of the env: what was asked for and what got installed."""
+        return files.sha256_text(
+            json.dumps({"spec": self.spec, "freeze": self.freeze}, sort_keys=True)
+        )
+
+
+def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> VenvRecord:
+    """Return the env's record, building the venv first when needed."""
+    if planned.interpreter is None:
+        msg = f"{planned.id}: no interpreter"
+        raise ProvisionError(msg)
+    venv = layout.venv(planned.id)
+    with files.waiting_lock(layout.envdir / f".{planned.id}.lock"):
+        spec = _spec(planned)
+        record_path = layout.venv_record(planned.id)
+        old = files.read_json(record_path) if record_path.exists() else _NO_RECORD
+        reason = _why_rebuild(old, spec, layout.venv_python(planned.id))
+        if reason is None and isinstance(old, dict):
+            return VenvRecord(spec, tuple(old["freeze"]), old["backend"], True, None)
+        log = layout.log(planned.id, "provision")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        _note(log, f"building {venv} ({reason})")
+        backend = _create(venv, planned.interpreter, log)
+        python = layout.venv_python(planned.id)
+        _run(_install_command(backend, python, spec["requirements"]), log, install_timeout)
+        freeze = _run(_freeze_command(backend, python), log, 120).splitlines()
+        record = VenvRecord(spec, tuple(sorted(freeze)), backend, False, reason)
+        files.write_json(
+            layout.venv_record(planned.id),
+            {
+                "spec": spec,
+                "freeze": list(record.freeze),
+                "backend": backend,
+                "built": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                "rebuild_reason": reason,
+            },
+        )
+        return record
+
+
+def _spec(planned: PlannedEnv) -> dict[str, Any]:
+    env = planned.env
+    return {
+        "build_format": BUILD_FORMAT,
+        "env": env.id,
+        "interpreter": str(planned.interpreter),
+        "requirements": env.requirements(),
+        "environment": env.environment(),
+    }
+
+
+_NO_RECORD = object()
+
+
+def _why_rebuild(old: Any, spec: dict[str, Any], python: Path) -> str | None:
+    if old is _NO_RECORD:
+        return "new env"
+    if not isinstance(old, dict) or not isinstance(old.get("spec"), dict):
+        return "its record is unreadable"
+    if not isinstance(old.get("freeze"), list) or "backend" not in old:
+        return "its record is incomplete"
+    if not python.exists():
+        return "its interpreter link is broken"
+    changes = [
+        f"changed {key} {old['spec'].get(key)!r} -> {value!r}"
+        for key, value in spec.items()
+        if old["spec"].get(key) != value
+    ]
+    return "; ".join(changes) or None
+
+
+def _create(venv: Path, interpreter: Path, log: Path) -> str:
+    """Create the venv with nox's uv backend, falling back to virtualenv."""
+    import nox.command
+    import nox.virtualenv
+
+    _uv()  # detect backends once, under the lock
+    try:
+        made = nox.virtualenv.get_virtualenv(
+            "uv",
+            "virtualenv",
+            download_python="never",
+            envdir=str(venv),
+            reuse_existing=False,
+            interpreter=str(interpreter),
+        )
+        made.create()
+    except (nox.command.CommandFailed, nox.virtualenv.InterpreterNotFound) as exc:
+        msg = f"creating the virtualenv {venv} with {interpreter} failed: {exc}"
+        raise ProvisionError(msg) from exc
+    backend = str(made.venv_backend)
+    _note(log, f"created with the {backend} backend")
+    return backend
+
+
+@functools.cache
+def _uv() -> str:
+    import nox.virtualenv
+
+    with _DETECT:
+        nox.virtualenv.OPTIONAL_VENVS  # noqa: B018 - computed lazily by nox
+        return str(nox.virtualenv.find_uv()[1])
+
+
+def _install_command(backend: str, python: Path, requirements: list[str]) -> list[str]:
+    if backend == "uv":
+        return [
+            _uv(),
+            "pip",
+            "install",
+            "--python",
+            str(python),
+            "--compile-bytecode",
+            *requirements,
+        ]
+    return [str(python), "-m", "pip", "install", "--disable-pip-version-check", *requirements]
+
+
+def _freeze_command(backend: str, python: Path) -> list[str]:
+    if backend == "uv":
+        return [_uv(), "pip", "freeze", "--python", str(python)]
+    return [str(python), "-m", "pip", "freeze", "--disable-pip-version-check"]
+
+
+def _run(command: list[str], log: Path, timeout: float) -> str:
+    _note(log, "$ " + " ".join(command))
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        msg = f"`{' '.join(command[:3])} ...` did not finish within {timeout:.0f} s"
+        raise ProvisionError(msg) from exc
+    except OSError as exc:
+        msg = f"cannot run {command[0]}: {exc}"
+        raise ProvisionError(msg) from exc
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(done.stdout + done.stderr)
+    if done.returncode != 0:
+        excerpt = "\n".join((done.stderr or done.stdout).strip().splitlines()[-_EXCERPT_LINES:])
+        msg = f"installing failed (exit {done.returncode}):\n{excerpt}"
+        raise ProvisionError(msg)
+    return done.stdout
+
+
+def _note(log: Path, text: str) -> None:
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(f"[compat-matrix] {text}\n")

@@ -1,0 +1,48 @@
+"""Escaping for text that comes from outside: messages, names, paths.
+
+A Markdown table cell must stay one cell: tabulate writes text verbatim, so
+`|` would add a column, a newline a row, and `<script>` or a backtick would
+reach the renderer. Everything dynamic goes through `md_cell`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_MD_PUNCTUATION = re.compile(r"([`*_\[\]|~#!])")
+_XML_ILLEGAL = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def plain(text: object) -> str:
+    """Text without ANSI escapes or control characters (tabs and newlines kept)."""
+    cleaned = _ANSI.sub("", str(text))
+    cleaned = cleaned.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    return _CONTROL.sub("", cleaned)
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def md_cell(text: object, limit: int = 300) -> str:
+    """One Markdown table cell, safe whatever `text` contains."""
+    cleaned = shorten(" ".join(plain(text).split("\n")).strip(), limit)
+    escaped = html.escape(cleaned.replace("\\", "\\\\"), quote=False)
+    escaped = _MD_PUNCTUATION.sub(r"\\\1", escaped)
+    # A zero-width space after "@" keeps error text from pinging GitHub users.
+    return escaped.replace("@", "@\u200b")
+
+
+def md_code(text: object) -> str:
+    """An inline code span for trusted-shape text (ids), with fences that fit."""
+    cleaned = " ".join(plain(text).split())
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", cleaned)), default=0) + 1)
+    return f"{fence} {cleaned} {fence}" if "`" in cleaned else f"{fence}{cleaned}{fence}"
+
+
+def xml_text(text: object) -> str:
+    """Text that is legal inside any XML or HTML document."""
+    return _XML_ILLEGAL.sub("\ufffd", _ANSI.sub("", str(text)))

@@ -1,0 +1,196 @@
+"""Shared helpers for the probes that run inside each TensorFlow env.
+
+Runs on Python 3.8+ and TensorFlow 2.5+: stdlib, numpy and TensorFlow only,
+imported late so a broken env fails inside a probe, where the host sees it.
+The host talks to a probe through files and one JSON line per event written
+to a dedicated file descriptor (never stdout: TensorFlow and user code print).
+"""
+
+import hashlib
+import json
+import os
+import sys
+import traceback
+
+SCHEMA_VERSION = 1
+# Bump when a probe changes how it saves, loads or predicts: stored results
+# are keyed by it, so a bump recomputes every cell.
+PROBE_VERSION = "1"
+
+_TRACEBACK_LIMIT = 20000
+
+
+class Events(object):
+    """Writes one JSON object per line to the host's event pipe."""
+
+    def __init__(self, fd):
+        self._stream = os.fdopen(fd, "w", encoding="utf-8")
+
+    def emit(self, event, **fields):
+        fields["event"] = event
+        # One write per line: a crash can cut a line, never merge two.
+        self._stream.write(json.dumps(fields, sort_keys=True) + "\n")
+        self._stream.flush()
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def error_fields(exc):
+    """Describe an exception as text only: class, first line, full trace."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    message = str(exc).strip()
+    first = message.splitlines()[0] if message else ""
+    return {
+        "error_type": type(exc).__module__ + "." + type(exc).__name__,
+        "error": first,
+        "traceback": text[-_TRACEBACK_LIMIT:],
+    }
+
+
+def configure_tensorflow(tf):
+    """Apply the host's thread budget before TensorFlow runs any op."""
+    threads = int(os.environ.get("COMPAT_MATRIX_THREADS", "0") or 0)
+    if threads > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    tf.get_logger().setLevel("ERROR")
+
+
+def load_keras():
+    """Return (keras module, flavour) for this env.
+
+    `tf-keras` when the env asks for legacy Keras, `keras3` when the
+    importable `keras` is 3.x, otherwise `keras2` (tf.keras, TF <= 2.15).
+    """
+    import tensorflow as tf
+
+    if os.environ.get("TF_USE_LEGACY_KERAS") == "1":
+        import tf_keras
+
+        return tf_keras, "tf-keras"
+    try:
+        import keras
+
+        if str(getattr(keras, "__version__", "")).startswith("3"):
+            return keras, "keras3"
+    except ImportError:
+        pass
+    return tf.keras, "keras2"
+
+
+def package_version(*names):
+    try:
+        from importlib import metadata
+    except ImportError:  # pragma: no cover - Python < 3.8
+        return None
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def env_info(tf, flavour):
+    import platform
+
+    import numpy
+
+    gpus = []
+    try:
+        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    except Exception:  # noqa: BLE001 - very old TF spells it differently
+        pass
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": package_version("keras", "keras-nightly")
+        if flavour != "tf-keras"
+        else package_version("tf-keras", "tf_keras"),
+        "keras_flavour": flavour,
+        "numpy": numpy.__version__,
+        "gpus": gpus,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+    }
+
+
+def set_global_policy(keras, name):
+    keras.mixed_precision.set_global_policy(name)
+
+
+def register_serializable(keras):
+    """The flavour's decorator for registering a custom object."""
+    saving = getattr(keras, "saving", None)
+    register = getattr(saving, "register_keras_serializable", None)
+    if register is None:
+        register = keras.utils.register_keras_serializable
+    return register(package="compat_matrix")
+
+
+def supports_kwarg(func, name):
+    import inspect
+
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def to_numpy_list(outputs):
+    """Flatten model or signature outputs into a list of numpy arrays."""
+    import numpy
+
+    if isinstance(outputs, dict):
+        return [numpy.asarray(outputs[k]) for k in sorted(outputs)]
+    if isinstance(outputs, (list, tuple)):
+        return [numpy.asarray(o) for o in outputs]
+    return [numpy.asarray(outputs)]
+
+
+def save_npz(path, arrays):
+    """Write named arrays to an .npz atomically (temp file, then rename)."""
+    import numpy
+
+    tmp = path + ".tmp.npz"
+    numpy.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_npz(path):
+    """Read an .npz without ever unpickling objects."""
+    import numpy
+
+    with numpy.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def numbered(arrays, prefix):
+    """[prefix_0, prefix_1, ...] from a dict loaded by load_npz."""
+    count = len([k for k in arrays if k.startswith(prefix + "_")])
+    return [arrays["%s_%d" % (prefix, i)] for i in range(count)]
+
+
+def number(values, prefix):
+    return {"%s_%d" % (prefix, i): v for i, v in enumerate(values)}
+
+
+def main_guard(main):
+    """Run a probe's main; a probe bug exits 3 with the trace on stderr."""
+    try:
+        main(sys.argv[1:])
+    except SystemExit:
+        raise
+    except BaseException:  # noqa: BLE001 - report, then fail loudly
+        traceback.print_exc()
+        sys.exit(3)

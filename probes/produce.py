@@ -1,0 +1,131 @@
+"""Produce probe: build, train and save zoo models in every requested format.
+
+Usage: produce.py --tasks TASKS.json --events-fd N
+
+Each task is one (model, policy) with a target path per format, chosen by the
+host. Events: hello, then per task start, one `artifact` per format, done.
+"""
+
+import argparse
+import os
+import shutil
+import time
+
+import _probe
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="produce.py")
+    parser.add_argument("--tasks", required=True)
+    parser.add_argument("--events-fd", type=int, required=True)
+    args = parser.parse_args(argv)
+    events = _probe.Events(args.events_fd)
+    tasks = _probe.read_json(args.tasks)["tasks"]
+
+    import tensorflow as tf
+
+    _probe.configure_tensorflow(tf)
+    keras, flavour = _probe.load_keras()
+    import zoo
+
+    info = _probe.env_info(tf, flavour)
+    events.emit(
+        "hello",
+        schema_version=_probe.SCHEMA_VERSION,
+        probe_version=_probe.PROBE_VERSION,
+        env=info,
+    )
+    for task in tasks:
+        events.emit("start", task=task["id"])
+        produce_one(keras, flavour, info, zoo, task, events)
+        events.emit("done", task=task["id"])
+    events.emit("bye")
+
+
+def produce_one(keras, flavour, info, zoo, task, events):
+    def report(fmt, status, **fields):
+        events.emit("artifact", task=task["id"], format=fmt, status=status, **fields)
+
+    _probe.set_global_policy(keras, task["policy"])
+    try:
+        started = time.time()
+        spec = zoo.build(keras, task["model"])
+        model_input = spec.inputs[0] if len(spec.inputs) == 1 else spec.inputs
+        outputs = _probe.to_numpy_list(spec.model(model_input, training=False))
+        arrays = _probe.number(spec.inputs, "input")
+        arrays.update(_probe.number(outputs, "output"))
+        _probe.save_npz(task["reference"], arrays)
+        build_seconds = time.time() - started
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a record
+        fields = _probe.error_fields(exc)
+        fields["reason"] = "building or training the model failed"
+        for fmt in task["formats"]:
+            report(fmt, "no-artifact", **fields)
+        return
+    finally:
+        _probe.set_global_policy(keras, "float32")
+
+    for fmt, path in sorted(task["formats"].items()):
+        reason = cannot_write(flavour, info, fmt)
+        if reason:
+            report(fmt, "not-applicable", reason=reason)
+            continue
+        _remove(path)
+        started = time.time()
+        try:
+            SAVERS[fmt](keras, flavour, spec.model, path)
+        except Exception as exc:  # noqa: BLE001
+            _remove(path)
+            report(fmt, "no-artifact", **_probe.error_fields(exc))
+            continue
+        report(
+            fmt,
+            "saved",
+            seconds=round(time.time() - started, 4),
+            build_seconds=round(build_seconds, 4),
+        )
+
+
+def cannot_write(flavour, info, fmt):
+    """Why this env has no writer for `fmt`, or None when it has one."""
+    if fmt == "keras" and flavour == "keras2":
+        major_minor = tuple(int(p) for p in info["tensorflow"].split(".")[:2])
+        if major_minor < (2, 12):
+            return "the .keras (v3) format arrived in Keras 2.12"
+    return None
+
+
+def _save_h5(keras, flavour, model, path):
+    if flavour == "keras3":
+        model.save(path)
+    else:
+        model.save(path, save_format="h5")
+
+
+def _save_keras(keras, flavour, model, path):
+    model.save(path)
+
+
+def _save_savedmodel(keras, flavour, model, path):
+    if flavour == "keras3":
+        model.export(path)
+    else:
+        model.save(path, save_format="tf")
+
+
+SAVERS = {
+    "h5": _save_h5,
+    "keras": _save_keras,
+    "savedmodel": _save_savedmodel,
+}
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+if __name__ == "__main__":
+    _probe.main_guard(main)

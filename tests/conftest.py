@@ -1,0 +1,36 @@
+"""Shared fixtures: settings, layouts and plans built from real files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from matrix.config import Settings
+from matrix.paths import Layout
+from matrix.plan import Plan, make_plan
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A machine with every Python the TF table could want, as plain paths.
+ALL_PYTHONS = {f"3.{n}": Path(f"/opt/python3.{n}/bin/python3.{n}") for n in range(6, 14)}
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    return Layout(tmp_path / "out", tmp_path / "envs")
+
+
+def plan_for(settings: Settings, pythons: dict[str, Path] | None = None, gpu: bool = False) -> Plan:
+    return make_plan(
+        settings,
+        ALL_PYTHONS if pythons is None else pythons,
+        gpu_visible=gpu,
+        host_python="3.11",
+    )
+
+
+@pytest.fixture
+def host_python() -> Path:
+    return Path(sys.executable)

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def matrix(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "matrix", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_help_works() -> None:
+    done = matrix("--help")
+    assert done.returncode == 0
+    assert "run" in done.stdout and "report" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tf", "2.99"], "Unknown TensorFlow version '2.99': expected one of 2.5"),
+        (["--models", "resnet"], "Unknown model 'resnet': expected one of mlp, cnn, lstm, custom"),
+        (["--formats", "onnx"], "Unknown format 'onnx'"),
+        (["--loaders", "tflite"], "Unknown loader 'tflite'"),
+        (["--envs", "tf9.*"], "matches no env"),
+        (["--envs", "tf2.21-keras2-py3.11-cpu"], "has no 'keras2' flavour"),
+        (["--jobs", "lots"], "Invalid 'jobs'"),
+    ],
+)
+def test_bad_selection_exits_2_and_runs_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "out"
+    done = matrix("run", *args, "--output", str(out), "--reports", str(tmp_path / "r"))
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not out.exists()
+
+
+def test_malformed_config_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[tool.compat-matrix]\nmodels = ["mlp", "gpt"]\n', encoding="utf-8")
+    done = matrix("run", "--config", str(config), "--output", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert "Unknown model 'gpt'" in done.stderr
+
+
+def test_plan_json_lists_envs_with_tags() -> None:
+    done = matrix("plan", "--tf", "2.15", "2.21", "--json")
+    assert done.returncode == 0, done.stderr
+    envs = json.loads(done.stdout)
+    assert [e["id"].split("-py")[0] for e in envs] == ["tf2.15-keras2", "tf2.21-keras3"]
+    assert "tf2.21" in envs[1]["tags"] and "keras3" in envs[1]["tags"]
+
+
+def test_report_without_any_run_says_cells_are_pending(tmp_path: Path) -> None:
+    done = matrix(
+        "report",
+        "--tf",
+        "2.15",
+        "--models",
+        "mlp",
+        "--output",
+        str(tmp_path / "o"),
+        "--reports",
+        str(tmp_path / "r"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "have no result yet" in (tmp_path / "r" / "compat.md").read_text(encoding="utf-8")
+    document = json.loads((tmp_path / "r" / "compat.json").read_text(encoding="utf-8"))
+    assert document["cells"] == [] and len(document["pending"]) == 10
+
+
+def test_second_run_on_the_same_output_is_refused(tmp_path: Path) -> None:
+    from matrix import files
+
+    out = tmp_path / "out"
+    with files.exclusive_lock(out / ".lock", "x"):
+        done = matrix(
+            "run",
+            "--tf",
+            "2.15",
+            "--models",
+            "mlp",
+            "--output",
+            str(out),
+            "--reports",
+            str(tmp_path / "r"),
+        )
+    assert done.returncode == 2
+    assert "in use by another run" in done.stderr

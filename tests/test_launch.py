@@ -1,0 +1,174 @@
+"""The probe launcher against real processes that crash, hang and lie.
+
+The stand-in probe speaks the same event protocol as probes/*.py without
+TensorFlow, so each fault is a real signal, a real hang, a real cut line.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from matrix.launch import Fault, ProbeCommand, Sink, describe_exit, run_probe
+
+FAKE_PROBE = textwrap.dedent(
+    """
+    import argparse, json, os, signal, sys, time
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks"); parser.add_argument("--events-fd", type=int)
+    args = parser.parse_args()
+    events = os.fdopen(args.events_fd, "w")
+    def emit(**fields):
+        events.write(json.dumps(fields) + "\\n"); events.flush()
+    if os.environ.get("FAKE_IMPORT") == "fail":
+        sys.stderr.write("ImportError: numpy.core.multiarray failed to import\\n")
+        sys.exit(1)
+    if os.environ.get("FAKE_IMPORT") == "hang":
+        time.sleep(60)
+    emit(event="hello", env={"tensorflow": "fake"})
+    for task in json.load(open(args.tasks))["tasks"]:
+        emit(event="start", task=task["id"])
+        how = task["how"]
+        if how == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        elif how == "hang":
+            time.sleep(60)
+        elif how == "exit":
+            os._exit(7)
+        elif how == "garbage":
+            events.write("{not json\\n"); events.write('{"event": "done", "ta'); events.flush()
+            os._exit(0)
+        elif how == "child-hang":
+            if os.fork() == 0:
+                time.sleep(60)
+            os._exit(1)
+        emit(event="done", task=task["id"], status="predicted")
+    emit(event="bye")
+    """
+)
+
+
+class Recorder(Sink):
+    def __init__(self) -> None:
+        self.done: list[str] = []
+        self.faults: list[Fault] = []
+
+    def event(self, event: dict[str, Any]) -> None:
+        if event["event"] == "done":
+            self.done.append(event["task"])
+
+    def fault(self, fault: Fault) -> None:
+        self.faults.append(fault)
+
+
+def command(tmp_path: Path, env: dict[str, str] | None = None, **limits: Any) -> ProbeCommand:
+    script = tmp_path / "probe.py"
+    script.write_text(FAKE_PROBE, encoding="utf-8")
+    return ProbeCommand(
+        python=Path(sys.executable),
+        script=script,
+        environment=env or {},
+        log=tmp_path / "probe.log",
+        workdir=tmp_path,
+        start_timeout=limits.get("start_timeout", 20.0),
+        task_timeout=limits.get("task_timeout", 20.0),
+        max_restarts=limits.get("max_restarts", 5),
+    )
+
+
+def tasks(*hows: str) -> list[dict[str, str]]:
+    return [{"id": f"t{i}-{how}", "how": how} for i, how in enumerate(hows)]
+
+
+def test_clean_run_reports_every_task(tmp_path: Path) -> None:
+    sink = Recorder()
+    result = run_probe(command(tmp_path), tasks("ok", "ok"), sink)
+    assert sink.done == ["t0-ok", "t1-ok"]
+    assert result.hello == {"tensorflow": "fake"}
+    assert (result.restarts, result.faults, result.env_error) == (0, [], None)
+
+
+def test_segfault_costs_only_its_cell_and_the_rest_still_run(tmp_path: Path) -> None:
+    sink = Recorder()
+    result = run_probe(command(tmp_path), tasks("ok", "segv", "ok"), sink)
+    assert sink.done == ["t0-ok", "t2-ok"]
+    assert [(f.task, f.status) for f in sink.faults] == [("t1-segv", "crash")]
+    assert "SIGSEGV" in sink.faults[0].reason
+    assert result.restarts == 1
+
+
+def test_os_exit_is_a_crash_with_the_exit_code(tmp_path: Path) -> None:
+    sink = Recorder()
+    run_probe(command(tmp_path), tasks("exit", "ok"), sink)
+    assert sink.faults[0].status == "crash"
+    assert "exited with code 7" in sink.faults[0].reason
+    assert sink.done == ["t1-ok"]
+
+
+def test_hang_is_a_timeout_and_the_group_is_killed(tmp_path: Path) -> None:
+    sink = Recorder()
+    started = time.monotonic()
+    run_probe(command(tmp_path, task_timeout=1.5), tasks("hang", "ok"), sink)
+    assert time.monotonic() - started < 30
+    assert [(f.task, f.status) for f in sink.faults] == [("t0-hang", "timeout")]
+    assert sink.done == ["t1-ok"]
+
+
+def test_grandchild_holding_the_pipe_cannot_stall_the_host(tmp_path: Path) -> None:
+    sink = Recorder()
+    started = time.monotonic()
+    run_probe(command(tmp_path), tasks("child-hang", "ok"), sink)
+    assert time.monotonic() - started < 15
+    assert sink.faults[0].status == "crash"
+    assert sink.done == ["t1-ok"]
+
+
+def test_cut_and_malformed_lines_are_not_trusted(tmp_path: Path) -> None:
+    sink = Recorder()
+    run_probe(command(tmp_path), tasks("garbage", "ok"), sink)
+    assert [(f.task, f.status) for f in sink.faults] == [("t0-garbage", "crash")]
+    assert sink.done == ["t1-ok"]
+
+
+def test_restart_budget_marks_the_rest_not_run(tmp_path: Path) -> None:
+    sink = Recorder()
+    result = run_probe(command(tmp_path, max_restarts=1), tasks("segv", "segv", "ok"), sink)
+    statuses = [(f.task, f.status, f.attempted) for f in sink.faults]
+    assert statuses == [
+        ("t0-segv", "crash", True),
+        ("t1-segv", "crash", True),
+        ("t2-ok", "crash", False),
+    ]
+    assert "restart budget (1)" in sink.faults[2].reason
+    assert result.restarts == 2
+
+
+def test_import_failure_is_an_env_error_with_the_excerpt(tmp_path: Path) -> None:
+    sink = Recorder()
+    result = run_probe(command(tmp_path, env={"FAKE_IMPORT": "fail"}), tasks("ok"), sink)
+    assert result.env_error is not None
+    assert "numpy.core.multiarray failed to import" in result.env_error
+    assert "exited with code 1" in result.env_error
+    assert sink.done == [] and sink.faults == []
+
+
+def test_import_hang_is_an_env_error_after_the_start_limit(tmp_path: Path) -> None:
+    sink = Recorder()
+    result = run_probe(
+        command(tmp_path, env={"FAKE_IMPORT": "hang"}, start_timeout=1.0), tasks("ok"), sink
+    )
+    assert result.env_error is not None
+    assert "did not load within 1 s" in result.env_error
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [(-11, "killed by SIGSEGV"), (-9, "SIGKILL (out of memory?)"), (-4, "SIGILL"), (3, "code 3")],
+)
+def test_exit_descriptions(code: int, text: str) -> None:
+    assert text in describe_exit(code)
