@@ -128,7 +128,7 @@ class _ManifestSink(Sink):
     def _artifact(self, task: dict[str, Any], event: dict[str, Any]) -> None:
         fields: dict[str, Any] = {
             k: event[k]
-            for k in ("status", "reason", "error_type", "error", "traceback", "seconds")
+            for k in ("status", "reason", "error_type", "error", "traceback", "seconds", "note")
             if k in event
         }
         self._store(task, event["format"], fields)

@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import time
+import zipfile
 
 import _probe
 
@@ -73,16 +74,18 @@ def produce_one(keras, flavour, info, zoo, task, events):
         _remove(path)
         started = time.time()
         try:
-            SAVERS[fmt](keras, flavour, spec.model, path)
+            note = SAVERS[fmt](keras, flavour, spec.model, path)
         except Exception as exc:  # noqa: BLE001
             _remove(path)
             report(fmt, "no-artifact", **_probe.error_fields(exc))
             continue
+        extra = {"note": note} if note else {}
         report(
             fmt,
             "saved",
             seconds=round(time.time() - started, 4),
             build_seconds=round(build_seconds, 4),
+            **extra
         )
 
 
@@ -103,7 +106,18 @@ def _save_h5(keras, flavour, model, path):
 
 
 def _save_keras(keras, flavour, model, path):
+    """Save as a Keras v3 zip; say so when plain model.save() does not."""
     model.save(path)
+    if zipfile.is_zipfile(path):
+        return None
+    # Keras 2.12 writes HDF5 under a .keras name unless asked for "keras_v3".
+    model.save(path, save_format="keras_v3")
+    if not zipfile.is_zipfile(path):
+        raise ValueError("model.save() wrote %s, but not as a .keras zip" % path)
+    return (
+        "model.save('*.keras') writes HDF5 under the .keras name in this "
+        "Keras; the artifact was saved with save_format='keras_v3'"
+    )
 
 
 def _save_savedmodel(keras, flavour, model, path):

@@ -126,6 +126,7 @@ def _artifacts(plan: Plan, stored: _Stored) -> list[dict[str, Any]]:
                             "files": entry.get("files", {}),
                             "error_type": entry.get("error_type"),
                             "error": entry.get("error") or entry.get("reason"),
+                            "note": entry.get("note"),
                         }
                     )
     return rows

@@ -21,6 +21,7 @@ def render(document: dict[str, Any]) -> str:
         _envs(document, labels),
         _legend(),
         _tables(document, labels),
+        _notes(document, labels),
         _details(document, labels),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
@@ -140,6 +141,20 @@ def _tables(document: dict[str, Any], labels: dict[str, str]) -> str:
             headers = ["producer ↓ consumer →"] + [md_cell(labels[c]) for c in env_ids]
             sections.append(f"### `{fmt}` format, `{loader}` loader\n\n" + _table(rows, headers))
     return "\n\n".join(sections)
+
+
+def _notes(document: dict[str, Any], labels: dict[str, str]) -> str:
+    """What producers did differently from what their users would expect."""
+    where: dict[str, set[str]] = defaultdict(set)
+    for artifact in document["artifacts"]:
+        if artifact.get("note"):
+            where[artifact["note"]].add(f"{labels[artifact['producer']]} {artifact['format']}")
+    if not where:
+        return ""
+    rows = [
+        [md_cell(note), md_cell(", ".join(sorted(envs)))] for note, envs in sorted(where.items())
+    ]
+    return "## Producer notes\n\n" + _table(rows, ["note", "producers"])
 
 
 def _summary(counts: Counter[str]) -> str:
