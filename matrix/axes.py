@@ -17,9 +17,12 @@ class Release:
     pythons: tuple[str, ...]
     # Constraints the release needs beyond its own metadata, each with a why.
     pins: tuple[str, ...] = ()
+    nightly: bool = False  # tf-nightly: today's build, newer than every release
 
     @property
     def version(self) -> tuple[int, int]:
+        if self.nightly:
+            return (99, 0)
         major, minor = self.minor.split(".")
         return int(major), int(minor)
 
@@ -72,8 +75,11 @@ RELEASES: dict[str, Release] = {
         Release("2.19", _pys(9, 12)),
         Release("2.20", _pys(9, 13)),
         Release("2.21", _pys(10, 13)),
+        Release("nightly", _pys(10, 13), nightly=True),
     )
 }
+# Every release but nightly, which runs only when asked for by name.
+STABLE = tuple(minor for minor, release in RELEASES.items() if not release.nightly)
 
 FLAVOURS = ("keras2", "keras3", "tf-keras")
 DEVICES = ("cpu", "gpu")
@@ -92,9 +98,34 @@ PRESETS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
-MODELS = ("mlp", "cnn", "lstm", "custom")
-POLICIES = ("float32", "mixed_float16")
-FORMATS = ("h5", "keras", "savedmodel")
+# One model per failure family; the names are report labels.
+MODELS = (
+    "mlp",
+    "cnn",
+    "lstm",
+    "custom",
+    "gru",
+    "depthwise",
+    "subclassed",
+    "normalization",
+    "text",
+    "embedding",
+    "multi_io",
+    "long_sequence",
+    "nan_guard",
+    "unregistered",
+    "lambda",
+)
+# Models that carry Python code in the file (Lambda): loaded only where the
+# loader enforces safe_mode, unless the user passes --unsafe.
+UNSAFE_MODELS = frozenset({"lambda"})
+# The default zoo leaves out `lambda` (it needs --unsafe to be loaded anywhere
+# safe_mode does not guard) and `long_sequence` (a 1000-step LSTM, about 40%
+# of all consume time on its own); `--models all` brings both in.
+DEFAULT_MODELS = tuple(m for m in MODELS if m not in UNSAFE_MODELS | {"long_sequence"})
+POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+DEFAULT_POLICIES = ("float32", "mixed_float16")
+FORMATS = ("h5", "keras", "savedmodel", "weights")
 LOADERS = ("keras", "saved-model", "tfsm-layer")
 
 # Which loaders read which format; a pair outside this table is not a cell.
@@ -102,6 +133,7 @@ FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
     "h5": ("keras",),
     "keras": ("keras",),
     "savedmodel": ("keras", "saved-model", "tfsm-layer"),
+    "weights": ("keras",),
 }
 
 # Loaders that exist only in some flavours, and what to say elsewhere.
@@ -115,11 +147,34 @@ LOADER_FLAVOURS: dict[str, tuple[frozenset[str], str]] = {
 DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "float32": (1e-5, 1e-4),
     "mixed_float16": (1e-2, 1e-2),
+    # bfloat16 keeps 8 mantissa bits (about 2 significant digits).
+    "mixed_bfloat16": (5e-2, 5e-2),
 }
+
+
+def keras_enforces_safe_mode(release: Release, flavour: str, fmt: str) -> bool:
+    """Whether the `keras` loader of such an env refuses code in this format.
+
+    Only the .keras v3 format has a safe_mode gate (Keras >= 2.13 and Keras 3);
+    legacy .h5 loads ignore it (CVE-2025-9905), and SavedModel revival in Keras
+    2 rebuilds Lambda layers from their marshalled code.
+    """
+    if fmt != "keras":
+        return False
+    return flavour != "keras2" or release.version >= (2, 13)
+
+
+# Loaders that never run Python code from the file: they execute the traced
+# TensorFlow graph only.
+GRAPH_LOADERS = frozenset({"saved-model", "tfsm-layer"})
 
 
 def package_requirements(release: Release, flavour: str, device: str) -> list[str]:
     """What to install for one env, before pins."""
+    if release.nightly:
+        # tf-nightly-cpu stopped being published; tf-nightly runs on CPUs too.
+        base = "tf-nightly[and-cuda]" if device == "gpu" else "tf-nightly"
+        return [base] + (["tf-keras-nightly"] if flavour == "tf-keras" else [])
     if device == "gpu":
         base = "tensorflow[and-cuda]" if release.version >= (2, 14) else "tensorflow"
     else:

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from matrix import __version__, files, machine, store
+from matrix import __version__, files, machine, references, store, usermodels
 from matrix.config import ConfigError, Settings, build_settings, read_pyproject
 from matrix.consume import consume
 from matrix.paths import REPORT_JSON, REPORT_MD, Layout
@@ -45,13 +45,14 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """The whole matrix: every env produces, every env consumes, then reports."""
     settings = settings_from(args)
-    plan = plan_from(settings)
+    plan = plan_from(settings, user_models_from(args))
     layout = Layout(settings.output, settings.envdir)
     with files.exclusive_lock(layout.lock, f"the output folder {settings.output}"):
         files.write_json(layout.plan, plan.to_dict())
         _print_plan(plan, settings)
         each_env("provision", _provision, plan, settings, layout)
-        each_env("produce", produce, plan, settings, layout)
+        each_env("produce", produce, plan, settings, layout, plan.producer_envs)
+        _references(plan, settings, layout)
         each_env("consume", consume, plan, settings, layout)
         document = write_reports(plan, settings, layout)
     _print_summary(document, settings)
@@ -59,17 +60,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def one_phase(args: argparse.Namespace) -> int:
-    """One env's produce or consume: what `nox -s produce(<env>)` runs."""
+    """One env's produce or consume: what `nox -s produce(<env>)` runs.
+
+    The plan is the configured one (plus this env if it is not in it): a
+    consumer loads the artifacts of every planned producer found on disk."""
     settings = settings_from(args)
-    plan = plan_from(settings, extra_env=args.env)
+    plan = plan_from(settings, user_models_from(args), extra_env=args.env)
     planned = plan.env(args.env)
     layout = Layout(settings.output, settings.envdir)
     stage: Stage = produce if args.phase == "produce" else consume
     with files.exclusive_lock(
         layout.output / f".{args.env}.{args.phase}.lock", f"{args.phase} of {args.env}"
     ):
-        each_env(args.phase, stage, Plan((planned,), *_axes(plan)), settings, layout)
-    if args.phase == "consume" and plan.envs:
+        if args.phase == "consume":
+            _references(plan, settings, layout)
+        each_env(args.phase, stage, plan, settings, layout, (planned,))
+    if args.phase == "consume":
         print(f"results: {layout.results(args.env)}")
     state = store.read_env_state(layout, args.env)
     return 0 if state.get("status") in ("ok", "unavailable") else 1
@@ -81,7 +87,7 @@ def report(args: argparse.Namespace) -> int:
     layout = Layout(settings.output, settings.envdir)
     stored = files.read_json(layout.plan)
     if _selection_given(args) or not isinstance(stored, dict):
-        plan = plan_from(settings)
+        plan = plan_from(settings, user_models_from(args))
     else:
         plan = Plan.from_dict(stored)
     document = write_reports(plan, settings, layout)
@@ -91,7 +97,7 @@ def report(args: argparse.Namespace) -> int:
 
 def show_plan(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    plan = plan_from(settings)
+    plan = plan_from(settings, user_models_from(args))
     if args.json:
         print(json.dumps(plan_listing(plan), indent=2))
     else:
@@ -122,8 +128,24 @@ def _provision(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layo
     ready_env(planned, layout, settings, "provision")
 
 
-def each_env(name: str, stage: Stage, plan: Plan, settings: Settings, layout: Layout) -> None:
-    """Run one stage for every env, `jobs` at a time; errors stay per env."""
+def _references(plan: Plan, settings: Settings, layout: Layout) -> None:
+    if plan.user_models:
+        started = time.monotonic()
+        references.prepare(plan, settings, layout)
+        seconds = time.monotonic() - started
+        print(f"[reference] {len(plan.user_models)} user model(s) in {seconds:.1f} s")
+
+
+def each_env(  # noqa: PLR0917 - a stage and everything it runs with
+    name: str,
+    stage: Stage,
+    plan: Plan,
+    settings: Settings,
+    layout: Layout,
+    targets: tuple[PlannedEnv, ...] | None = None,
+) -> None:
+    """Run one stage for each target env (default: every env), `jobs` at a
+    time; an error stays with its env."""
 
     def one(planned: PlannedEnv) -> None:
         started = time.monotonic()
@@ -145,7 +167,7 @@ def each_env(name: str, stage: Stage, plan: Plan, settings: Settings, layout: La
         )
 
     with ThreadPoolExecutor(max_workers=settings.effective_jobs()) as pool:
-        list(pool.map(one, plan.envs))
+        list(pool.map(one, plan.envs if targets is None else targets))
 
 
 def write_reports(plan: Plan, settings: Settings, layout: Layout) -> dict[str, Any]:
@@ -169,42 +191,70 @@ def settings_from(args: argparse.Namespace) -> Settings:
         if value is not None:
             timeouts[name] = value
     cli = {key: getattr(args, key, None) for key in _SELECTION + _PLACES}
-    cli["fresh"] = True if getattr(args, "fresh", False) else None
+    for flag in ("fresh", "onednn_off", "unsafe"):
+        cli[flag] = True if getattr(args, flag, False) else None
     if timeouts:
         cli["timeouts"] = timeouts
     return build_settings(file_values, cli)
 
 
-def plan_from(settings: Settings, extra_env: str | None = None) -> Plan:
+def user_models_from(args: argparse.Namespace) -> tuple[usermodels.UserModel, ...]:
+    """User models of the config file, then of the command line."""
+    config = Path(args.config)
+    declared = read_pyproject(config).get("user-models", [])
+    if not isinstance(declared, list):
+        msg = f"[[tool.compat-matrix.user-models]] in {config} must be an array of tables"
+        raise ConfigError(msg)
+    from_file = usermodels.parse(declared, config.resolve().parent)
+    from_cli = usermodels.parse(getattr(args, "user_models", None) or [], Path.cwd())
+    return usermodels.check_unique(from_file + from_cli)
+
+
+def plan_from(
+    settings: Settings,
+    user_models: tuple[usermodels.UserModel, ...] = (),
+    extra_env: str | None = None,
+) -> Plan:
     interpreters = machine.discover()
-    if extra_env is not None and not settings.envs:
+
+    def make(chosen: Settings) -> Plan:
+        return make_plan(
+            chosen,
+            interpreters,
+            gpu_visible=machine.gpu_visible(),
+            host_python=machine.host_version(),
+            user_models=user_models,
+        )
+
+    plan = make(settings)
+    if extra_env is not None and extra_env not in plan.env_ids:
         # A single env's session may name an env outside the configured
-        # selection (CI shards pass explicit ids).
-        settings = _with_envs(settings, extra_env)
-    return make_plan(
-        settings,
-        interpreters,
-        gpu_visible=machine.gpu_visible(),
-        host_python=machine.host_version(),
-    )
+        # selection (CI shards pass explicit ids): plan it beside the rest.
+        from dataclasses import replace
+
+        plan = make(replace(settings, envs=(*plan.env_ids, extra_env), tf=()))
+    return plan
 
 
-def _with_envs(settings: Settings, env_id: str) -> Settings:
-    from dataclasses import replace
-
-    return replace(settings, envs=(env_id,), tf=())
-
-
-def _axes(plan: Plan) -> tuple[tuple[str, ...], ...]:
-    return plan.models, plan.policies, plan.formats, plan.loaders
-
-
-_SELECTION = ("preset", "tf", "envs", "models", "formats", "loaders", "policies", "jobs")
+_SELECTION = (
+    "preset",
+    "tf",
+    "envs",
+    "models",
+    "formats",
+    "loaders",
+    "policies",
+    "devices",
+    "python",
+    "jobs",
+    "memory_mb",
+)
 _PLACES = ("output", "reports", "envdir")
 
 
 def _selection_given(args: argparse.Namespace) -> bool:
-    return any(getattr(args, key, None) is not None for key in _SELECTION)
+    given = any(getattr(args, key, None) is not None for key in _SELECTION)
+    return given or bool(getattr(args, "user_models", None))
 
 
 # -- output -------------------------------------------------------------------
@@ -271,20 +321,41 @@ def _common(sub: argparse.ArgumentParser) -> None:
     select = sub.add_argument_group("selection (defaults: [tool.compat-matrix] in pyproject.toml)")
     select.add_argument("--preset", help="default (7 envs) or full (every TF 2.5-2.21)")
     select.add_argument(
-        "--tf", nargs="+", metavar="X.Y", help="TensorFlow versions, e.g. 2.15 2.21"
+        "--tf", nargs="+", metavar="X.Y", help="TF versions, e.g. 2.15 2.21 nightly"
     )
     select.add_argument(
-        "--envs", nargs="+", metavar="ID", help="env ids or globs, e.g. 'tf2.1*-keras3-*'"
+        "--envs", nargs="+", metavar="ID", help="env ids or globs: 'tf2.1*-keras3-*'"
     )
-    select.add_argument(
-        "--models", nargs="+", metavar="NAME", help="zoo models: mlp cnn lstm custom"
-    )
-    select.add_argument("--formats", nargs="+", metavar="NAME", help="h5 keras savedmodel")
+    select.add_argument("--models", nargs="+", metavar="NAME", help="zoo models, or all")
+    select.add_argument("--formats", nargs="+", metavar="NAME", help="h5 keras savedmodel weights")
     select.add_argument("--loaders", nargs="+", metavar="NAME", help="keras saved-model tfsm-layer")
-    select.add_argument("--policies", nargs="+", metavar="NAME", help="float32 mixed_float16")
+    select.add_argument(
+        "--policies", nargs="+", metavar="NAME", help="float32 mixed_float16 mixed_bfloat16"
+    )
+    select.add_argument("--devices", nargs="+", metavar="NAME", help="cpu gpu")
+    select.add_argument("--python", help="host (default) or newest: which Python an env gets")
+    select.add_argument(
+        "--onednn-off",
+        action="store_true",
+        help="add a TF_ENABLE_ONEDNN_OPTS=0 consumer beside each CPU env",
+    )
+    select.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="load models holding Python code (Lambda) even where no safe_mode guards it",
+    )
+    users = sub.add_argument_group("user models (repeat --user-model; options apply to the last)")
+    users.add_argument(
+        "--user-model", action=_NewUserModel, metavar="PATH", help=".h5, .keras or SavedModel dir"
+    )
+    for flag, key, text in _USER_OPTIONS:
+        users.add_argument(flag, action=_UserModelOption, dest=key, metavar="X", help=text)
     run_group = sub.add_argument_group("running")
     run_group.add_argument("--jobs", "-j", help="envs worked on at once: a number or auto")
     run_group.add_argument("--fresh", action="store_true", help="ignore stored results")
+    run_group.add_argument(
+        "--memory-mb", type=int, metavar="MB", help="address space a probe may add after import"
+    )
     run_group.add_argument("--cell-timeout", type=float, metavar="S", help="seconds per cell")
     run_group.add_argument(
         "--start-timeout", type=float, metavar="S", help="seconds for a probe to import TensorFlow"
@@ -299,3 +370,32 @@ def _common(sub: argparse.ArgumentParser) -> None:
     places.add_argument("--output", help="working folder (default build/matrix)")
     places.add_argument("--reports", help="report folder (default reports)")
     places.add_argument("--envdir", help="where env virtualenvs live (default .nox)")
+
+
+_USER_OPTIONS = (
+    ("--inputs", "inputs", "its inputs: .npy or .npz (default: derived from its signature)"),
+    ("--expected", "expected", "its expected outputs: .npy or .npz (default: a baseline env's)"),
+    (
+        "--custom-objects",
+        "custom-objects",
+        "a .py defining get_custom_objects(keras) or CUSTOM_OBJECTS",
+    ),
+    ("--baseline", "baseline", "the env whose outputs are its reference"),
+    ("--name", "name", "its report label (default: the file name)"),
+)
+
+
+class _NewUserModel(argparse.Action):
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        models = getattr(namespace, "user_models", None) or []
+        models.append({"path": values})
+        namespace.user_models = models
+
+
+class _UserModelOption(argparse.Action):
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        models = getattr(namespace, "user_models", None)
+        if not models:
+            parser.error(f"{option} must follow the --user-model it belongs to")
+        else:
+            models[-1][str(self.dest)] = values

@@ -44,16 +44,24 @@ class Settings:
     preset: str = "default"
     tf: tuple[str, ...] = ()
     envs: tuple[str, ...] = ()
-    models: tuple[str, ...] = axes.MODELS
+    models: tuple[str, ...] = axes.DEFAULT_MODELS
     formats: tuple[str, ...] = axes.FORMATS
     loaders: tuple[str, ...] = axes.LOADERS
-    policies: tuple[str, ...] = axes.POLICIES
+    policies: tuple[str, ...] = axes.DEFAULT_POLICIES
+    devices: tuple[str, ...] = ("cpu",)
+    # "host": the host's Python when TF has wheels for it, else the newest
+    # installed one that has; "newest": always the newest installed one.
+    python: str = "host"
     jobs: int = 0  # 0 = auto
     output: Path = Path("build/matrix")
     reports: Path = Path("reports")
     envdir: Path = Path(".nox")
     max_restarts: int = 5
+    # Extra address space a probe may map after importing TensorFlow; 0 = no cap.
+    memory_mb: int = 0
     fresh: bool = False
+    onednn_off: bool = False  # add a TF_ENABLE_ONEDNN_OPTS=0 consumer per CPU env
+    unsafe: bool = False  # load models that carry Python code (Lambda) everywhere
     timeouts: Timeouts = field(default_factory=Timeouts)
     tolerances: dict[str, Tolerance] = field(
         default_factory=lambda: {
@@ -79,6 +87,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "loaders": axes.LOADERS,
     "policies": axes.POLICIES,
     "tf": tuple(axes.RELEASES),
+    "devices": axes.DEVICES,
 }
 
 
@@ -151,6 +160,12 @@ def _coerce(key: str, value: Any) -> Any:
         return number
     if isinstance(default, Path):
         return Path(_typed(key, value, str))
+    if key == "python":
+        choice = _typed(key, value, str)
+        if choice not in ("host", "newest"):
+            msg = f"Invalid 'python': expected host or newest. Received: python={choice!r}"
+            raise ConfigError(msg)
+        return choice
     if key == "preset":
         name = _typed(key, value, str)
         if name not in axes.PRESETS and name != "full":
@@ -179,6 +194,8 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
         msg = f"Invalid {key!r}: expected a list of names. Received: {key}={value!r}"
         raise ConfigError(msg)
     choices = _CHOICES.get(key)
+    if choices is not None and list(value) == ["all"] and key != "tf":
+        return tuple(choices)
     if choices is not None:
         for name in value:
             if name not in choices:

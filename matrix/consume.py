@@ -8,15 +8,18 @@ the moment its event arrives.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from matrix import axes, store
 from matrix.config import Settings
+from matrix.env import Env
 from matrix.launch import Fault, Sink, run_probe
 from matrix.paths import Layout
 from matrix.phase import probe_command, ready_env
 from matrix.plan import Plan, PlannedEnv
 from matrix.provision import VenvRecord
+from matrix.usermodels import is_user_producer
 
 
 def consume(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout) -> None:
@@ -38,11 +41,28 @@ def consume(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
         store.write_env_state(layout, planned.id, {"versions": outcome.hello})
 
 
-def loader_missing(loader: str, flavour: str) -> str | None:
-    """Why `loader` does not exist in an env of this flavour, or None."""
+def skip_reason(loader: str, fmt: str, model: str, env: Env, unsafe: bool) -> str | None:
+    """Why this consumer does not run `loader` on this artifact, or None.
+
+    Either the loader does not exist in the env's Keras, or the model carries
+    Python code (Lambda) and this load path would run it without a safe_mode
+    gate: that needs the user's explicit --unsafe.
+    """
     rule = axes.LOADER_FLAVOURS.get(loader)
-    if rule is not None and flavour not in rule[0]:
+    if rule is not None and env.flavour not in rule[0]:
         return rule[1]
+    if (
+        model in axes.UNSAFE_MODELS
+        and not unsafe
+        and loader not in axes.GRAPH_LOADERS
+        and fmt != "weights"
+        and not axes.keras_enforces_safe_mode(env.release, env.flavour, fmt)
+    ):
+        return (
+            f"refused without --unsafe: the model holds Python code (Lambda) and the "
+            f"{loader} loader has no safe_mode for {fmt} in {env.flavour} "
+            f"TF {env.tf}"
+        )
     return None
 
 
@@ -55,52 +75,72 @@ def pending_tasks(
 ) -> list[dict[str, Any]]:
     probe = store.probe_version()
     done = {} if settings.fresh else store.read_results(layout, planned.id)
+    manifests: dict[str, dict[str, Any]] = {}
     tasks = []
-    for producer in plan.envs:
-        root = layout.artifacts(producer.id)
-        entries = store.read_manifest(layout, producer.id)["artifacts"]
-        for model in plan.models:
-            for policy in plan.policies:
-                for fmt in plan.formats:
-                    entry = entries.get(layout.artifact_name(model, policy, fmt))
-                    if entry is None or entry.get("status") != "saved":
-                        continue
-                    for loader in plan.loaders_for(fmt):
-                        if loader_missing(loader, planned.env.flavour):
-                            continue
-                        key = store.cell_key(entry["sha256"], record.fingerprint, probe, loader)
-                        if _reusable(done.get(key), layout, planned.id):
-                            continue
-                        output = layout.outputs(planned.id) / (
-                            f"{producer.id}__{entry['path']}__{loader}.npz"
-                        )
-                        tasks.append(
-                            {
-                                "id": key,
-                                "producer": producer.id,
-                                "model": model,
-                                "policy": policy,
-                                "format": fmt,
-                                "loader": loader,
-                                "artifact_sha256": entry["sha256"],
-                                "root": str(root),
-                                "path": str(root / entry["path"]),
-                                "files": entry["files"],
-                                "reference": str(root / entry["reference"]),
-                                "reference_sha256": entry["reference_sha256"],
-                                "output": str(output),
-                            }
-                        )
+    for producer, model, policy, fmt in plan.artifacts():
+        if producer not in manifests:
+            manifests[producer] = store.read_manifest(layout, producer)["artifacts"]
+        entry = manifests[producer].get(layout.artifact_name(model, policy, fmt))
+        if entry is None or entry.get("status") != "saved":
+            continue
+        for loader in plan.loaders_for(fmt):
+            if skip_reason(loader, fmt, model, planned.env, plan.unsafe):
+                continue
+            key = store.cell_key(entry["sha256"], record.fingerprint, probe, loader, plan.unsafe)
+            if not _reusable(done.get(key), layout, planned.id):
+                tasks.append(
+                    _task(key, producer, entry, loader, layout.outputs(planned.id), layout, plan)
+                )
     return tasks
+
+
+def _task(  # noqa: PLR0917 - one task from all it is made of
+    key: str,
+    producer: str,
+    entry: dict[str, Any],
+    loader: str,
+    outputs: Path,
+    layout: Layout,
+    plan: Plan,
+) -> dict[str, Any]:
+    root = layout.artifacts(producer)
+    stem = f"{producer.replace(':', '-')}__{entry['path']}__{loader}"
+    own_policy = None if is_user_producer(producer) else entry["policy"]
+    reference = entry.get("reference") if entry.get("reference_sha256") else None
+    return {
+        "id": key,
+        "producer": producer,
+        "model": entry["model"],
+        "policy": own_policy,
+        "format": entry["format"],
+        "loader": loader,
+        "artifact_sha256": entry["sha256"],
+        "root": str(root),
+        "path": str(root / entry["path"]),
+        "files": entry["files"],
+        "reference": str(root / reference) if reference else None,
+        "reference_sha256": entry.get("reference_sha256"),
+        "output": str(outputs / f"{stem}.npz"),
+        "output_own": str(outputs / f"{stem}__own.npz"),
+        "input_names": entry.get("input_names"),
+        "output_names": entry.get("output_names"),
+        "custom_objects_module": entry.get("custom_objects_module"),
+        "safe_mode": not plan.unsafe,
+    }
 
 
 def _reusable(record: dict[str, Any] | None, layout: Layout, env_id: str) -> bool:
     if record is None or not record.get("attempted", True):
         return False
-    if record.get("status") != "predicted":
-        return True
-    output = layout.outputs(env_id) / str(record.get("output"))
-    return output.is_file()
+    outputs = [record]
+    if isinstance(record.get("own_policy"), dict):
+        outputs.append(record["own_policy"])
+    for result in outputs:
+        if result.get("status") == "predicted":
+            output = layout.outputs(env_id) / str(result.get("output"))
+            if not output.is_file():
+                return False
+    return True
 
 
 class _ResultSink(Sink):
@@ -115,6 +155,7 @@ class _ResultSink(Sink):
         "predict_seconds",
         "nondeterministic",
         "output_sha256",
+        "description",
     )
 
     def __init__(self, env_id: str, layout: Layout, tasks: list[dict[str, Any]]) -> None:
@@ -125,8 +166,12 @@ class _ResultSink(Sink):
     def event(self, event: dict[str, Any]) -> None:
         if event["event"] != "done":
             return
-        fields = {k: event[k] for k in self._FIELDS if k in event}
-        self._append(self.tasks[event["task"]], fields)
+        task = self.tasks[event["task"]]
+        fields = self._fields(event, task["output"])
+        own = event.get("own_policy")
+        if isinstance(own, dict):
+            fields["own_policy"] = self._fields(own, task["output_own"])
+        self._append(task, fields)
 
     def fault(self, fault: Fault) -> None:
         # A cell that was never tried (restart budget spent) is reported but
@@ -141,17 +186,20 @@ class _ResultSink(Sink):
             },
         )
 
+    def _fields(self, event: dict[str, Any], output: str) -> dict[str, Any]:
+        fields = {k: event[k] for k in self._FIELDS if k in event}
+        fields["output"] = output.rsplit("/", 1)[-1]
+        return fields
+
     def _append(self, task: dict[str, Any], fields: dict[str, Any]) -> None:
         record = {
             "key": task["id"],
             "producer": task["producer"],
             "consumer": self.env_id,
             "model": task["model"],
-            "policy": task["policy"],
             "format": task["format"],
             "loader": task["loader"],
             "artifact_sha256": task["artifact_sha256"],
-            "output": task["output"].rsplit("/", 1)[-1],
             **fields,
         }
         store.append_result(self.layout, self.env_id, record)

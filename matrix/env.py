@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from matrix import axes
 
 _ID = re.compile(
-    r"^tf(?P<tf>\d+\.\d+)-(?P<flavour>keras2|keras3|tf-keras)"
-    r"-py(?P<python>\d+\.\d+)-(?P<device>cpu|gpu)(?:-k(?P<keras>\d+\.\d+))?$"
+    r"^tf(?P<tf>\d+\.\d+|nightly)-(?P<flavour>keras2|keras3|tf-keras)"
+    r"-py(?P<python>\d+\.\d+)-(?P<device>cpu|gpu)(?:-k(?P<keras>\d+\.\d+))?"
+    r"(?P<onednn_off>-onednn-off)?$"
 )
+ONEDNN_OFF = "-onednn-off"
 
 
 @dataclass(frozen=True)
@@ -20,11 +22,24 @@ class Env:
     python: str
     device: str = "cpu"
     keras: str | None = None  # a pinned Keras 3 minor, e.g. "3.6"
+    # A consumer-only variant of a CPU env that runs with TF_ENABLE_ONEDNN_OPTS=0,
+    # in the same virtualenv, to show what oneDNN changes numerically.
+    onednn_off: bool = False
 
     @property
     def id(self) -> str:
+        return self.venv_id + (ONEDNN_OFF if self.onednn_off else "")
+
+    @property
+    def venv_id(self) -> str:
+        """The virtualenv this env runs in (variants share their base's)."""
         suffix = f"-k{self.keras}" if self.keras else ""
         return f"tf{self.tf}-{self.flavour}-py{self.python}-{self.device}{suffix}"
+
+    @property
+    def produces(self) -> bool:
+        """Variants only consume: their artifacts would be their base's."""
+        return not self.onednn_off
 
     @property
     def release(self) -> axes.Release:
@@ -33,7 +48,8 @@ class Env:
     @property
     def tags(self) -> list[str]:
         """nox tags, so CI can shard with `nox -t tf2.15` or `-t keras3`."""
-        return [f"tf{self.tf}", self.flavour, self.device, f"py{self.python}"]
+        tags = [f"tf{self.tf}", self.flavour, self.device, f"py{self.python}"]
+        return [*tags, "onednn-off"] if self.onednn_off else tags
 
     def requirements(self) -> list[str]:
         reqs = axes.package_requirements(self.release, self.flavour, self.device)
@@ -47,6 +63,8 @@ class Env:
         if self.device == "cpu":
             # A CPU env stays on the CPU even on a machine with a GPU.
             env["CUDA_VISIBLE_DEVICES"] = ""
+        if self.onednn_off:
+            env["TF_ENABLE_ONEDNN_OPTS"] = "0"
         return env
 
     @classmethod
@@ -66,6 +84,7 @@ class Env:
             python=match["python"],
             device=match["device"],
             keras=match["keras"],
+            onednn_off=bool(match["onednn_off"]),
         )
         env.validate()
         return env
@@ -92,4 +111,7 @@ class Env:
             raise ValueError(msg)
         if self.keras and self.flavour != "keras3":
             msg = f"Env {self.id}: a Keras pin (-k{self.keras}) needs the keras3 flavour"
+            raise ValueError(msg)
+        if self.onednn_off and self.device != "cpu":
+            msg = f"Env {self.id}: oneDNN can only be switched off in a cpu env"
             raise ValueError(msg)

@@ -54,8 +54,11 @@ class Layout:
     def env_state(self, env_id: str) -> Path:
         return self.output / "envs" / f"{env_id}.json"
 
-    def artifacts(self, env_id: str) -> Path:
-        return self.output / "artifacts" / env_id
+    def artifacts(self, producer: str) -> Path:
+        """A producer env's artifacts, or a user model's copy (`user:<name>`)."""
+        if producer.startswith("user:"):
+            return self.output / "user" / producer[len("user:") :]
+        return self.output / "artifacts" / producer
 
     def manifest(self, env_id: str) -> Path:
         return self.artifacts(env_id) / MANIFEST

@@ -56,12 +56,13 @@ def probe_command(
     environment = {
         **planned.env.environment(),
         "COMPAT_MATRIX_THREADS": str(threads),
+        "COMPAT_MATRIX_MEMORY_MB": str(settings.memory_mb),
         "OMP_NUM_THREADS": str(threads),
     }
     workdir = layout.output / "tmp" / planned.id
     workdir.mkdir(parents=True, exist_ok=True)
     return ProbeCommand(
-        python=layout.venv_python(planned.id),
+        python=layout.venv_python(planned.env.venv_id),
         script=probe_script(phase),
         environment=environment,
         log=layout.log(planned.id, phase),

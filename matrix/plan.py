@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from matrix import axes
 from matrix.config import ConfigError, Settings
 from matrix.env import Env
+from matrix.usermodels import UserModel
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Plan:
     policies: tuple[str, ...]
     formats: tuple[str, ...]
     loaders: tuple[str, ...]
+    user_models: tuple[UserModel, ...] = ()
+    unsafe: bool = False
 
     def env(self, env_id: str) -> PlannedEnv:
         for planned in self.envs:
@@ -65,17 +68,33 @@ class Plan:
     def env_ids(self) -> list[str]:
         return [p.id for p in self.envs]
 
+    @property
+    def producer_envs(self) -> tuple[PlannedEnv, ...]:
+        return tuple(p for p in self.envs if p.env.produces)
+
+    @property
+    def producers(self) -> list[str]:
+        """Row labels: envs that save the zoo, then the user's models."""
+        return [p.id for p in self.producer_envs] + [u.producer for u in self.user_models]
+
     def loaders_for(self, fmt: str) -> tuple[str, ...]:
         return tuple(x for x in axes.FORMAT_LOADERS[fmt] if x in self.loaders)
 
-    def cells(self) -> Iterator[CellKey]:
-        for producer in self.envs:
+    def artifacts(self) -> Iterator[tuple[str, str, str, str]]:
+        """(producer, model, policy, format) of every planned artifact."""
+        for producer in self.producer_envs:
             for model in self.models:
                 for policy in self.policies:
                     for fmt in self.formats:
-                        for loader in self.loaders_for(fmt):
-                            for consumer in self.envs:
-                                yield CellKey(producer.id, consumer.id, model, policy, fmt, loader)
+                        yield producer.id, model, policy, fmt
+        for user in self.user_models:
+            yield user.producer, user.name, user.policy, user.format
+
+    def cells(self) -> Iterator[CellKey]:
+        for producer, model, policy, fmt in self.artifacts():
+            for loader in self.loaders_for(fmt):
+                for consumer in self.envs:
+                    yield CellKey(producer, consumer.id, model, policy, fmt, loader)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +110,8 @@ class Plan:
             "policies": list(self.policies),
             "formats": list(self.formats),
             "loaders": list(self.loaders),
+            "user_models": [u.to_dict() for u in self.user_models],
+            "unsafe": self.unsafe,
         }
 
     @classmethod
@@ -109,6 +130,8 @@ class Plan:
             tuple(data["policies"]),
             tuple(data["formats"]),
             tuple(data["loaders"]),
+            tuple(UserModel.from_dict(u) for u in data.get("user_models", [])),
+            bool(data.get("unsafe", False)),
         )
 
 
@@ -118,40 +141,57 @@ def make_plan(
     *,
     gpu_visible: bool,
     host_python: str,
+    user_models: tuple[UserModel, ...] = (),
 ) -> Plan:
     """Choose the envs (with interpreters or reasons) and the other axes."""
-    chooser = _PythonChooser(interpreters, host_python)
+    chooser = _PythonChooser(interpreters, host_python, settings.python)
     if settings.envs:
         envs = _match_env_patterns(settings.envs, chooser)
     else:
-        envs = _preset_envs(settings.preset, chooser)
+        envs = _on_devices(_preset_envs(settings.preset, chooser), settings.devices)
     if settings.tf:
-        envs = _select_tf(envs, settings.tf, chooser)
+        envs = _select_tf(envs, settings.tf, chooser, settings.devices)
+    if settings.onednn_off:
+        envs += [replace(e, onednn_off=True) for e in envs if e.device == "cpu"]
     ordered = sorted(dict.fromkeys(envs), key=_env_order)
     planned = tuple(_place(env, interpreters, gpu_visible) for env in ordered)
-    return Plan(planned, settings.models, settings.policies, settings.formats, settings.loaders)
+    _check_baselines(user_models, [p.id for p in planned])
+    return Plan(
+        planned,
+        settings.models,
+        settings.policies,
+        settings.formats,
+        settings.loaders,
+        user_models,
+        settings.unsafe,
+    )
 
 
-def universe(interpreters: Mapping[str, Path], host_python: str) -> list[Env]:
+def universe(interpreters: Mapping[str, Path], host_python: str, choice: str = "host") -> list[Env]:
     """Every env this table can describe, with the Python the tool would pick."""
-    chooser = _PythonChooser(interpreters, host_python)
+    chooser = _PythonChooser(interpreters, host_python, choice)
     return [
-        Env(release.minor, flavour, chooser.pick(release), device)
-        for release in axes.RELEASES.values()
-        for flavour in release.flavours
+        Env(minor, flavour, chooser.pick(axes.RELEASES[minor]), device)
+        for minor in axes.STABLE  # nightly only when named: it changes daily
+        for flavour in axes.RELEASES[minor].flavours
         for device in axes.DEVICES
     ]
 
 
 class _PythonChooser:
-    def __init__(self, interpreters: Mapping[str, Path], host_python: str) -> None:
+    def __init__(
+        self, interpreters: Mapping[str, Path], host_python: str, choice: str = "host"
+    ) -> None:
         self.interpreters = interpreters
         self.host = host_python
+        self.choice = choice
 
     def pick(self, release: axes.Release) -> str:
-        """The host's Python if the release has wheels for it, else the newest
-        installed one that has; with none installed, the newest it supports."""
-        if self.host in release.pythons and self.host in self.interpreters:
+        """The host's Python if the release has wheels for it (unless the
+        choice is "newest"), else the newest installed one that has; with none
+        installed, the newest it supports."""
+        host_fits = self.host in release.pythons and self.host in self.interpreters
+        if self.choice == "host" and host_fits:
             return self.host
         installed = [p for p in release.pythons if p in self.interpreters]
         return (installed or list(release.pythons))[-1]
@@ -159,23 +199,42 @@ class _PythonChooser:
 
 def _preset_envs(preset: str, chooser: _PythonChooser) -> list[Env]:
     if preset == "full":
-        pairs = [(r.minor, f) for r in axes.RELEASES.values() for f in r.flavours]
+        pairs = [(m, f) for m in axes.STABLE for f in axes.RELEASES[m].flavours]
     else:
         pairs = list(axes.PRESETS[preset])
     return [Env(tf, flavour, chooser.pick(axes.RELEASES[tf])) for tf, flavour in pairs]
 
 
-def _select_tf(envs: list[Env], versions: tuple[str, ...], chooser: _PythonChooser) -> list[Env]:
+def _on_devices(envs: list[Env], devices: tuple[str, ...]) -> list[Env]:
+    return [replace(env, device=device) for device in devices for env in envs]
+
+
+def _check_baselines(user_models: tuple[UserModel, ...], env_ids: list[str]) -> None:
+    for user in user_models:
+        if user.baseline and user.baseline not in env_ids:
+            msg = (
+                f"User model {user.name!r}: baseline env {user.baseline} is not in the "
+                f"plan; expected one of {', '.join(env_ids)}"
+            )
+            raise ConfigError(msg)
+
+
+def _select_tf(
+    envs: list[Env], versions: tuple[str, ...], chooser: _PythonChooser, devices: tuple[str, ...]
+) -> list[Env]:
+    """The selection's envs of these versions; a version it lacks gets its
+    default flavour (on each selected device)."""
     chosen = [env for env in envs if env.tf in versions]
     for tf in versions:
         if not any(env.tf == tf for env in chosen):
             release = axes.RELEASES[tf]
-            chosen.append(Env(tf, release.default_flavour, chooser.pick(release)))
+            base = Env(tf, release.default_flavour, chooser.pick(release))
+            chosen.extend(_on_devices([base], devices))
     return chosen
 
 
 def _match_env_patterns(patterns: tuple[str, ...], chooser: _PythonChooser) -> list[Env]:
-    known = universe(chooser.interpreters, chooser.host)
+    known = universe(chooser.interpreters, chooser.host, chooser.choice)
     chosen: list[Env] = []
     for pattern in patterns:
         if any(ch in pattern for ch in "*?["):
@@ -203,6 +262,7 @@ def _env_order(env: Env) -> tuple[Any, ...]:
         tuple(int(p) for p in env.python.split(".")),
         axes.DEVICES.index(env.device),
         env.keras or "",
+        env.onednn_off,
     )
 
 
@@ -217,4 +277,9 @@ def _place(env: Env, interpreters: Mapping[str, Path], gpu_visible: bool) -> Pla
         return PlannedEnv(env, None, reason)
     if env.device == "gpu" and not gpu_visible:
         return PlannedEnv(env, interpreter, "no GPU visible")
+    if env.device == "gpu" and env.release.version < (2, 14):
+        reason = (
+            "TF < 2.14 on GPU needs a system CUDA install; only tensorflow[and-cuda] envs are built"
+        )
+        return PlannedEnv(env, interpreter, reason)
     return PlannedEnv(env, interpreter)

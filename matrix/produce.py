@@ -98,12 +98,19 @@ class _ManifestSink(Sink):
         self.manifest = manifest
         self.tasks = {task["id"]: task for task in tasks}
         self.root = layout.artifacts(env_id)
+        self.models: dict[str, dict[str, Any]] = {}
 
     def hello(self, env: dict[str, Any]) -> None:
         self.manifest["env"] = env
 
     def event(self, event: dict[str, Any]) -> None:
-        if event["event"] == "artifact":
+        if event["event"] == "model":
+            # What the model looked like in memory: names and the description
+            # consumers' loaded models are compared with (config drift).
+            self.models[event["task"]] = {
+                k: event.get(k) for k in ("input_names", "output_names", "description")
+            }
+        elif event["event"] == "artifact":
             self._artifact(self.tasks[event["task"]], event)
         elif event["event"] == "done":
             store.write_manifest(self.layout, self.env_id, self.manifest)
@@ -141,6 +148,7 @@ class _ManifestSink(Sink):
             "format": fmt,
             "path": name,
             "reference": self.layout.reference_name(task["model"], task["policy"]),
+            **self.models.get(task["id"], {}),
             **fields,
         }
         if entry["status"] == "saved" and not (self.root / name).exists():

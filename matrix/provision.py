@@ -10,6 +10,7 @@ rebuilt and the log says why.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -56,24 +57,25 @@ def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> Ve
     if planned.interpreter is None:
         msg = f"{planned.id}: no interpreter"
         raise ProvisionError(msg)
-    venv = layout.venv(planned.id)
-    with files.waiting_lock(layout.envdir / f".{planned.id}.lock"):
+    venv_id = planned.env.venv_id
+    venv = layout.venv(venv_id)
+    with files.waiting_lock(layout.envdir / f".{venv_id}.lock"):
         spec = _spec(planned)
-        record_path = layout.venv_record(planned.id)
+        record_path = layout.venv_record(venv_id)
         old = files.read_json(record_path) if record_path.exists() else _NO_RECORD
-        reason = _why_rebuild(old, spec, layout.venv_python(planned.id))
+        reason = _why_rebuild(old, spec, layout.venv_python(venv_id))
         if reason is None and isinstance(old, dict):
             return VenvRecord(spec, tuple(old["freeze"]), old["backend"], True, None)
         log = layout.log(planned.id, "provision")
         log.parent.mkdir(parents=True, exist_ok=True)
         _note(log, f"building {venv} ({reason})")
         backend = _create(venv, planned.interpreter, log)
-        python = layout.venv_python(planned.id)
+        python = layout.venv_python(venv_id)
         _run(_install_command(backend, python, spec["requirements"]), log, install_timeout)
         freeze = _run(_freeze_command(backend, python), log, 120).splitlines()
         record = VenvRecord(spec, tuple(sorted(freeze)), backend, False, reason)
         files.write_json(
-            layout.venv_record(planned.id),
+            layout.venv_record(venv_id),
             {
                 "spec": spec,
                 "freeze": list(record.freeze),
@@ -86,14 +88,18 @@ def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> Ve
 
 
 def _spec(planned: PlannedEnv) -> dict[str, Any]:
-    env = planned.env
-    return {
+    env = dataclasses.replace(planned.env, onednn_off=False)  # variants share it
+    spec = {
         "build_format": BUILD_FORMAT,
         "env": env.id,
         "interpreter": str(planned.interpreter),
         "requirements": env.requirements(),
         "environment": env.environment(),
     }
+    if env.release.nightly:
+        # A nightly env is today's build: it is rebuilt once a day.
+        spec["day"] = datetime.date.today().isoformat()
+    return spec
 
 
 _NO_RECORD = object()

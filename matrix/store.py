@@ -32,14 +32,19 @@ def probe_version() -> str:
     return files.sha256_text(trees)[:16]
 
 
-def cell_key(artifact_sha256: str, env_fingerprint: str, probe: str, loader: str) -> str:
-    return files.sha256_text(json.dumps([artifact_sha256, env_fingerprint, probe, loader]))
+def cell_key(
+    artifact_sha256: str, env_fingerprint: str, probe: str, loader: str, unsafe: bool = False
+) -> str:
+    return files.sha256_text(json.dumps([artifact_sha256, env_fingerprint, probe, loader, unsafe]))
 
 
 def artifact_digest(entry: dict[str, Any]) -> str:
-    """One sha256 for an artifact: its files and its reference, by content."""
+    """One sha256 for an artifact: its files, its reference and (for a user
+    model) its custom-objects module, by content."""
     parts = sorted(f"{name}:{sha}" for name, sha in entry["files"].items())
-    parts.append(f"reference:{entry['reference_sha256']}")
+    parts.append(f"reference:{entry.get('reference_sha256')}")
+    if entry.get("custom_objects_sha256"):
+        parts.append(f"custom-objects:{entry['custom_objects_sha256']}")
     return files.sha256_text("\n".join(parts))
 
 

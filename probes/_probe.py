@@ -13,9 +13,6 @@ import sys
 import traceback
 
 SCHEMA_VERSION = 1
-# Bump when a probe changes how it saves, loads or predicts: stored results
-# are keyed by it, so a bump recomputes every cell.
-PROBE_VERSION = "1"
 
 _TRACEBACK_LIMIT = 20000
 
@@ -59,12 +56,31 @@ def error_fields(exc):
 
 
 def configure_tensorflow(tf):
-    """Apply the host's thread budget before TensorFlow runs any op."""
+    """Apply the host's thread and memory budgets before any op runs."""
     threads = int(os.environ.get("COMPAT_MATRIX_THREADS", "0") or 0)
     if threads > 0:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     tf.get_logger().setLevel("ERROR")
+    limit_memory(int(os.environ.get("COMPAT_MATRIX_MEMORY_MB", "0") or 0))
+
+
+def limit_memory(megabytes):
+    """Cap further address space at `megabytes` beyond what is mapped now.
+
+    Applied after TensorFlow's import (which maps gigabytes it never
+    touches), so a model that allocates without bound fails alone instead
+    of taking the machine down.
+    """
+    if megabytes <= 0:
+        return
+    import resource
+
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status if ":" in line)
+    mapped = int(fields["VmSize"].split()[0]) * 1024
+    limit = mapped + megabytes * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def load_keras():

@@ -13,6 +13,7 @@ import time
 import zipfile
 
 import _probe
+import loading
 
 
 def main(argv):
@@ -33,7 +34,6 @@ def main(argv):
     events.emit(
         "hello",
         schema_version=_probe.SCHEMA_VERSION,
-        probe_version=_probe.PROBE_VERSION,
         env=info,
     )
     for task in tasks:
@@ -51,12 +51,18 @@ def produce_one(keras, flavour, info, zoo, task, events):
     try:
         started = time.time()
         spec = zoo.build(keras, task["model"])
-        model_input = spec.inputs[0] if len(spec.inputs) == 1 else spec.inputs
-        outputs = _probe.to_numpy_list(spec.model(model_input, training=False))
+        outputs = _probe.to_numpy_list(spec.model(spec.call_inputs(), training=False))
         arrays = _probe.number(spec.inputs, "input")
         arrays.update(_probe.number(outputs, "output"))
         _probe.save_npz(task["reference"], arrays)
         build_seconds = time.time() - started
+        events.emit(
+            "model",
+            task=task["id"],
+            input_names=_names(spec.model, "input"),
+            output_names=_names(spec.model, "output"),
+            description=_describe(spec.model),
+        )
     except Exception as exc:  # noqa: BLE001 - every failure becomes a record
         fields = _probe.error_fields(exc)
         fields["reason"] = "building or training the model failed"
@@ -85,8 +91,25 @@ def produce_one(keras, flavour, info, zoo, task, events):
             "saved",
             seconds=round(time.time() - started, 4),
             build_seconds=round(build_seconds, 4),
-            **extra
+            **extra,
         )
+
+
+def _describe(model):
+    try:
+        return loading.describe(model)
+    except Exception:  # noqa: BLE001 - a description is a bonus, never a failure
+        return None
+
+
+def _names(model, kind):
+    """The model's input or output names, in order, when it has them."""
+    names = getattr(model, kind + "_names", None)
+    if not names:
+        tensors = getattr(model, kind + "s", None) or []
+        names = [getattr(t, "name", None) for t in tensors]
+    names = [str(n).split(":")[0] for n in names or [] if n]
+    return names or None
 
 
 def cannot_write(flavour, info, fmt):
@@ -127,10 +150,15 @@ def _save_savedmodel(keras, flavour, model, path):
         model.save(path, save_format="tf")
 
 
+def _save_weights(keras, flavour, model, path):
+    model.save_weights(path)
+
+
 SAVERS = {
     "h5": _save_h5,
     "keras": _save_keras,
     "savedmodel": _save_savedmodel,
+    "weights": _save_weights,
 }
 
 

@@ -70,7 +70,9 @@ def test_glob_matching_nothing_is_a_config_error() -> None:
 
 
 def test_cells_pair_every_format_with_its_loaders_only() -> None:
-    plan = plan_for(Settings(tf=("2.15", "2.21"), models=("mlp",)))
+    plan = plan_for(
+        Settings(tf=("2.15", "2.21"), models=("mlp",), formats=("h5", "keras", "savedmodel"))
+    )
     cells = list(plan.cells())
     # 2 producers x 2 policies x (h5:1 + keras:1 + savedmodel:3 loaders) x 2 consumers
     assert len(cells) == 2 * 2 * 5 * 2
@@ -88,3 +90,86 @@ def test_plan_round_trips_through_json() -> None:
 
     plan = plan_for(Settings(tf=("2.5", "2.21")), {"3.11": Path("/usr/bin/python3.11")})
     assert Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_gpu_device_adds_gpu_twins_reported_unavailable_without_a_gpu() -> None:
+    plan = plan_for(Settings(tf=("2.15", "2.21"), devices=("cpu", "gpu")))
+    assert plan.env_ids == [
+        "tf2.15-keras2-py3.11-cpu",
+        "tf2.15-keras2-py3.11-gpu",
+        "tf2.21-keras3-py3.11-cpu",
+        "tf2.21-keras3-py3.11-gpu",
+    ]
+    reasons = {p.id: p.unavailable for p in plan.envs}
+    assert reasons["tf2.21-keras3-py3.11-gpu"] == "no GPU visible"
+    assert reasons["tf2.21-keras3-py3.11-cpu"] is None
+    gpu = plan.env("tf2.21-keras3-py3.11-gpu").env
+    assert gpu.requirements()[0] == "tensorflow[and-cuda]==2.21.*"
+    assert "gpu" in gpu.tags
+
+
+def test_old_tf_on_gpu_needs_system_cuda() -> None:
+    plan = plan_for(Settings(envs=("tf2.12-keras2-py3.11-gpu",)), gpu=True)
+    assert "system CUDA" in (plan.envs[0].unavailable or "")
+
+
+def test_onednn_off_adds_consumer_only_variants_sharing_the_venv() -> None:
+    plan = plan_for(Settings(tf=("2.21",), onednn_off=True, models=("mlp",)))
+    assert plan.env_ids == ["tf2.21-keras3-py3.11-cpu", "tf2.21-keras3-py3.11-cpu-onednn-off"]
+    variant = plan.envs[1].env
+    assert variant.venv_id == "tf2.21-keras3-py3.11-cpu"
+    assert variant.environment()["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    assert plan.producers == ["tf2.21-keras3-py3.11-cpu"]
+    assert {c.consumer for c in plan.cells()} == set(plan.env_ids)
+    assert {c.producer for c in plan.cells()} == {"tf2.21-keras3-py3.11-cpu"}
+
+
+def test_nightly_on_request_only() -> None:
+    assert not any("nightly" in p.id for p in plan_for(Settings(preset="full")).envs)
+    plan = plan_for(Settings(tf=("nightly",)))
+    assert plan.env_ids == ["tfnightly-keras3-py3.11-cpu"]
+    assert plan.envs[0].env.requirements() == ["tf-nightly"]
+
+
+def test_full_preset_is_every_stable_minor_and_flavour() -> None:
+    plan = plan_for(Settings(preset="full"))
+    assert len(plan.envs) == 11 + 6 * 2  # 2.5-2.15 Keras 2; 2.16-2.21 Keras 3 and tf-keras
+    assert plan.envs[0].id == "tf2.5-keras2-py3.9-cpu"
+
+
+def test_newest_python_choice() -> None:
+    host = plan_for(Settings(tf=("2.18",), models=("mlp",)))
+    newest = plan_for(Settings(tf=("2.18",), python="newest"))
+    assert host.env_ids[0] == "tf2.18-keras3-py3.11-cpu"
+    assert newest.env_ids[0] == "tf2.18-keras3-py3.12-cpu"
+
+
+def test_user_models_are_rows_and_baselines_must_be_planned(tmp_path: Path) -> None:
+    from matrix.usermodels import UserModel
+
+    user = UserModel("mine", tmp_path / "m.keras", "keras")
+    plan = plan_for(Settings(tf=("2.15", "2.21"), models=("mlp",)))
+    from matrix.plan import make_plan
+
+    with_user = make_plan(
+        Settings(tf=("2.15", "2.21"), models=("mlp",)),
+        ALL_PYTHONS,
+        gpu_visible=False,
+        host_python="3.11",
+        user_models=(user,),
+    )
+    assert with_user.producers == [*plan.producers, "user:mine"]
+    user_cells = [c for c in with_user.cells() if c.producer == "user:mine"]
+    assert {(c.format, c.loader) for c in user_cells} == {("keras", "keras")}
+    assert len(user_cells) == 2
+    stray = UserModel("mine", tmp_path / "m.keras", "keras", baseline="tf2.12-keras2-py3.11-cpu")
+    with pytest.raises(
+        ConfigError, match=r"baseline env tf2\.12-keras2-py3\.11-cpu is not in the plan"
+    ):
+        make_plan(
+            Settings(tf=("2.15",)),
+            ALL_PYTHONS,
+            gpu_visible=False,
+            host_python="3.11",
+            user_models=(stray,),
+        )

@@ -12,18 +12,19 @@ from matrix import axes
 from matrix.paths import PROBES_DIR
 
 PROBES = sorted(PROBES_DIR.glob("*.py"))
-ALLOWED = set(sys.stdlib_module_names) | {
-    "numpy",
-    "tensorflow",
-    "keras",
-    "tf_keras",
-    "_probe",
-    "zoo",
-}
+SIBLINGS = {p.stem for p in PROBES}
+ALLOWED = set(sys.stdlib_module_names) | {"numpy", "tensorflow", "keras", "tf_keras"} | SIBLINGS
 
 
 def test_there_are_probes() -> None:
-    assert {p.name for p in PROBES} >= {"_probe.py", "zoo.py", "produce.py", "consume.py"}
+    assert {p.name for p in PROBES} >= {
+        "_probe.py",
+        "zoo.py",
+        "loading.py",
+        "produce.py",
+        "consume.py",
+        "reference.py",
+    }
 
 
 @pytest.mark.parametrize("path", PROBES, ids=lambda p: p.name)
@@ -56,7 +57,7 @@ def test_zoo_names_match_the_host_table() -> None:
 
 
 def test_loader_and_format_names_match_the_host_table() -> None:
-    consume = (PROBES_DIR / "consume.py").read_text(encoding="utf-8")
+    consume = (PROBES_DIR / "loading.py").read_text(encoding="utf-8")
     produce = (PROBES_DIR / "produce.py").read_text(encoding="utf-8")
     for loader in axes.LOADERS:
         assert f'"{loader}":' in consume

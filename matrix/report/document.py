@@ -2,10 +2,13 @@
 
 Every planned cell gets exactly one status here. Env-level facts decide
 first (an unavailable or broken env), then the producer's manifest (format
-not writable, save failed), then the loader's existence, and only then the
-consumer's measurement, compared with the reference under the tolerance of
-the artifact's policy. A cell with no stored measurement yet is `pending`,
-listed on its own, never guessed.
+not writable, save failed), then whether the consumer runs that load at all
+(loader missing, unsafe model refused), and only then the consumer's
+measurement, compared with the reference under the tolerance of the
+artifact's policy. A cell with no stored measurement yet is `pending`,
+listed on its own, never guessed. Silent changes (config or dtype drift,
+nondeterminism, a different outcome under the artifact's own policy) are
+recorded beside the status.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from matrix import __version__, files, store
+from matrix import __version__, drift, files, store
 from matrix.compare import compare_outputs
 from matrix.config import Settings
-from matrix.consume import loader_missing
+from matrix.consume import skip_reason
 from matrix.paths import Layout
 from matrix.plan import CellKey, Plan, artifact_id
 from matrix.status import Status
+from matrix.usermodels import is_user_producer
 
 SCHEMA_VERSION = 1
 
@@ -33,18 +37,25 @@ class _Stored:
     """Everything on disk the document needs, read once."""
 
     def __init__(self, plan: Plan, layout: Layout) -> None:
+        self.plan = plan
         self.layout = layout
         self.probe = store.probe_version()
+        self.envs = {p.id: p.env for p in plan.envs}
         self.states = {p.id: store.read_env_state(layout, p.id) for p in plan.envs}
-        self.manifests = {p.id: store.read_manifest(layout, p.id) for p in plan.envs}
+        self.manifests = {p: store.read_manifest(layout, p) for p in plan.producers}
         self.results = {p.id: store.read_results(layout, p.id) for p in plan.envs}
         self._arrays: dict[Path, list[np.ndarray] | None] = {}
 
-    def arrays(self, path: Path, expected_sha: str | None, prefix: str) -> list[np.ndarray] | None:
-        """Numbered arrays of an .npz whose sha256 matches, else None."""
+    def arrays(self, path: Path, expected_sha: str | None) -> list[np.ndarray] | None:
+        """The outputs of an .npz whose sha256 matches, else None."""
         if path not in self._arrays:
-            self._arrays[path] = _load(path, expected_sha, prefix)
+            self._arrays[path] = _load_outputs(path, expected_sha)
         return self._arrays[path]
+
+    def entry(self, key: CellKey) -> dict[str, Any] | None:
+        name = self.layout.artifact_name(key.model, key.policy, key.format)
+        found = self.manifests[key.producer]["artifacts"].get(name)
+        return found if isinstance(found, dict) else None
 
 
 def build(
@@ -65,12 +76,13 @@ def build(
             "platform": platform.platform(),
             "tool_version": __version__,
             "probe_version": stored.probe,
-            "unsafe": False,
+            "unsafe": plan.unsafe,
             "selection": {
                 "models": list(plan.models),
                 "policies": list(plan.policies),
                 "formats": list(plan.formats),
                 "loaders": list(plan.loaders),
+                "user_models": [u.name for u in plan.user_models],
             },
             "tolerances": {
                 name: {"atol": tol.atol, "rtol": tol.rtol}
@@ -78,6 +90,7 @@ def build(
             },
         },
         "envs": [_env_entry(p.id, p.env.python, p.env.tf, stored) for p in plan.envs],
+        "producers": plan.producers,
         "artifacts": _artifacts(plan, stored),
         "cells": cells,
         "pending": pending,
@@ -97,6 +110,7 @@ def _env_entry(env_id: str, python: str, tf: str, stored: _Stored) -> dict[str, 
         "device": state.get("device"),
         "gpus": versions.get("gpus", []),
         "numpy": versions.get("numpy"),
+        "onednn": versions.get("onednn"),
         "status": state.get("status", "pending"),
         "reason": state.get("reason"),
         "interpreter": state.get("interpreter"),
@@ -108,27 +122,30 @@ def _env_entry(env_id: str, python: str, tf: str, stored: _Stored) -> dict[str, 
 
 def _artifacts(plan: Plan, stored: _Stored) -> list[dict[str, Any]]:
     rows = []
-    for producer in plan.envs:
-        entries = stored.manifests[producer.id]["artifacts"]
-        for model in plan.models:
-            for policy in plan.policies:
-                for fmt in plan.formats:
-                    entry = entries.get(stored.layout.artifact_name(model, policy, fmt), {})
-                    rows.append(
-                        {
-                            "id": artifact_id(producer.id, model, policy, fmt),
-                            "producer": producer.id,
-                            "model": model,
-                            "policy": policy,
-                            "format": fmt,
-                            "status": entry.get("status", "pending"),
-                            "sha256": entry.get("sha256"),
-                            "files": entry.get("files", {}),
-                            "error_type": entry.get("error_type"),
-                            "error": entry.get("error") or entry.get("reason"),
-                            "note": entry.get("note"),
-                        }
-                    )
+    for producer, model, policy, fmt in plan.artifacts():
+        name = stored.layout.artifact_name(model, policy, fmt)
+        entry = stored.manifests[producer]["artifacts"].get(name) or {}
+        row = {
+            "id": artifact_id(producer, model, policy, fmt),
+            "producer": producer,
+            "model": model,
+            "policy": policy,
+            "format": fmt,
+            "status": entry.get("status", "pending"),
+            "sha256": entry.get("sha256"),
+            "files": entry.get("files", {}),
+            "error_type": entry.get("error_type"),
+            "error": entry.get("error") or entry.get("reason"),
+            "note": entry.get("note"),
+        }
+        if is_user_producer(producer):
+            row.update(
+                source=entry.get("source"),
+                source_sha256=entry.get("source_sha256"),
+                reference_env=entry.get("reference_env"),
+                reference_error=entry.get("reference_error"),
+            )
+        rows.append(row)
     return rows
 
 
@@ -155,7 +172,6 @@ def _decided(key: CellKey, status: Status, reason: str, **extra: Any) -> dict[st
         "error_text": extra.get("error_text"),
         "reason": reason,
         "seconds": extra.get("seconds"),
-        "nondeterministic": extra.get("nondeterministic"),
     }
 
 
@@ -163,9 +179,7 @@ def _resolve(key: CellKey, stored: _Stored, settings: Settings) -> dict[str, Any
     env_level = _env_level(key, stored)
     if env_level is not None:
         return env_level
-    entry = stored.manifests[key.producer]["artifacts"].get(
-        stored.layout.artifact_name(key.model, key.policy, key.format)
-    )
+    entry = stored.entry(key)
     if entry is None:
         return None
     if entry["status"] == "not-applicable":
@@ -179,23 +193,23 @@ def _resolve(key: CellKey, stored: _Stored, settings: Settings) -> dict[str, Any
             error=entry.get("error"),
             error_text=entry.get("traceback"),
         )
-    consumer = stored.states[key.consumer]
-    missing = loader_missing(key.loader, consumer.get("keras_flavour", ""))
-    if missing:
-        return _decided(key, Status.NOT_APPLICABLE, missing)
-    fingerprint = consumer.get("fingerprint")
+    env = stored.envs[key.consumer]
+    skip = skip_reason(key.loader, key.format, key.model, env, stored.plan.unsafe)
+    if skip:
+        return _decided(key, Status.NOT_APPLICABLE, skip)
+    fingerprint = stored.states[key.consumer].get("fingerprint")
     if not fingerprint:
         return None
     record = stored.results[key.consumer].get(
-        store.cell_key(entry["sha256"], fingerprint, stored.probe, key.loader)
+        store.cell_key(entry["sha256"], fingerprint, stored.probe, key.loader, stored.plan.unsafe)
     )
-    if record is None or not record.get("attempted", True):
-        return None if record is None else _measured_fault(key, record)
+    if record is None:
+        return None
     return _measured(key, record, entry, stored, settings)
 
 
 def _env_level(key: CellKey, stored: _Stored) -> dict[str, Any] | None:
-    consumer, producer = stored.states[key.consumer], stored.states[key.producer]
+    consumer = stored.states[key.consumer]
     if consumer.get("status") == "unavailable":
         return _decided(
             key, Status.UNAVAILABLE, f"consumer {key.consumer}: {consumer.get('reason')}"
@@ -207,6 +221,7 @@ def _env_level(key: CellKey, stored: _Stored) -> dict[str, Any] | None:
             f"consumer {key.consumer}: {_first_line(consumer.get('reason'))}",
             error_text=consumer.get("reason"),
         )
+    producer = stored.states.get(key.producer, {})  # user models have no env
     if producer.get("status") == "unavailable":
         return _decided(
             key, Status.UNAVAILABLE, f"producer {key.producer}: {producer.get('reason')}"
@@ -221,15 +236,51 @@ def _env_level(key: CellKey, stored: _Stored) -> dict[str, Any] | None:
     return None
 
 
-def _measured_fault(key: CellKey, record: dict[str, Any]) -> dict[str, Any]:
-    status = Status(record["status"])
-    return _decided(
-        key, status, record.get("error") or status.value, error_type=record.get("error_type")
-    )
-
-
 def _measured(
     key: CellKey, record: dict[str, Any], entry: dict[str, Any], stored: _Stored, settings: Settings
+) -> dict[str, Any] | None:
+    tolerance = settings.tolerances.get(key.policy) or settings.tolerances["float32"]
+    main = _outcome(key, record, entry, stored, tolerance)
+    if main is None:
+        return None  # the stored files no longer match: recompute, don't guess
+    cell = {**main, "nondeterministic": bool(record.get("nondeterministic"))}
+    # A `weights` artifact's architecture comes from the zoo's code, not the
+    # file: its config is not the file's to keep.
+    cell["config_drift"] = (
+        None
+        if key.format == "weights"
+        else drift.config_changes(entry.get("description"), record.get("description"))
+    )
+    cell["dtype_drift"] = drift.dtype_changes(entry.get("description"), record.get("description"))
+    own = record.get("own_policy")
+    cell["own_policy"] = None
+    cell["policy_sensitive"] = False
+    if isinstance(own, dict):
+        own_cell = _outcome(key, own, entry, stored, tolerance)
+        if own_cell is None:
+            return None
+        own_cell["dtype_drift"] = drift.dtype_changes(
+            entry.get("description"), own.get("description")
+        )
+        cell["own_policy"] = {
+            k: own_cell[k]
+            for k in (
+                "status",
+                "max_abs",
+                "max_rel",
+                "max_ulp",
+                "error_type",
+                "error",
+                "dtype_drift",
+            )
+        }
+        cell["policy_sensitive"] = own_cell["status"] != main["status"]
+    cell["silent_changes"] = silent_changes(cell)
+    return cell
+
+
+def _outcome(
+    key: CellKey, record: dict[str, Any], entry: dict[str, Any], stored: _Stored, tolerance: Any
 ) -> dict[str, Any] | None:
     seconds = _seconds(record)
     if record["status"] != "predicted":
@@ -243,28 +294,42 @@ def _measured(
             error_text=record.get("traceback"),
             seconds=seconds,
         )
+    if not entry.get("reference_sha256"):
+        return _decided(
+            key,
+            Status.PREDICT_ERROR,
+            entry.get("reference_error") or "no reference to compare with",
+            error_type="NoReference",
+            seconds=seconds,
+        )
     root = stored.layout.artifacts(key.producer)
-    reference = stored.arrays(root / entry["reference"], entry["reference_sha256"], "output")
+    reference = stored.arrays(root / entry["reference"], entry["reference_sha256"])
     actual = stored.arrays(
-        stored.layout.outputs(key.consumer) / record["output"],
+        stored.layout.outputs(key.consumer) / str(record.get("output")),
         record.get("output_sha256"),
-        "output",
     )
     if reference is None or actual is None:
-        return None  # the stored files no longer match: recompute, don't guess
-    tolerance = settings.tolerances.get(key.policy) or settings.tolerances["float32"]
+        return None
     result = compare_outputs(reference, actual, tolerance)
-    cell = _decided(
-        key,
-        result.status,
-        result.detail or "",
-        seconds=seconds,
-        nondeterministic=record.get("nondeterministic"),
-    )
+    cell = _decided(key, result.status, result.detail or "", seconds=seconds)
     cell.update(max_abs=result.max_abs, max_rel=result.max_rel, max_ulp=result.max_ulp)
     if not result.detail:
         cell.update(error=None, reason=None)
     return cell
+
+
+def silent_changes(cell: dict[str, Any]) -> list[str]:
+    """The kinds of silent change a measured cell shows, for marks and details."""
+    kinds = []
+    if cell.get("config_drift"):
+        kinds.append("config")
+    if cell.get("dtype_drift") or (cell.get("own_policy") or {}).get("dtype_drift"):
+        kinds.append("dtype")
+    if cell.get("nondeterministic"):
+        kinds.append("nondeterministic")
+    if cell.get("policy_sensitive"):
+        kinds.append("policy")
+    return kinds
 
 
 def _seconds(record: dict[str, Any]) -> float | None:
@@ -278,12 +343,12 @@ def _first_line(text: Any) -> str:
     return lines[0] if lines else ""
 
 
-def _load(path: Path, expected_sha: str | None, prefix: str) -> list[np.ndarray] | None:
+def _load_outputs(path: Path, expected_sha: str | None) -> list[np.ndarray] | None:
     try:
         if expected_sha is not None and files.sha256_file(path) != expected_sha:
             return None
         with np.load(path, allow_pickle=False) as data:
-            count = len([k for k in data.files if k.startswith(prefix + "_")])
-            return [data[f"{prefix}_{i}"] for i in range(count)]
+            count = len([k for k in data.files if k.startswith("output_")])
+            return [data[f"output_{i}"] for i in range(count)]
     except (OSError, ValueError, KeyError):
         return None

@@ -14,14 +14,26 @@ _FLAVOUR_LABEL = {"keras2": "k2", "keras3": "k3", "tf-keras": "tfk"}
 _NOT_FAILING = {Status.IDENTICAL, Status.CLOSE, Status.NOT_APPLICABLE}
 
 
+SILENT_MARK = "⚠️"
+_SILENT_MEANING = {
+    "config": "the loaded model's config differs from the saved one",
+    "dtype": "a loaded weight has another dtype than the saved one",
+    "nondeterministic": "two predictions in the same process differ",
+    "policy": "loading under the artifact's own global policy gives another status",
+}
+
+
 def render(document: dict[str, Any]) -> str:
     labels = env_labels([env["id"] for env in document["envs"]])
+    labels.update({p: p for p in document.get("producers", []) if p not in labels})
     parts = [
         _header(document),
         _envs(document, labels),
+        _user_models(document),
         _legend(),
         _tables(document, labels),
         _notes(document, labels),
+        _silent(document, labels),
         _details(document, labels),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
@@ -34,15 +46,19 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 def env_labels(env_ids: list[str]) -> dict[str, str]:
     """Short column labels: the TF version and flavour, plus whatever else
-    (Python, device, Keras pin) differs between the envs of this report."""
+    (Python, device, Keras pin, oneDNN off) differs between the envs."""
     parts = {env_id: env_id.split("-py", 1) for env_id in env_ids}
-    rests = {rest for _, rest in parts.values()}
+    rests = {rest.split("-", 1)[1] for _, rest in parts.values()}
+    pythons = {rest.split("-", 1)[0] for _, rest in parts.values()}
     labels = {}
     for env_id, (head, rest) in parts.items():
         tf, flavour = head[2:].split("-", 1)
+        python, tail = rest.split("-", 1)
         label = f"{tf} {_FLAVOUR_LABEL.get(flavour, flavour)}"
+        if len(pythons) > 1:
+            label += f" py{python}"
         if len(rests) > 1:
-            label += f" py{rest}"
+            label += " " + tail.replace("onednn-off", "no-onednn").replace("-", " ")
         labels[env_id] = label
     return labels
 
@@ -113,10 +129,30 @@ def _envs(document: dict[str, Any], labels: dict[str, str]) -> str:
 
 def _legend() -> str:
     rows = [[SYMBOLS[s], f"`{s.value}`", MEANINGS[s]] for s in Status]
+    silent = "; ".join(f"{kind}: {meaning}" for kind, meaning in _SILENT_MEANING.items())
+    rows.append([SILENT_MARK, "silent change", f"counted beside the status ({silent})"])
     return (
         "## Legend\n\nEach table cell counts the (model, policy) pairs of that producer "
         "(row) and consumer (column) by status.\n\n" + _table(rows, ["symbol", "status", "meaning"])
     )
+
+
+def _user_models(document: dict[str, Any]) -> str:
+    users = [a for a in document["artifacts"] if a.get("source")]
+    if not users:
+        return ""
+    rows = [
+        [
+            md_cell(a["producer"]),
+            md_cell(a["format"]),
+            md_cell(a["source"]),
+            md_cell(a.get("source_sha256") or "?"),
+            md_cell(a.get("reference_env") or a.get("reference_error") or "?"),
+        ]
+        for a in users
+    ]
+    headers = ["model", "format", "file", "sha256", "reference from"]
+    return "## User models\n\n" + _table(rows, headers)
 
 
 def _tables(document: dict[str, Any], labels: dict[str, str]) -> str:
@@ -124,10 +160,12 @@ def _tables(document: dict[str, Any], labels: dict[str, str]) -> str:
         lambda: defaultdict(Counter)
     )
     for cell in document["cells"]:
-        grouped[(cell["format"], cell["loader"])][(cell["producer"], cell["consumer"])][
-            cell["status"]
-        ] += 1
+        tally = grouped[(cell["format"], cell["loader"])][(cell["producer"], cell["consumer"])]
+        tally[cell["status"]] += 1
+        if cell.get("silent_changes"):
+            tally[SILENT_MARK] += 1
     env_ids = [env["id"] for env in document["envs"]]
+    producers = document.get("producers", env_ids)
     sections = ["## Producer × consumer, per format and loader"]
     for fmt in document["run"]["selection"]["formats"]:
         for loader in document["run"]["selection"]["loaders"]:
@@ -136,7 +174,8 @@ def _tables(document: dict[str, Any], labels: dict[str, str]) -> str:
                 continue
             rows = [
                 [md_cell(labels[p])] + [_summary(counts.get((p, c), Counter())) for c in env_ids]
-                for p in env_ids
+                for p in producers
+                if any((p, c) in counts for c in env_ids)
             ]
             headers = ["producer ↓ consumer →"] + [md_cell(labels[c]) for c in env_ids]
             sections.append(f"### `{fmt}` format, `{loader}` loader\n\n" + _table(rows, headers))
@@ -160,7 +199,58 @@ def _notes(document: dict[str, Any], labels: dict[str, str]) -> str:
 def _summary(counts: Counter[str]) -> str:
     if not counts:
         return "…"
-    return " ".join(f"{Status(s).symbol}{n}" for s, n in _ordered_counts(dict(counts)))
+    silent = counts.pop(SILENT_MARK, 0)
+    text = " ".join(f"{Status(s).symbol}{n}" for s, n in _ordered_counts(dict(counts)))
+    return f"{text} {SILENT_MARK}{silent}" if silent else text
+
+
+def _silent(document: dict[str, Any], labels: dict[str, str]) -> str:
+    """Cells that load and predict, but not quite the model that was saved."""
+    cells = [c for c in document["cells"] if c.get("silent_changes")]
+    if not cells:
+        return ""
+    rows = []
+    for cell in cells:
+        what = []
+        for change in cell.get("config_drift") or []:
+            what.append(f"config: {change}")
+        for change in cell.get("dtype_drift") or []:
+            what.append(f"dtype: {change}")
+        own = cell.get("own_policy") or {}
+        for change in own.get("dtype_drift") or []:
+            what.append(f"dtype under {cell['policy']}: {change}")
+        if cell.get("nondeterministic"):
+            what.append("two predictions in one process differ")
+        if cell.get("policy_sensitive"):
+            what.append(
+                f"under global {cell['policy']}: {own.get('status')} {own.get('error') or ''}"
+            )
+        rows.append(
+            [
+                md_cell(labels.get(cell["producer"], cell["producer"])),
+                md_cell(labels.get(cell["consumer"], cell["consumer"])),
+                md_cell(cell["model"]),
+                md_cell(cell["policy"]),
+                md_cell(cell["format"]),
+                md_cell(cell["loader"]),
+                md_cell(f"{Status(cell['status']).symbol} {cell['status']}"),
+                md_cell("; ".join(what), 400),
+            ]
+        )
+    headers = [
+        "producer",
+        "consumer",
+        "model",
+        "policy",
+        "format",
+        "loader",
+        "status",
+        "what changed",
+    ]
+    return (
+        f"## {SILENT_MARK} Silent changes ({len(cells)})\n\n"
+        "Cells whose model loaded, but not quite as saved.\n\n" + _table(rows, headers)
+    )
 
 
 def _details(document: dict[str, Any], labels: dict[str, str]) -> str:

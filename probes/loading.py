@@ -1,0 +1,299 @@
+"""The loaders a consumer can use, and how each one predicts.
+
+A loader turns an artifact into a `predict(inputs) -> outputs` callable.
+`keras` is the env's own load_model, `saved-model` is tf.saved_model.load
+plus the `serving_default` signature (the TF Serving path), `tfsm-layer` is
+Keras 3's TFSMLayer. Shared by the consume and reference probes.
+"""
+
+import importlib.util
+import os
+import re
+
+import numpy as np
+
+import _probe
+
+_OUTPUT_N = re.compile(r"^output_(\d+)$")
+
+
+class Refused(Exception):
+    """The artifact failed its integrity check and was not loaded."""
+
+
+class Loaded(object):
+    """A loaded artifact: how to predict, and the Keras model if there is one."""
+
+    def __init__(self, predict, model=None):
+        self.predict = predict
+        self.model = model
+
+
+def load(context, task):
+    return LOADERS[task["loader"]](context, task)
+
+
+def _load_keras(context, task):
+    keras, flavour = context["keras"], context["flavour"]
+    if task["format"] == "weights":
+        model = _rebuild_with_weights(context, task)
+    else:
+        load = (
+            keras.saving.load_model if flavour == "keras3" else keras.models.load_model
+        )
+        kwargs = {}
+        objects = custom_objects(context, task)
+        if objects:
+            kwargs["custom_objects"] = objects
+        if _probe.supports_kwarg(load, "safe_mode"):
+            kwargs["safe_mode"] = bool(task.get("safe_mode", True))
+        model = load(task["path"], **kwargs)
+    if not callable(model):
+        raise TypeError(
+            "load_model returned a %s, which cannot predict" % type(model).__name__
+        )
+
+    def predict(inputs):
+        feed = [model_input(x) for x in inputs]
+        return model(feed[0] if len(feed) == 1 else feed, training=False)
+
+    return Loaded(predict, model)
+
+
+def _rebuild_with_weights(context, task):
+    """The `weights` format: the architecture rebuilt from the zoo under the
+    artifact's policy (uncompiled, as for serving), weights from the file."""
+    keras, zoo = context["keras"], context["zoo"]
+    _probe.set_global_policy(keras, task["policy"])
+    try:
+        spec = zoo.build(keras, task["model"], train=False)
+    finally:
+        _probe.set_global_policy(keras, "float32")
+    model = spec.model
+    model(spec.call_inputs(), training=False)  # build every variable first
+    model.load_weights(task["path"])
+    return model
+
+
+def _load_saved_model(context, task):
+    tf = context["tf"]
+    loaded = tf.saved_model.load(task["path"])
+    signature = loaded.signatures["serving_default"]
+    specs = signature.structured_input_signature[1]
+    names = input_order(sorted(specs), task.get("input_names"))
+
+    def predict(inputs):
+        feeds = {
+            name: tf.constant(x, dtype=specs[name].dtype)
+            for name, x in zip(names, inputs)
+        }
+        return order_outputs(signature(**feeds), task.get("output_names"))
+
+    return Loaded(predict)
+
+
+def _load_tfsm_layer(context, task):
+    if context["flavour"] != "keras3":
+        raise RuntimeError("TFSMLayer exists only in Keras 3")
+    keras, tf = context["keras"], context["tf"]
+    layer = keras.layers.TFSMLayer(task["path"], call_endpoint="serving_default")
+
+    def predict(inputs):
+        if len(inputs) == 1:
+            outputs = layer(tf.constant(inputs[0]))
+        else:
+            # The layer keeps the signature it serves; its input names key a dict.
+            signature = layer.call_endpoint_fn.structured_input_signature[1]
+            names = input_order(sorted(signature), task.get("input_names"))
+            outputs = layer({n: tf.constant(x) for n, x in zip(names, inputs)})
+        return order_outputs(outputs, task.get("output_names"))
+
+    return Loaded(predict)
+
+
+def verify(task):
+    """Refuse unless every file matches the manifest and nothing extra exists."""
+    root = task["root"]
+    listed = task["files"]
+    present = _artifact_files(root, task["path"])
+    unlisted = sorted(set(present) - set(listed))
+    if unlisted:
+        raise Refused("file not listed in the manifest: %s" % unlisted[0])
+    for rel, expected in sorted(listed.items()):
+        if rel not in present:
+            raise Refused("manifest lists %s but it is missing" % rel)
+        actual = _probe.sha256_file(os.path.join(root, rel))
+        if actual != expected:
+            raise Refused(
+                "sha256 of %s does not match the manifest: expected %s, got %s"
+                % (rel, expected, actual)
+            )
+    if task.get("reference"):
+        actual = _probe.sha256_file(task["reference"])
+        if actual != task["reference_sha256"]:
+            raise Refused("sha256 of the reference file does not match the manifest")
+
+
+def _artifact_files(root, path):
+    """Relative paths of the regular files of an artifact; links refused."""
+    if os.path.islink(path):
+        raise Refused("artifact is a symbolic link: %s" % os.path.relpath(path, root))
+    if not os.path.isdir(path):
+        return [os.path.relpath(path, root)] if os.path.exists(path) else []
+    found = []
+    for base, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(base, name)
+            if os.path.islink(full):
+                raise Refused(
+                    "artifact contains a symbolic link: %s"
+                    % os.path.relpath(full, root)
+                )
+        found.extend(os.path.relpath(os.path.join(base, f), root) for f in files)
+    return found
+
+
+LOADERS = {
+    "keras": _load_keras,
+    "saved-model": _load_saved_model,
+    "tfsm-layer": _load_tfsm_layer,
+}
+
+
+def custom_objects(context, task):
+    """The zoo's custom objects for zoo models that need them, or the user's."""
+    zoo, keras = context["zoo"], context["keras"]
+    if task.get("custom_objects_module"):
+        return user_custom_objects(task["custom_objects_module"], keras)
+    if task["model"] in zoo.NEEDS_CUSTOM_OBJECTS:
+        return zoo.custom_objects(keras)
+    return {}
+
+
+def user_custom_objects(path, keras):
+    """Import a user's module by path: `get_custom_objects(keras)` or
+    `CUSTOM_OBJECTS`."""
+    name = "compat_matrix_user_" + re.sub(r"\W", "_", os.path.basename(path))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    getter = getattr(module, "get_custom_objects", None)
+    if callable(getter):
+        return dict(getter(keras))
+    return dict(getattr(module, "CUSTOM_OBJECTS", {}))
+
+
+def model_input(x):
+    """numpy strings as TF wants them (Keras cannot take a '<U' array)."""
+    if x.dtype.kind == "U":
+        import tensorflow as tf
+
+        return tf.constant(x)
+    return x
+
+
+def input_order(signature_names, recorded):
+    """Signature input names in the model's input order when we know it."""
+    if recorded and sorted(recorded) == sorted(signature_names):
+        return list(recorded)
+    return list(signature_names)
+
+
+def order_outputs(outputs, recorded):
+    """A signature's dict of outputs as a list in the model's output order."""
+    if not isinstance(outputs, dict):
+        return outputs
+    keys = list(outputs)
+    if recorded and sorted(recorded) == sorted(keys):
+        return [outputs[k] for k in recorded]
+    numbered = [_OUTPUT_N.match(k) for k in keys]
+    if all(numbered):
+        return [outputs[k] for k in sorted(keys, key=lambda k: int(k[7:]))]
+    return [outputs[k] for k in sorted(keys)]
+
+
+def describe(model):
+    """What must survive a save/load: layer classes, key settings, dtype
+    policies, input shapes and weight dtypes. Names are left out on purpose:
+    Keras renames layers freely between versions."""
+    if model is None:
+        return None
+    layers = []
+    for layer in _walk(model):
+        entry = {"class": type(layer).__name__}
+        if entry["class"] != "InputLayer":  # it computes nothing: no policy
+            entry["policy"] = _policy_name(layer)
+        try:
+            config = layer.get_config()
+        except Exception:  # noqa: BLE001 - a layer without a config
+            config = {}
+        for key in _CONFIG_KEYS:
+            if key in config:
+                entry[key] = _plain(config[key])
+        layers.append(entry)
+    return {
+        "layers": layers,
+        "inputs": [_shape(t) for t in (getattr(model, "inputs", None) or [])],
+        # Old Keras lists lookup tables among weights, without a dtype.
+        "weights": [_dtype_name(getattr(w, "dtype", "?")) for w in model.weights],
+    }
+
+
+_CONFIG_KEYS = (
+    "activation",
+    "units",
+    "filters",
+    "kernel_size",
+    "strides",
+    "padding",
+    "depth_multiplier",
+    "return_sequences",
+    "epsilon",
+    "input_dim",
+    "output_dim",
+    "output_sequence_length",
+    "init_scale",
+)
+
+
+def _walk(model):
+    for layer in getattr(model, "layers", []):
+        yield layer
+        if getattr(layer, "layers", None) and layer is not model:
+            yield from _walk(layer)
+
+
+def _policy_name(layer):
+    for attribute in ("dtype_policy", "_dtype_policy"):
+        policy = getattr(layer, attribute, None)
+        name = getattr(policy, "name", None)
+        if name:
+            return str(name)
+    return None
+
+
+def _dtype_name(dtype):
+    return str(getattr(dtype, "name", dtype))
+
+
+def _shape(tensor):
+    shape = getattr(tensor, "shape", None)
+    if shape is None:
+        return None
+    try:
+        return [None if d is None else int(d) for d in tuple(shape)]
+    except (TypeError, ValueError):
+        return None
+
+
+def _plain(value):
+    """A config value as plain JSON (tuples as lists, objects by name)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return getattr(value, "__name__", type(value).__name__)
