@@ -248,6 +248,7 @@ _SELECTION = (
     "python",
     "jobs",
     "memory_mb",
+    "pins",
 )
 _PLACES = ("output", "reports", "envdir")
 
@@ -353,6 +354,13 @@ def _common(sub: argparse.ArgumentParser) -> None:
     run_group = sub.add_argument_group("running")
     run_group.add_argument("--jobs", "-j", help="envs worked on at once: a number or auto")
     run_group.add_argument("--fresh", action="store_true", help="ignore stored results")
+    run_group.add_argument(
+        "--pin",
+        action="append",
+        dest="pins",
+        metavar="GLOB=REQ",
+        help="extra requirement for matching envs, e.g. 'tf2.15-*=protobuf<4' (repeatable)",
+    )
     run_group.add_argument(
         "--memory-mb", type=int, metavar="MB", help="address space a probe may add after import"
     )

@@ -59,6 +59,9 @@ class Settings:
     max_restarts: int = 5
     # Extra address space a probe may map after importing TensorFlow; 0 = no cap.
     memory_mb: int = 0
+    # Extra requirements for the envs whose id matches a glob, e.g.
+    # ("tf2.15-*", ("protobuf<4",)): the table's pins are not the last word.
+    pins: tuple[tuple[str, tuple[str, ...]], ...] = ()
     fresh: bool = False
     onednn_off: bool = False  # add a TF_ENABLE_ONEDNN_OPTS=0 consumer per CPU env
     unsafe: bool = False  # load models that carry Python code (Lambda) everywhere
@@ -112,18 +115,20 @@ def build_settings(file_values: dict[str, Any], cli_values: dict[str, Any]) -> S
     """Merge file and CLI values (CLI wins) into validated Settings."""
     merged = {**_normalise(file_values, "pyproject.toml"), **_drop_unset(cli_values)}
     settings = Settings()
-    simple = {f.name for f in fields(Settings)} - {"timeouts", "tolerances"}
+    simple = {f.name for f in fields(Settings)} - {"timeouts", "tolerances", "pins"}
     for key, value in merged.items():
         if key == "timeouts":
             settings = replace(settings, timeouts=_timeouts(value))
         elif key == "tolerances":
             settings = replace(settings, tolerances=_tolerances(settings, value))
+        elif key == "pins":
+            settings = replace(settings, pins=_pins(value))
         elif key in simple:
             settings = replace(settings, **{key: _coerce(key, value)})
         else:
             msg = (
                 f"Unknown setting {key!r} in [tool.{SECTION}]: expected one of "
-                f"{', '.join(sorted(simple | {'timeouts', 'tolerances'}))}"
+                f"{', '.join(sorted(simple | {'timeouts', 'tolerances', 'pins'}))}"
             )
             raise ConfigError(msg)
     return settings
@@ -206,6 +211,31 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
 
 def _singular(key: str) -> str:
     return {"tf": "TensorFlow version", "policies": "policy"}.get(key, key[:-1])
+
+
+def _pins(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`{"tf2.15-*": ["numpy<1.26"]}` (file) or ["tf2.15-*=numpy<1.26"] (CLI)."""
+    if isinstance(value, (list, tuple)):
+        table: dict[str, list[str]] = {}
+        for item in value:
+            glob, sep, requirement = str(item).partition("=")
+            if not sep or not glob or not requirement:
+                msg = (
+                    f"Invalid --pin {item!r}: expected ENV-GLOB=REQUIREMENT, "
+                    f"e.g. 'tf2.15-*=numpy<1.26'"
+                )
+                raise ConfigError(msg)
+            table.setdefault(glob, []).append(requirement)
+        value = table
+    if not isinstance(value, dict) or not all(
+        isinstance(v, list) and all(isinstance(r, str) for r in v) for v in value.values()
+    ):
+        msg = (
+            f"Invalid 'pins': expected a table of env-id globs to lists of requirements. "
+            f"Received: {value!r}"
+        )
+        raise ConfigError(msg)
+    return tuple((glob, tuple(reqs)) for glob, reqs in value.items())
 
 
 def _timeouts(value: Any) -> Timeouts:

@@ -38,10 +38,18 @@ def consume(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
             layout, planned.id, {"status": "env-error", "reason": outcome.env_error}
         )
     elif outcome.hello is not None:
-        store.write_env_state(layout, planned.id, {"versions": outcome.hello})
+        store.write_env_state(
+            layout,
+            planned.id,
+            {
+                "versions": outcome.hello,
+                "restarts": outcome.restarts,
+                "startup_seconds": outcome.startups,
+            },
+        )
 
 
-def skip_reason(loader: str, fmt: str, model: str, env: Env, unsafe: bool) -> str | None:
+def skip_reason(loader: str, fmt: str, carries_code: bool, env: Env, unsafe: bool) -> str | None:
     """Why this consumer does not run `loader` on this artifact, or None.
 
     Either the loader does not exist in the env's Keras, or the model carries
@@ -52,7 +60,7 @@ def skip_reason(loader: str, fmt: str, model: str, env: Env, unsafe: bool) -> st
     if rule is not None and env.flavour not in rule[0]:
         return rule[1]
     if (
-        model in axes.UNSAFE_MODELS
+        carries_code
         and not unsafe
         and loader not in axes.GRAPH_LOADERS
         and fmt != "weights"
@@ -84,7 +92,9 @@ def pending_tasks(
         if entry is None or entry.get("status") != "saved":
             continue
         for loader in plan.loaders_for(fmt):
-            if skip_reason(loader, fmt, model, planned.env, plan.unsafe):
+            if skip_reason(
+                loader, fmt, plan.carries_code(producer, model), planned.env, plan.unsafe
+            ):
                 continue
             key = store.cell_key(entry["sha256"], record.fingerprint, probe, loader, plan.unsafe)
             if not _reusable(done.get(key), layout, planned.id):

@@ -67,6 +67,8 @@ class LaunchResult:
     env_error: str | None = None  # the probe never got TensorFlow up
     restarts: int = 0
     faults: list[Fault] = field(default_factory=list)
+    # Seconds from starting each probe process to its hello: what a restart costs.
+    startups: list[float] = field(default_factory=list)
 
 
 def run_probe(command: ProbeCommand, tasks: Sequence[dict[str, Any]], sink: Sink) -> LaunchResult:
@@ -76,6 +78,8 @@ def run_probe(command: ProbeCommand, tasks: Sequence[dict[str, Any]], sink: Sink
     attempt = 0
     while remaining:
         outcome = _attempt(command, list(remaining.values()), sink, attempt)
+        if outcome.startup_seconds is not None:
+            result.startups.append(outcome.startup_seconds)
         for task_id in outcome.done:
             remaining.pop(task_id, None)
         if outcome.hello is not None and result.hello is None:
@@ -132,6 +136,7 @@ def _fault_all(
 @dataclass
 class _Attempt:
     hello: dict[str, Any] | None = None
+    startup_seconds: float | None = None
     done: list[str] = field(default_factory=list)
     fault: Fault | None = None
     exit_text: str = ""
@@ -189,6 +194,7 @@ def _watch(
 ) -> _Attempt:
     outcome = _Attempt()
     current: str | None = None
+    started = time.monotonic()
     deadline = _Deadline(command.start_timeout)
     for line in _lines(read_fd, process, deadline):
         if line is None:  # the deadline passed
@@ -211,6 +217,7 @@ def _watch(
         kind = event.get("event")
         deadline.reset(command.task_timeout)
         if kind == "hello":
+            outcome.startup_seconds = round(time.monotonic() - started, 3)
             outcome.hello = event.get("env") or {}
             sink.hello(outcome.hello)
         elif kind == "start":

@@ -23,6 +23,10 @@ class PlannedEnv:
     env: Env
     interpreter: Path | None
     unavailable: str | None = None  # why it cannot run here, if it cannot
+    pins: tuple[str, ...] = ()  # the user's extra requirements for this env
+
+    def requirements(self) -> list[str]:
+        return [*self.env.requirements(), *self.pins]
 
     @property
     def id(self) -> str:
@@ -77,6 +81,14 @@ class Plan:
         """Row labels: envs that save the zoo, then the user's models."""
         return [p.id for p in self.producer_envs] + [u.producer for u in self.user_models]
 
+    def carries_code(self, producer: str, model: str) -> bool:
+        """Whether an artifact holds Python code (the zoo's Lambda, or a user
+        model found to have one)."""
+        for user in self.user_models:
+            if user.producer == producer:
+                return user.carries_code
+        return model in axes.UNSAFE_MODELS
+
     def loaders_for(self, fmt: str) -> tuple[str, ...]:
         return tuple(x for x in axes.FORMAT_LOADERS[fmt] if x in self.loaders)
 
@@ -103,6 +115,7 @@ class Plan:
                     "id": p.id,
                     "interpreter": str(p.interpreter) if p.interpreter else None,
                     "unavailable": p.unavailable,
+                    "pins": list(p.pins),
                 }
                 for p in self.envs
             ],
@@ -121,6 +134,7 @@ class Plan:
                 Env.parse(e["id"]),
                 Path(e["interpreter"]) if e.get("interpreter") else None,
                 e.get("unavailable"),
+                tuple(e.get("pins", ())),
             )
             for e in data["envs"]
         )
@@ -154,7 +168,10 @@ def make_plan(
     if settings.onednn_off:
         envs += [replace(e, onednn_off=True) for e in envs if e.device == "cpu"]
     ordered = sorted(dict.fromkeys(envs), key=_env_order)
-    planned = tuple(_place(env, interpreters, gpu_visible) for env in ordered)
+    planned = tuple(
+        replace(_place(env, interpreters, gpu_visible), pins=_pins_for(env, settings.pins))
+        for env in ordered
+    )
     _check_baselines(user_models, [p.id for p in planned])
     return Plan(
         planned,
@@ -203,6 +220,11 @@ def _preset_envs(preset: str, chooser: _PythonChooser) -> list[Env]:
     else:
         pairs = list(axes.PRESETS[preset])
     return [Env(tf, flavour, chooser.pick(axes.RELEASES[tf])) for tf, flavour in pairs]
+
+
+def _pins_for(env: Env, pins: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, ...]:
+    """The user's pins for an env; matched on its virtualenv (variants share it)."""
+    return tuple(r for glob, reqs in pins if fnmatch.fnmatchcase(env.venv_id, glob) for r in reqs)
 
 
 def _on_devices(envs: list[Env], devices: tuple[str, ...]) -> list[Env]:

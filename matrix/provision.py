@@ -93,7 +93,7 @@ def _spec(planned: PlannedEnv) -> dict[str, Any]:
         "build_format": BUILD_FORMAT,
         "env": env.id,
         "interpreter": str(planned.interpreter),
-        "requirements": env.requirements(),
+        "requirements": [*env.requirements(), *planned.pins],
         "environment": env.environment(),
     }
     if env.release.nightly:

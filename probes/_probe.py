@@ -201,8 +201,30 @@ def number(values, prefix):
     return {"%s_%d" % (prefix, i): v for i, v in enumerate(values)}
 
 
+def watch_parent():
+    """Exit as soon as the host that started this probe is gone.
+
+    A host killed with -9 cannot stop its probes; an orphan would go on
+    writing outputs that the rerun's probes are writing too.
+    """
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(4)
+
+    thread = threading.Thread(target=watch, name="compat-matrix-parent-watch")
+    thread.daemon = True
+    thread.start()
+
+
 def main_guard(main):
     """Run a probe's main; a probe bug exits 3 with the trace on stderr."""
+    watch_parent()
     try:
         main(sys.argv[1:])
     except SystemExit:

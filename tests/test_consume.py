@@ -14,9 +14,9 @@ TFK = Env.parse("tf2.18-tf-keras-py3.11-cpu")
 
 
 def test_tfsm_layer_exists_only_in_keras3() -> None:
-    assert skip_reason("tfsm-layer", "savedmodel", "mlp", K3, unsafe=False) is None
-    assert "Keras 3" in (skip_reason("tfsm-layer", "savedmodel", "mlp", K2, unsafe=False) or "")
-    assert skip_reason("tfsm-layer", "savedmodel", "mlp", TFK, unsafe=False) is not None
+    assert skip_reason("tfsm-layer", "savedmodel", False, K3, unsafe=False) is None
+    assert "Keras 3" in (skip_reason("tfsm-layer", "savedmodel", False, K2, unsafe=False) or "")
+    assert skip_reason("tfsm-layer", "savedmodel", False, TFK, unsafe=False) is not None
 
 
 @pytest.mark.parametrize(
@@ -36,12 +36,12 @@ def test_tfsm_layer_exists_only_in_keras3() -> None:
 def test_lambda_runs_only_where_safe_mode_guards_it(
     loader: str, fmt: str, env: Env, refused: bool
 ) -> None:
-    reason = skip_reason(loader, fmt, "lambda", env, unsafe=False)
+    reason = skip_reason(loader, fmt, True, env, unsafe=False)
     assert (reason is not None) is refused
     if refused:
         assert "--unsafe" in (reason or "")
-    assert skip_reason(loader, fmt, "lambda", env, unsafe=True) is None
+    assert skip_reason(loader, fmt, True, env, unsafe=True) is None
 
 
-def test_safe_models_are_never_refused() -> None:
-    assert skip_reason("keras", "h5", "mlp", K3, unsafe=False) is None
+def test_models_without_code_are_never_refused() -> None:
+    assert skip_reason("keras", "h5", False, K3, unsafe=False) is None

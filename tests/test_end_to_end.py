@@ -1,14 +1,18 @@
 """The whole pipeline with real TensorFlow envs: facts only real TF produces.
 
-Builds (or reuses) .nox/tf2.15-keras2-py3.11-cpu and .nox/tf2.21-keras3-py3.11-cpu,
-saves `mlp` in both, loads everything everywhere, and reads compat.json.
+One run over Keras 2 (TF 2.15), Keras 3 (TF 2.21) and tf-keras (TF 2.18)
+envs, plus a GPU env this machine cannot run, with a zoo slice that covers
+the failure families; then the same output folder again with user models
+saved by the test itself. Envs are built once in the repository's `.nox`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -20,35 +24,21 @@ pytestmark = pytest.mark.tf
 
 K2 = "tf2.15-keras2-py3.11-cpu"
 K3 = "tf2.21-keras3-py3.11-cpu"
+TFK = "tf2.18-tf-keras-py3.11-cpu"
+GPU = "tf2.21-keras3-py3.11-gpu"
+ENVS = [K2, K3, TFK, GPU]
+MODELS = ["mlp", "custom", "subclassed", "unregistered", "lambda"]
 PASSING = {"identical", "close"}
 
 
 def run_matrix(tmp: Path, *extra: str) -> dict[str, Any]:
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "matrix",
-            "run",
-            "--envs",
-            K2,
-            K3,
-            "--models",
-            "mlp",
-            "--output",
-            str(tmp / "out"),
-            "--reports",
-            str(tmp / "reports"),
-            "--envdir",
-            str(ROOT / ".nox"),
-            *extra,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+        [sys.executable, "-m", "matrix", "run", "--envs", *ENVS, "--models", *MODELS,
+         "--policies", "float32", "mixed_float16", "--formats", "all",
+         "--output", str(tmp / "out"), "--reports", str(tmp / "reports"),
+         "--envdir", str(ROOT / ".nox"), *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=2400, check=False,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads((tmp / "reports" / "compat.json").read_text(encoding="utf-8"))
 
@@ -65,69 +55,67 @@ def cells(doc: dict[str, Any], **match: str) -> list[dict[str, Any]]:
     return found
 
 
+def one(doc: dict[str, Any], **match: str) -> dict[str, Any]:
+    (cell,) = cells(doc, **match)
+    return cell
+
+
+# -- the spine ----------------------------------------------------------------
+
+
 def test_every_planned_cell_has_a_status(run: tuple[Path, dict[str, Any]]) -> None:
     _, doc = run
     assert doc["pending"] == []
-    # 2 producers x 2 policies x 5 (format, loader) pairs x 2 consumers
-    assert len(doc["cells"]) == 40
     envs = {e["id"]: e for e in doc["envs"]}
     assert envs[K2]["tensorflow"].startswith("2.15.") and envs[K2]["keras"].startswith("2.15")
     assert envs[K3]["tensorflow"].startswith("2.21.") and envs[K3]["keras"].startswith("3.")
+    assert envs[TFK]["keras"].startswith("2.18") and envs[TFK]["keras_flavour"] == "tf-keras"
     assert envs[K2]["numpy"].startswith("1.")
 
 
 def test_keras2_dot_keras_file_does_not_load_in_keras3(run: tuple[Path, dict[str, Any]]) -> None:
     _, doc = run
-    for cell in cells(doc, producer=K2, consumer=K3, format="keras", loader="keras"):
+    for cell in cells(doc, model="mlp", producer=K2, consumer=K3, format="keras"):
         assert cell["status"] == "load-error"
         assert cell["error_type"] == "builtins.TypeError"
         assert "keras.src.engine.functional" in cell["error"]
         assert "Traceback" in cell["error_text"]
 
 
-def test_keras2_h5_float32_loads_and_predicts_the_same_in_keras3(
-    run: tuple[Path, dict[str, Any]],
-) -> None:
+def test_keras2_h5_float32_predicts_the_same_in_keras3(run: tuple[Path, dict[str, Any]]) -> None:
     _, doc = run
-    (cell,) = cells(doc, producer=K2, consumer=K3, format="h5", loader="keras", policy="float32")
+    cell = one(doc, model="mlp", producer=K2, consumer=K3, format="h5", policy="float32")
     assert cell["status"] in PASSING
     assert cell["max_abs"] is not None and cell["max_abs"] <= 1e-5
 
 
 def test_keras2_savedmodel_serves_the_same_in_tf_2_21(run: tuple[Path, dict[str, Any]]) -> None:
     _, doc = run
-    for cell in cells(doc, producer=K2, consumer=K3, format="savedmodel", loader="saved-model"):
-        assert cell["status"] in PASSING, cell
-    for cell in cells(doc, producer=K2, consumer=K3, format="savedmodel", loader="tfsm-layer"):
-        assert cell["status"] in PASSING, cell
+    for loader in ("saved-model", "tfsm-layer"):
+        for cell in cells(doc, model="mlp", producer=K2, consumer=K3, loader=loader):
+            assert cell["status"] in PASSING, cell
 
 
 def test_keras3_refuses_savedmodel_dirs_in_load_model(run: tuple[Path, dict[str, Any]]) -> None:
     _, doc = run
-    for cell in cells(doc, consumer=K3, format="savedmodel", loader="keras"):
+    for cell in cells(doc, model="mlp", consumer=K3, format="savedmodel", loader="keras"):
         assert cell["status"] == "load-error"
         assert "TFSMLayer" in cell["error_text"]
 
 
-def test_tfsm_layer_is_not_applicable_in_keras2(run: tuple[Path, dict[str, Any]]) -> None:
+def test_tfsm_layer_is_not_applicable_outside_keras3(run: tuple[Path, dict[str, Any]]) -> None:
     _, doc = run
-    for cell in cells(doc, consumer=K2, loader="tfsm-layer"):
-        assert cell["status"] == "not-applicable"
-        assert "Keras 3" in cell["reason"]
+    for consumer in (K2, TFK):
+        for cell in cells(doc, consumer=consumer, loader="tfsm-layer"):
+            assert cell["status"] == "not-applicable"
+            assert "Keras 3" in cell["reason"]
 
 
 def test_same_env_round_trip_is_identical(run: tuple[Path, dict[str, Any]]) -> None:
     _, doc = run
-    for env in (K2, K3):
-        for cell in cells(doc, producer=env, consumer=env, format="h5", policy="float32"):
-            assert cell["status"] == "identical"
-
-
-def test_markdown_report_is_written(run: tuple[Path, dict[str, Any]]) -> None:
-    tmp, _ = run
-    text = (tmp / "reports" / "compat.md").read_text(encoding="utf-8")
-    assert "### `keras` format, `keras` loader" in text
-    assert "| 2.15 k2 " in text
+    for env in (K2, K3, TFK):
+        cell = one(doc, model="mlp", producer=env, consumer=env, format="h5", policy="float32")
+        assert cell["status"] == "identical"
 
 
 def test_rerun_with_nothing_changed_recomputes_nothing(run: tuple[Path, dict[str, Any]]) -> None:
@@ -138,3 +126,227 @@ def test_rerun_with_nothing_changed_recomputes_nothing(run: tuple[Path, dict[str
     second = run_matrix(tmp)
     assert [p.read_bytes() for p in results + logs] == before
     assert second["cells"] == first["cells"]
+
+
+# -- every axis and failure family ---------------------------------------------
+
+
+def test_tf_keras_reads_keras2_files_but_keras3_reads_none_of_its(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    _, doc = run
+    cell = one(doc, model="mlp", producer=K2, consumer=TFK, format="keras", policy="float32")
+    assert cell["status"] in PASSING
+    for cell in cells(doc, model="mlp", producer=TFK, consumer=K3, format="keras"):
+        assert cell["status"] == "load-error"
+        assert "Functional" in cell["error"]
+
+
+def test_keras2_cannot_write_subclassed_models_as_h5(run: tuple[Path, dict[str, Any]]) -> None:
+    _, doc = run
+    for cell in cells(doc, model="subclassed", producer=K2, format="h5"):
+        assert cell["status"] == "no-artifact"
+        assert cell["error_type"] == "builtins.NotImplementedError"
+
+
+def test_subclassed_model_loses_its_mixed_policy_silently(run: tuple[Path, dict[str, Any]]) -> None:
+    _, doc = run
+    cell = one(
+        doc, model="subclassed", producer=K2, consumer=K2, format="keras", policy="mixed_float16"
+    )
+    assert cell["status"] in PASSING
+    assert "config" in cell["silent_changes"]
+    assert any("policy 'mixed_float16' -> 'float32'" in c for c in cell["config_drift"])
+    assert cell["own_policy"]["status"] in PASSING
+
+
+def test_custom_layer_loads_with_custom_objects(run: tuple[Path, dict[str, Any]]) -> None:
+    _, doc = run
+    cell = one(doc, model="custom", producer=K2, consumer=K3, format="h5", policy="float32")
+    assert cell["status"] in PASSING
+
+
+def test_unregistered_layer_fails_naming_the_class(run: tuple[Path, dict[str, Any]]) -> None:
+    _, doc = run
+    for consumer in (K2, K3, TFK):
+        for cell in cells(doc, model="unregistered", consumer=consumer, format="h5"):
+            if cell["status"] != "no-artifact":
+                assert cell["status"] == "load-error"
+                assert "Unregistered" in cell["error"]
+
+
+def test_lambda_needs_unsafe_where_no_safe_mode_guards_it(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    _, doc = run
+    assert doc["run"]["unsafe"] is False
+    h5 = one(doc, model="lambda", producer=K3, consumer=K3, format="h5", policy="float32")
+    assert h5["status"] == "not-applicable" and "--unsafe" in h5["reason"]
+    dot_keras = one(doc, model="lambda", producer=K3, consumer=K3, format="keras", policy="float32")
+    assert dot_keras["status"] == "load-error" and "Lambda" in dot_keras["error"]
+    served = one(
+        doc, model="lambda", producer=K3, consumer=K2, loader="saved-model", policy="float32"
+    )
+    assert served["status"] in PASSING
+
+
+def test_weights_format_rebuilds_from_the_zoo(run: tuple[Path, dict[str, Any]]) -> None:
+    _, doc = run
+    for producer in (K2, K3, TFK):
+        for consumer in (K2, K3, TFK):
+            cell = one(doc, model="mlp", producer=producer, consumer=consumer, format="weights",
+                       policy="float32")  # fmt: skip
+            assert cell["status"] == "identical", cell
+
+
+def test_gpu_env_is_planned_and_unavailable_without_a_gpu(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    _, doc = run
+    envs = {e["id"]: e for e in doc["envs"]}
+    assert envs[GPU]["status"] == "unavailable" and envs[GPU]["reason"] == "no GPU visible"
+    for cell in cells(doc, consumer=GPU):
+        assert cell["status"] == "unavailable"
+    assert GPU not in doc["producers"] or all(
+        c["status"] == "unavailable" for c in doc["cells"] if c["producer"] == GPU
+    )
+
+
+def test_markdown_groups_by_format_and_loader_with_a_key(run: tuple[Path, dict[str, Any]]) -> None:
+    tmp, _ = run
+    text = (tmp / "reports" / "compat.md").read_text(encoding="utf-8")
+    assert "### `keras` format, `keras` loader" in text
+    assert "### `weights` format, `keras` loader" in text
+    assert "| 2.18 tfk " in text
+    assert "Silent changes" in text
+
+
+# -- user models -----------------------------------------------------------------
+
+SAVE_USER_MODELS = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    sys.path.insert(0, sys.argv[2])
+    import eps_layers
+    out = sys.argv[1]
+    keras = tf.keras
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(2, name="y")(inputs))
+    model.save(out + "/dense.h5")
+    model.save(out + "/served", save_format="tf")
+    guard = keras.Model(inputs, eps_layers.EpsGuard(epsilon=1e-3)(inputs))
+    guard.save(out + "/guard.h5")
+    x = np.random.RandomState(0).standard_normal((3, 4)).astype("float32")
+    x[0, :] = 2.0  # zero variance: only the epsilon keeps this row finite
+    np.savez(out + "/guard_inputs.npz", input_0=x)
+    np.savez(out + "/guard_expected.npz", output_0=guard(x).numpy())
+    open(out + "/broken.keras", "wb").write(b"not a zip file at all")
+    """
+)
+
+EPS_LAYERS = textwrap.dedent(
+    """
+    import tensorflow as tf
+
+    class EpsGuard(tf.keras.layers.Layer):
+        def __init__(self, epsilon=0.0, **kwargs):
+            super().__init__(**kwargs)
+            self.epsilon = epsilon
+
+        def call(self, x):
+            centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
+            variance = tf.reduce_mean(centred * centred, axis=-1, keepdims=True)
+            return centred / (variance + self.epsilon)
+
+        def get_config(self):
+            return {**super().get_config(), "epsilon": self.epsilon}
+    """
+)
+
+# What consumers get: a reimplementation that forgot the epsilon.
+NO_EPSILON = textwrap.dedent(
+    """
+    import tensorflow as tf
+
+    def get_custom_objects(keras):
+        class EpsGuard(keras.layers.Layer):
+            def __init__(self, epsilon=0.0, **kwargs):
+                super().__init__(**kwargs)
+
+            def call(self, x):
+                centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
+                return centred / tf.reduce_mean(centred * centred, axis=-1, keepdims=True)
+
+        return {"EpsGuard": EpsGuard}
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def user_run(
+    run: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    tmp, _ = run
+    mine = tmp_path_factory.mktemp("user")
+    (mine / "eps_layers.py").write_text(EPS_LAYERS, encoding="utf-8")
+    (mine / "no_epsilon.py").write_text(NO_EPSILON, encoding="utf-8")
+    (mine / "save.py").write_text(SAVE_USER_MODELS, encoding="utf-8")
+    python = ROOT / ".nox" / K2 / "bin" / "python"
+    subprocess.run([str(python), str(mine / "save.py"), str(mine), str(mine)], check=True,
+                   capture_output=True, timeout=600)  # fmt: skip
+    doc = run_matrix(
+        tmp,
+        "--user-model", str(mine / "dense.h5"),
+        "--user-model", str(mine / "served"),
+        "--user-model", str(mine / "guard.h5"), "--inputs", str(mine / "guard_inputs.npz"),
+        "--expected", str(mine / "guard_expected.npz"),
+        "--custom-objects", str(mine / "no_epsilon.py"),
+        "--user-model", str(mine / "broken.keras"),
+    )  # fmt: skip
+    return mine, doc
+
+
+def test_user_h5_is_a_row_with_a_baseline_reference(user_run: tuple[Path, dict[str, Any]]) -> None:
+    mine, doc = user_run
+    assert "user:dense" in doc["producers"]
+    (artifact,) = [a for a in doc["artifacts"] if a["producer"] == "user:dense"]
+    assert artifact["reference_env"] == K2  # the first env of the plan that loads it
+    digest = hashlib.sha256((mine / "dense.h5").read_bytes()).hexdigest()
+    assert artifact["source_sha256"] == digest
+    for consumer in (K2, K3, TFK):
+        assert one(doc, producer="user:dense", consumer=consumer)["status"] in PASSING
+
+
+def test_user_savedmodel_serves_everywhere(user_run: tuple[Path, dict[str, Any]]) -> None:
+    _, doc = user_run
+    for consumer in (K2, K3, TFK):
+        cell = one(doc, producer="user:served", consumer=consumer, loader="saved-model")
+        assert cell["status"] in PASSING
+    assert one(doc, producer="user:served", consumer=K3, loader="keras")["status"] == "load-error"
+
+
+def test_implementation_without_epsilon_shows_as_nan(user_run: tuple[Path, dict[str, Any]]) -> None:
+    _, doc = user_run
+    statuses = {c["consumer"]: c["status"] for c in cells(doc, producer="user:guard")}
+    assert statuses[K2] == "nan"
+    assert statuses[TFK] == "nan"
+
+
+def test_model_no_env_can_load_is_reported_not_dropped(
+    user_run: tuple[Path, dict[str, Any]],
+) -> None:
+    _, doc = user_run
+    (artifact,) = [a for a in doc["artifacts"] if a["producer"] == "user:broken"]
+    assert "no env could load it" in artifact["reference_error"]
+    for consumer in (K2, K3, TFK):
+        assert one(doc, producer="user:broken", consumer=consumer)["status"] == "load-error"
+
+
+def test_user_files_are_never_modified(user_run: tuple[Path, dict[str, Any]]) -> None:
+    _, doc = user_run
+    sources = {a["source"]: a["source_sha256"] for a in doc["artifacts"] if a.get("source")}
+    for path, digest in sources.items():
+        if Path(path).is_file():
+            assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest

@@ -194,7 +194,8 @@ def _resolve(key: CellKey, stored: _Stored, settings: Settings) -> dict[str, Any
             error_text=entry.get("traceback"),
         )
     env = stored.envs[key.consumer]
-    skip = skip_reason(key.loader, key.format, key.model, env, stored.plan.unsafe)
+    code = stored.plan.carries_code(key.producer, key.model)
+    skip = skip_reason(key.loader, key.format, code, env, stored.plan.unsafe)
     if skip:
         return _decided(key, Status.NOT_APPLICABLE, skip)
     fingerprint = stored.states[key.consumer].get("fingerprint")

@@ -17,8 +17,12 @@ _XML_ILLEGAL = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U00
 
 
 def plain(text: object) -> str:
-    """Text without ANSI escapes or control characters (tabs and newlines kept)."""
-    cleaned = _ANSI.sub("", str(text))
+    """Text without ANSI escapes or control characters (tabs and newlines kept).
+
+    Undecodable bytes (a non-UTF-8 file name arrives as lone surrogates) are
+    spelled out as backslash escapes, so the text can always be written as UTF-8."""
+    cleaned = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    cleaned = _ANSI.sub("", cleaned)
     cleaned = cleaned.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
     return _CONTROL.sub("", cleaned)
 
@@ -45,4 +49,5 @@ def md_code(text: object) -> str:
 
 def xml_text(text: object) -> str:
     """Text that is legal inside any XML or HTML document."""
-    return _XML_ILLEGAL.sub("\ufffd", _ANSI.sub("", str(text)))
+    cleaned = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    return _XML_ILLEGAL.sub("\ufffd", _ANSI.sub("", cleaned))
