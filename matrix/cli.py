@@ -248,6 +248,7 @@ _SELECTION = (
     "python",
     "jobs",
     "memory_mb",
+    "max_restarts",
     "pins",
 )
 _PLACES = ("output", "reports", "envdir")
@@ -363,6 +364,9 @@ def _common(sub: argparse.ArgumentParser) -> None:
     )
     run_group.add_argument(
         "--memory-mb", type=int, metavar="MB", help="address space a probe may add after import"
+    )
+    run_group.add_argument(
+        "--max-restarts", type=int, metavar="N", help="probe restarts per env and phase (default 5)"
     )
     run_group.add_argument("--cell-timeout", type=float, metavar="S", help="seconds per cell")
     run_group.add_argument(

@@ -155,8 +155,14 @@ def _uv() -> str:
         return str(nox.virtualenv.find_uv()[1])
 
 
+# Never compile these from source: a missing wheel must fail in seconds with
+# uv's "no wheel" message, not after minutes of building HDF5 or NumPy.
+_WHEELS_ONLY = ("numpy", "h5py", "grpcio", "tensorflow", "tensorflow-cpu", "tf-nightly")
+
+
 def _install_command(backend: str, python: Path, requirements: list[str]) -> list[str]:
     if backend == "uv":
+        wheels_only = [arg for name in _WHEELS_ONLY for arg in ("--only-binary", name)]
         return [
             _uv(),
             "pip",
@@ -164,9 +170,19 @@ def _install_command(backend: str, python: Path, requirements: list[str]) -> lis
             "--python",
             str(python),
             "--compile-bytecode",
+            *wheels_only,
             *requirements,
         ]
-    return [str(python), "-m", "pip", "install", "--disable-pip-version-check", *requirements]
+    return [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--only-binary",
+        ",".join(_WHEELS_ONLY),
+        *requirements,
+    ]
 
 
 def _freeze_command(backend: str, python: Path) -> list[str]:

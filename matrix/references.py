@@ -146,7 +146,7 @@ def _task(user: UserModel, entry: dict[str, Any], layout: Layout) -> dict[str, A
         "path": str(root / entry["path"]),
         "files": entry["files"],
         "inputs": str(inputs) if user.inputs else None,
-        "reference": str(root / entry["reference"]),
+        "write_reference": str(root / entry["reference"]),
         "custom_objects_module": entry.get("custom_objects_module"),
         "safe_mode": True,
     }

@@ -46,8 +46,11 @@ def sha256_file(path):
 def error_fields(exc):
     """Describe an exception as text only: class, first line, full trace."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    message = str(exc).strip()
-    first = message.splitlines()[0] if message else ""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if first.startswith("Exception encountered when calling") and len(lines) > 1:
+        # Keras 3 wraps errors raised in call(); the cause is the next line.
+        first = "%s: %s" % (first.rstrip("."), lines[1])
     return {
         "error_type": type(exc).__module__ + "." + type(exc).__name__,
         "error": first,

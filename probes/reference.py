@@ -65,7 +65,7 @@ def make_reference(context, task):
         return fields
     arrays = _probe.number(inputs, "input")
     arrays.update(_probe.number(outputs, "output"))
-    _probe.save_npz(task["reference"], arrays)
+    _probe.save_npz(task["write_reference"], arrays)
     return {
         "status": "predicted",
         "inputs": [{"shape": list(x.shape), "dtype": str(x.dtype)} for x in inputs],

@@ -1,0 +1,182 @@
+"""Fault injection: real envs, real saved models, custom objects that misbehave.
+
+The fault models are saved by the tests themselves in the Keras 3 env: a
+small functional model with a custom `FaultLayer` (left unregistered), and a
+plain one. Each fault is a copy of one of them, given as a user model, with
+a custom-objects module whose `FaultLayer` does the damage at predict time
+(or at load time, for the load faults). Every fault model comes with inputs
+and expected outputs, so no reference stage runs the faulty code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+K3 = "tf2.21-keras3-py3.11-cpu"
+PASSING = {"identical", "close"}
+
+SAVE = textwrap.dedent(
+    """
+    import os, sys, zipfile
+    import numpy as np
+    import keras
+
+    out = sys.argv[1]
+
+    class FaultLayer(keras.layers.Layer):
+        def call(self, x):
+            return x * 1.0
+
+    init = keras.initializers.GlorotUniform(seed=1)
+    x = np.random.RandomState(0).standard_normal((3, 4)).astype("float32")
+    np.savez(out + "/inputs.npz", input_0=x)
+
+    inputs = keras.Input((4,), name="x")
+    head = keras.layers.Dense(2, kernel_initializer=init)
+    faulty = keras.Model(inputs, head(FaultLayer()(inputs)))
+    faulty.save(out + "/faulty.h5")
+    np.savez(out + "/faulty_expected.npz", output_0=faulty(x).numpy())
+
+    plain = keras.Model(inputs, head(inputs))
+    plain.save(out + "/plain.h5")
+    plain.save(out + "/plain.keras")
+    plain.export(out + "/plain_served")
+    np.savez(out + "/plain_expected.npz", output_0=plain(x).numpy())
+
+    # A Lambda whose code writes a marker file whenever it runs.
+    touch = eval("lambda t: (open(%r, 'w').write('the Lambda ran'), t)[1]" % os.environ["MARKER"])
+    lam = keras.Model(inputs, head(keras.layers.Lambda(touch)(inputs)))
+    lam.save(out + "/marker.keras")
+    lam.save(out + "/marker.h5")
+    np.savez(out + "/marker_expected.npz", output_0=lam(x).numpy())
+    os.remove(os.environ["MARKER"])  # building the model ran it; loading must not
+    """
+)
+
+# A FaultLayer that misbehaves only when predicting eagerly: Keras 3 calls
+# `call` symbolically while loading, and these faults are predict-time ones.
+_PREDICT_FAULT = """
+import os, signal, time
+import tensorflow as tf
+
+def get_custom_objects(keras):
+    class FaultLayer(keras.layers.Layer):
+        def call(self, x):
+            if tf.executing_eagerly():
+{body}
+            return x * 1.0
+    return {{"FaultLayer": FaultLayer}}
+"""
+
+_LOAD_FAULT = """
+import os
+
+def get_custom_objects(keras):
+    class FaultLayer(keras.layers.Layer):
+        def __init__(self, **kwargs):
+{body}
+            super().__init__(**kwargs)
+
+        def call(self, x):
+            return x * 1.0
+    return {{"FaultLayer": FaultLayer}}
+"""
+
+HOSTILE = (
+    "boom | pipe\nsecond line `tick` <script>alert(1)</script> \x1b[31mred\x1b[0m "
+    "nul\x00 @someone " + "x" * 5000
+)
+
+PREDICT_FAULTS = {
+    "segv": "                import ctypes; ctypes.string_at(0)",
+    "abort": "                os.abort()",
+    "hang": "                while True: time.sleep(0.05)",
+    "sigkill": "                os.kill(os.getpid(), signal.SIGKILL)",
+    "memory": (
+        "                blocks = []\n"
+        "                while True: blocks.append(bytearray(256 * 2**20))"
+    ),
+    "hostile": f"                raise ValueError({HOSTILE!r})",
+    "good": "                pass",
+}
+LOAD_FAULTS = {
+    "exit_on_load": "            os._exit(7)",
+    "raise_on_load": "            raise RuntimeError('this layer refuses to be built')",
+}
+
+
+def write_modules(folder: Path) -> None:
+    for name, body in PREDICT_FAULTS.items():
+        (folder / f"{name}.py").write_text(_PREDICT_FAULT.format(body=body), encoding="utf-8")
+    for name, body in LOAD_FAULTS.items():
+        (folder / f"{name}.py").write_text(_LOAD_FAULT.format(body=body), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The saved models and fault modules, made once in the Keras 3 env."""
+    folder = tmp_path_factory.mktemp("fault-models")
+    python = ensure_env(K3)
+    (folder / "save.py").write_text(SAVE, encoding="utf-8")
+    env = {**os.environ, "MARKER": str(folder / "marker-ran.txt"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run([str(python), str(folder / "save.py"), str(folder)], env=env, check=True,
+                   capture_output=True, timeout=600)  # fmt: skip
+    write_modules(folder)
+    return folder
+
+
+def ensure_env(env_id: str) -> Path:
+    """Build (or reuse) an env in the repository's .nox; its python."""
+    from matrix import machine
+    from matrix.config import Settings
+    from matrix.paths import Layout
+    from matrix.plan import make_plan
+    from matrix.provision import provision
+
+    plan = make_plan(Settings(envs=(env_id,)), machine.discover(), gpu_visible=False,
+                     host_python=machine.host_version())  # fmt: skip
+    layout = Layout(ROOT / "build" / "fault-envs", ROOT / ".nox")
+    provision(plan.envs[0], layout, install_timeout=1800)
+    return layout.venv_python(env_id)
+
+
+def matrix(*args: str, env: dict[str, str] | None = None, timeout: int = 1800) -> Any:
+    return subprocess.run(
+        [sys.executable, "-m", "matrix", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def run_ok(*args: str, env: dict[str, str] | None = None) -> None:
+    done = matrix(*args, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def document(reports: Path) -> dict[str, Any]:
+    return json.loads((reports / "compat.json").read_text(encoding="utf-8"))
+
+
+def cell(doc: dict[str, Any], **match: str) -> dict[str, Any]:
+    found = [c for c in doc["cells"] if all(c[k] == v for k, v in match.items())]
+    assert len(found) == 1, f"{len(found)} cells match {match}"
+    return found[0]
+
+
+def user_args(name: str, path: Path, folder: Path, module: str | None = None,
+              expected: str = "plain_expected.npz") -> list[str]:  # fmt: skip
+    args = ["--user-model", str(path), "--name", name, "--inputs", str(folder / "inputs.npz"),
+            "--expected", str(folder / expected)]  # fmt: skip
+    if module:
+        args += ["--custom-objects", str(folder / f"{module}.py")]
+    return args

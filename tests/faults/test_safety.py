@@ -1,0 +1,90 @@
+"""Safe by default: code in a model file does not run, tampered files are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.faults.conftest import K3, PASSING, cell, document, matrix, run_ok, user_args
+
+pytestmark = pytest.mark.tf
+
+
+def _marker_run(models: Path, tmp: Path, *extra: str) -> dict[str, object]:
+    run_ok(
+        "run", "--envs", K3, "--models", "mlp", "--formats", "h5", "--policies", "float32",
+        "--output", str(tmp / "out"), "--reports", str(tmp / "reports"),
+        *user_args("marker_keras", models / "marker.keras", models, expected="marker_expected.npz"),
+        *user_args("marker_h5", models / "marker.h5", models, expected="marker_expected.npz"),
+        *extra,
+    )  # fmt: skip
+    return document(tmp / "reports")
+
+
+def test_lambda_never_runs_under_the_defaults(models: Path, tmp_path: Path) -> None:
+    marker = models / "marker-ran.txt"
+    assert not marker.exists()
+    doc = _marker_run(models, tmp_path)
+    assert not marker.exists(), "loading under the defaults ran the model's Lambda"
+    dot_keras = cell(doc, producer="user:marker_keras", consumer=K3)
+    assert dot_keras["status"] == "load-error" and "Lambda" in dot_keras["error_text"]
+    h5 = cell(doc, producer="user:marker_h5", consumer=K3)
+    assert h5["status"] == "not-applicable" and "--unsafe" in h5["reason"]
+    assert doc["run"]["unsafe"] is False
+
+
+def test_unsafe_opt_in_runs_it_and_the_report_says_so(models: Path, tmp_path: Path) -> None:
+    marker = models / "marker-ran.txt"
+    try:
+        doc = _marker_run(models, tmp_path, "--unsafe")
+        assert marker.exists(), "the control: with --unsafe the Lambda does run"
+        assert doc["run"]["unsafe"] is True
+        assert cell(doc, producer="user:marker_h5", consumer=K3)["status"] in PASSING
+        text = (tmp_path / "reports" / "compat.md").read_text(encoding="utf-8")
+        assert "Unsafe mode was on" in text
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def test_tampered_artifact_is_refused_never_loaded(tmp_path: Path) -> None:
+    out, reports = str(tmp_path / "out"), str(tmp_path / "reports")
+    common = ["--envs", K3, "--models", "mlp", "--formats", "h5", "--policies", "float32",
+              "--output", out, "--reports", reports]  # fmt: skip
+    run_ok("produce", "--env", K3, *common)
+    artifact = tmp_path / "out" / "artifacts" / K3 / "mlp-float32.h5"
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    artifact.write_bytes(bytes(data))
+    run_ok("consume", "--env", K3, *common)
+    run_ok("report", *common)
+    refused = cell(document(tmp_path / "reports"), producer=K3, consumer=K3, model="mlp")
+    assert refused["status"] == "load-error"
+    assert refused["error_type"] == "IntegrityError"
+    assert "does not match the manifest" in refused["error"]
+    assert refused["seconds"] is None  # no loader ever started
+
+
+def test_restart_budget_ends_in_crash_cells_with_the_reason(models: Path, tmp_path: Path) -> None:
+    faults = []
+    for name in ("segv", "abort", "good"):
+        faults += user_args(name, models / "faulty.h5", models, name, "faulty_expected.npz")
+    run_ok(
+        "run", "--envs", K3, "--models", "mlp", "--formats", "h5", "--policies", "float32",
+        "--output", str(tmp_path / "out"), "--reports", str(tmp_path / "reports"),
+        "--max-restarts", "1", *faults,
+    )  # fmt: skip
+    doc = document(tmp_path / "reports")
+    assert cell(doc, producer="user:segv", consumer=K3)["status"] == "crash"
+    assert cell(doc, producer="user:abort", consumer=K3)["status"] == "crash"
+    starved = cell(doc, producer="user:good", consumer=K3)
+    assert starved["status"] == "crash" and "restart budget (1)" in starved["error"]
+    assert cell(doc, producer=K3, consumer=K3, model="mlp")["status"] in PASSING
+
+
+def test_second_run_on_the_same_output_is_refused_while_one_runs(tmp_path: Path) -> None:
+    from matrix import files
+
+    with files.exclusive_lock(tmp_path / "out" / ".lock", "x"):
+        done = matrix("run", "--envs", K3, "--models", "mlp", "--output", str(tmp_path / "out"))
+    assert done.returncode == 2 and "in use by another run" in done.stderr
