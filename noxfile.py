@@ -33,11 +33,11 @@ HOST = ["-e", "."]
 def _configured_envs() -> list[tuple[str, list[str]]]:
     """(env id, tags) of the configured plan; nothing on a broken config, so
     `nox -l` still lists the other sessions and `matrix` reports the error."""
-    from matrix import cli
+    from matrix import cli, selection
 
     try:
         args = cli._parser().parse_args(["plan"])
-        plan = cli.plan_from(cli.settings_from(args))
+        plan = selection.plan_from(selection.settings_from(args))
     except Exception:  # noqa: BLE001
         return []
     return [(p.id, p.env.tags) for p in plan.envs]
@@ -79,6 +79,13 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (real TensorFlow envs included)."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark the matrix against the naive way (minutes to an hour; not CI)."""
+    session.install(*HOST)
+    session.run("python", "bench/run.py", *session.posargs)
 
 
 @nox.session(default=False)

@@ -16,7 +16,7 @@ from matrix.config import Settings
 from matrix.env import Env
 from matrix.launch import Fault, Sink, run_probe
 from matrix.paths import Layout
-from matrix.phase import probe_command, ready_env
+from matrix.phase import probe_command, ready_env, record_launch
 from matrix.plan import Plan, PlannedEnv
 from matrix.provision import VenvRecord
 from matrix.usermodels import is_user_producer
@@ -33,20 +33,7 @@ def consume(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
     layout.outputs(planned.id).mkdir(parents=True, exist_ok=True)
     sink = _ResultSink(planned.id, layout, tasks)
     outcome = run_probe(probe_command(planned, layout, settings, "consume"), tasks, sink)
-    if outcome.env_error is not None:
-        store.write_env_state(
-            layout, planned.id, {"status": "env-error", "reason": outcome.env_error}
-        )
-    elif outcome.hello is not None:
-        store.write_env_state(
-            layout,
-            planned.id,
-            {
-                "versions": outcome.hello,
-                "restarts": outcome.restarts,
-                "startup_seconds": outcome.startups,
-            },
-        )
+    record_launch(layout, planned.id, "consume", outcome)
 
 
 def skip_reason(loader: str, fmt: str, carries_code: bool, env: Env, unsafe: bool) -> str | None:
@@ -198,6 +185,9 @@ class _ResultSink(Sink):
 
     def _fields(self, event: dict[str, Any], output: str) -> dict[str, Any]:
         fields = {k: event[k] for k in self._FIELDS if k in event}
+        for text in ("error", "traceback"):
+            if isinstance(fields.get(text), str):
+                fields[text] = self.layout.portable(fields[text])
         fields["output"] = output.rsplit("/", 1)[-1]
         return fields
 

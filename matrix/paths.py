@@ -43,6 +43,11 @@ class Layout:
         object.__setattr__(self, "output", Path(self.output).resolve())
         object.__setattr__(self, "envdir", Path(self.envdir).resolve())
 
+    def portable(self, text: str) -> str:
+        """Text without this machine's folders, so records and reports read the
+        same wherever (and on however many CI machines) they were made."""
+        return text.replace(str(self.output), "<output>").replace(str(self.envdir), "<envdir>")
+
     @property
     def plan(self) -> Path:
         return self.output / "plan.json"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from matrix import store
 from matrix.config import Settings
-from matrix.launch import ProbeCommand
+from matrix.launch import LaunchResult, ProbeCommand
 from matrix.paths import Layout, probe_script
 from matrix.plan import PlannedEnv
 from matrix.provision import ProvisionError, VenvRecord, provision
@@ -47,6 +48,22 @@ def ready_env(
         },
     )
     return record
+
+
+def record_launch(layout: Layout, env_id: str, phase: str, outcome: LaunchResult) -> None:
+    """An env's state after a probe ran there: broken, or its versions and
+    what starting probes cost (`<phase>_startups`: seconds to TensorFlow's
+    hello per process; more than one means restarts)."""
+    if outcome.env_error is not None:
+        store.write_env_state(layout, env_id, {"status": "env-error", "reason": outcome.env_error})
+        return
+    state: dict[str, Any] = {
+        f"{phase}_restarts": outcome.restarts,
+        f"{phase}_startups": outcome.startups,
+    }
+    if outcome.hello is not None:
+        state["versions"] = outcome.hello
+    store.write_env_state(layout, env_id, state)
 
 
 def probe_command(

@@ -14,7 +14,7 @@ from matrix import files, store
 from matrix.config import Settings
 from matrix.launch import Fault, Sink, run_probe
 from matrix.paths import Layout
-from matrix.phase import probe_command, ready_env
+from matrix.phase import probe_command, ready_env, record_launch
 from matrix.plan import Plan, PlannedEnv
 
 
@@ -42,12 +42,7 @@ def produce(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
     layout.artifacts(planned.id).mkdir(parents=True, exist_ok=True)
     sink = _ManifestSink(planned.id, layout, manifest, tasks)
     outcome = run_probe(probe_command(planned, layout, settings, "produce"), tasks, sink)
-    if outcome.env_error is not None:
-        store.write_env_state(
-            layout, planned.id, {"status": "env-error", "reason": outcome.env_error}
-        )
-        return
-    store.write_env_state(layout, planned.id, {"status": "ok", "versions": manifest.get("env", {})})
+    record_launch(layout, planned.id, "produce", outcome)
 
 
 def _missing_tasks(
@@ -135,9 +130,21 @@ class _ManifestSink(Sink):
     def _artifact(self, task: dict[str, Any], event: dict[str, Any]) -> None:
         fields: dict[str, Any] = {
             k: event[k]
-            for k in ("status", "reason", "error_type", "error", "traceback", "seconds", "note")
+            for k in (
+                "status",
+                "reason",
+                "error_type",
+                "error",
+                "traceback",
+                "seconds",
+                "build_seconds",
+                "note",
+            )
             if k in event
         }
+        for text in ("error", "traceback"):
+            if isinstance(fields.get(text), str):
+                fields[text] = self.layout.portable(fields[text])
         self._store(task, event["format"], fields)
 
     def _store(self, task: dict[str, Any], fmt: str, fields: dict[str, Any]) -> None:

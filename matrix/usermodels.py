@@ -1,7 +1,7 @@
 """User models: the user's own .h5, .keras or SavedModel as a row of the matrix.
 
 Declared with `--user-model PATH [--inputs X.npy|X.npz] [--expected Y.npz]
-[--custom-objects module.py] [--baseline ENV]` or `[[tool.compat-matrix.user-models]]`.
+[--custom-objects module.py] [--baseline-env ENV]` or `[[tool.compat-matrix.user-models]]`.
 Everything is checked here, before any env starts: a missing file or a
 malformed inputs file is a ConfigError naming it.
 """

@@ -101,3 +101,55 @@ def test_second_run_on_the_same_output_is_refused(tmp_path: Path) -> None:
         )
     assert done.returncode == 2
     assert "in use by another run" in done.stderr
+
+
+def test_github_matrix_lists_runnable_envs_with_runner_labels() -> None:
+    done = matrix(
+        "plan", "--tf", "2.21", "--devices", "cpu", "gpu", "--onednn-off", "--github-matrix"
+    )
+    assert done.returncode == 0, done.stderr
+    jobs = json.loads(done.stdout)
+    assert [j["env"] for j in jobs] == ["tf2.21-keras3-py3.11-cpu"]  # no GPU runner, no variants
+    done = matrix(
+        "plan",
+        "--tf",
+        "2.21",
+        "--devices",
+        "cpu",
+        "gpu",
+        "--github-matrix",
+        "--gpu-runner",
+        "gpu-a100",
+    )
+    jobs = {j["env"]: j["runner"] for j in json.loads(done.stdout)}
+    assert jobs == {
+        "tf2.21-keras3-py3.11-cpu": "ubuntu-latest",
+        "tf2.21-keras3-py3.11-gpu": "gpu-a100",
+    }
+
+
+def test_upgrade_question_selects_every_flavour_of_both_versions() -> None:
+    done = matrix("plan", "--from", "2.15", "--to", "2.21", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [e["id"].split("-py")[0] for e in json.loads(done.stdout)] == [
+        "tf2.15-keras2",
+        "tf2.21-keras3",
+        "tf2.21-tf-keras",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "2.15"], "--from and --to go together"),
+        (["--from", "2.15", "--to", "3.0"], "Unknown TensorFlow version '3.0' for --from/--to"),
+        (["--baseline", "/nonexistent.json"], "Invalid --baseline"),
+        (["--fail-on", "oops"], "Unknown --fail-on status 'oops'"),
+    ],
+)
+def test_bad_reporting_options_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    done = matrix(
+        "report", *args, "--output", str(tmp_path / "o"), "--reports", str(tmp_path / "r")
+    )
+    assert done.returncode == 2
+    assert message in done.stderr

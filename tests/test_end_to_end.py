@@ -33,12 +33,34 @@ PASSING = {"identical", "close"}
 
 def run_matrix(tmp: Path, *extra: str) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", "matrix", "run", "--envs", *ENVS, "--models", *MODELS,
-         "--policies", "float32", "mixed_float16", "--formats", "all",
-         "--output", str(tmp / "out"), "--reports", str(tmp / "reports"),
-         "--envdir", str(ROOT / ".nox"), *extra],
-        cwd=ROOT, capture_output=True, text=True, timeout=2400, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "matrix",
+            "run",
+            "--envs",
+            *ENVS,
+            "--models",
+            *MODELS,
+            "--policies",
+            "float32",
+            "mixed_float16",
+            "--formats",
+            "all",
+            "--output",
+            str(tmp / "out"),
+            "--reports",
+            str(tmp / "reports"),
+            "--envdir",
+            str(ROOT / ".nox"),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads((tmp / "reports" / "compat.json").read_text(encoding="utf-8"))
 
@@ -178,8 +200,9 @@ def test_unregistered_layer_fails_naming_the_class(run: tuple[Path, dict[str, An
     # Keras 3 h5 files at all: it stops at their InputLayer config first).
     pairs = [(p, c) for p in (K2, TFK) for c in (K2, K3, TFK)] + [(K3, K3)]
     for producer, consumer in pairs:
-        for cell in cells(doc, model="unregistered", producer=producer, consumer=consumer,
-                          format="h5"):  # fmt: skip
+        for cell in cells(
+            doc, model="unregistered", producer=producer, consumer=consumer, format="h5"
+        ):
             assert cell["status"] == "load-error"
             assert "Unregistered" in cell["error"]
 
@@ -203,8 +226,14 @@ def test_weights_format_rebuilds_from_the_zoo(run: tuple[Path, dict[str, Any]]) 
     _, doc = run
     for producer in (K2, K3, TFK):
         for consumer in (K2, K3, TFK):
-            cell = one(doc, model="mlp", producer=producer, consumer=consumer, format="weights",
-                       policy="float32")  # fmt: skip
+            cell = one(
+                doc,
+                model="mlp",
+                producer=producer,
+                consumer=consumer,
+                format="weights",
+                policy="float32",
+            )
             assert cell["status"] == "identical", cell
 
 
@@ -303,17 +332,29 @@ def user_run(
     (mine / "no_epsilon.py").write_text(NO_EPSILON, encoding="utf-8")
     (mine / "save.py").write_text(SAVE_USER_MODELS, encoding="utf-8")
     python = ROOT / ".nox" / K2 / "bin" / "python"
-    subprocess.run([str(python), str(mine / "save.py"), str(mine), str(mine)], check=True,
-                   capture_output=True, timeout=600)  # fmt: skip
+    subprocess.run(
+        [str(python), str(mine / "save.py"), str(mine), str(mine)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     doc = run_matrix(
         tmp,
-        "--user-model", str(mine / "dense.h5"),
-        "--user-model", str(mine / "served"),
-        "--user-model", str(mine / "guard.h5"), "--inputs", str(mine / "guard_inputs.npz"),
-        "--expected", str(mine / "guard_expected.npz"),
-        "--custom-objects", str(mine / "no_epsilon.py"),
-        "--user-model", str(mine / "broken.keras"),
-    )  # fmt: skip
+        "--user-model",
+        str(mine / "dense.h5"),
+        "--user-model",
+        str(mine / "served"),
+        "--user-model",
+        str(mine / "guard.h5"),
+        "--inputs",
+        str(mine / "guard_inputs.npz"),
+        "--expected",
+        str(mine / "guard_expected.npz"),
+        "--custom-objects",
+        str(mine / "no_epsilon.py"),
+        "--user-model",
+        str(mine / "broken.keras"),
+    )
     return mine, doc
 
 
@@ -359,3 +400,54 @@ def test_user_files_are_never_modified(user_run: tuple[Path, dict[str, Any]]) ->
     for path, digest in sources.items():
         if Path(path).is_file():
             assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest
+
+
+# -- upgrade advice --------------------------------------------------------------
+
+
+def test_upgrade_advice_from_measured_cells(run: tuple[Path, dict[str, Any]]) -> None:
+    tmp, _ = run
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "matrix",
+            "report",
+            "--envs",
+            *ENVS,
+            "--models",
+            *MODELS,
+            "--policies",
+            "float32",
+            "mixed_float16",
+            "--formats",
+            "all",
+            "--output",
+            str(tmp / "out"),
+            "--reports",
+            str(tmp / "advice"),
+            "--envdir",
+            str(ROOT / ".nox"),
+            "--from",
+            "2.15",
+            "--to",
+            "2.21",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    advice = json.loads((tmp / "advice" / "compat.json").read_text(encoding="utf-8"))["advice"]
+    assert advice["from_envs"] == [K2] and advice["to_env"] == K3
+    rows = {(r["model"], r["policy"], r["format"]): r for r in advice["rows"]}
+    assert rows[("mlp", "float32", "h5")]["works"]
+    dot_keras = rows[("mlp", "float32", "keras")]
+    assert not dot_keras["works"] and dot_keras["direct"]["status"] == "load-error"
+    assert "re-save it as h5 in TF 2.15" in [w["how"] for w in dot_keras["alternatives"]]
+    served = rows[("mlp", "float32", "savedmodel")]
+    assert "load it with the saved-model loader" in [w["how"] for w in served["alternatives"]]
+    text = (tmp / "advice" / "compat.md").read_text(encoding="utf-8")
+    assert "## Upgrade advice: TF 2.15 → 2.21" in text

@@ -26,7 +26,7 @@ from matrix.compare import compare_outputs
 from matrix.config import Settings
 from matrix.consume import skip_reason
 from matrix.paths import Layout
-from matrix.plan import CellKey, Plan, artifact_id
+from matrix.plan import CellKey, Plan, PlannedEnv, artifact_id
 from matrix.status import Status
 from matrix.usermodels import is_user_producer
 
@@ -41,7 +41,7 @@ class _Stored:
         self.layout = layout
         self.probe = store.probe_version()
         self.envs = {p.id: p.env for p in plan.envs}
-        self.states = {p.id: store.read_env_state(layout, p.id) for p in plan.envs}
+        self.states = {p.id: _state(layout, p) for p in plan.envs}
         self.manifests = {p: store.read_manifest(layout, p) for p in plan.producers}
         self.results = {p.id: store.read_results(layout, p.id) for p in plan.envs}
         self._arrays: dict[Path, list[np.ndarray] | None] = {}
@@ -66,7 +66,9 @@ def build(
     pending: list[dict[str, Any]] = []
     for key in plan.cells():
         cell = _resolve(key, stored, settings)
-        (pending if cell is None else cells).append(cell or _key_fields(key))
+        (pending if cell is None else cells).append(
+            _portable(cell, layout) if cell else _key_fields(key)
+        )
     when = when or datetime.datetime.now(datetime.timezone.utc)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -96,6 +98,30 @@ def build(
         "pending": pending,
         "summary": dict(sorted(Counter(c["status"] for c in cells).items())),
     }
+
+
+def _portable(cell: dict[str, Any], layout: Layout) -> dict[str, Any]:
+    """Messages without this machine's folders: a report reads the same
+    wherever (and on however many CI machines) it was made."""
+    for field in ("error", "error_text", "reason"):
+        if isinstance(cell.get(field), str):
+            cell[field] = layout.portable(cell[field])
+    return cell
+
+
+def _state(layout: Layout, planned: PlannedEnv) -> dict[str, Any]:
+    """An env's stored state; an env the plan knows cannot run here (no GPU,
+    no interpreter) is unavailable even if no phase ever wrote its state
+    (a CI shard that was never started for it)."""
+    state = store.read_env_state(layout, planned.id)
+    if not state and planned.unavailable:
+        return {
+            "status": "unavailable",
+            "reason": planned.unavailable,
+            "device": planned.env.device,
+            "keras_flavour": planned.env.flavour,
+        }
+    return state
 
 
 def _env_entry(env_id: str, python: str, tf: str, stored: _Stored) -> dict[str, Any]:

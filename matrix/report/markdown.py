@@ -7,27 +7,22 @@ from typing import Any
 
 from tabulate import tabulate
 
+from matrix.report import view
 from matrix.report.escape import md_cell
 from matrix.status import MEANINGS, SYMBOLS, Status
 
-_FLAVOUR_LABEL = {"keras2": "k2", "keras3": "k3", "tf-keras": "tfk"}
-_NOT_FAILING = {Status.IDENTICAL, Status.CLOSE, Status.NOT_APPLICABLE}
-
-
-SILENT_MARK = "⚠️"
-_SILENT_MEANING = {
-    "config": "the loaded model's config differs from the saved one",
-    "dtype": "a loaded weight has another dtype than the saved one",
-    "nondeterministic": "two predictions in the same process differ",
-    "policy": "loading under the artifact's own global policy gives another status",
-}
+TRUNCATED = (
+    "\n\n**The report was cut here to fit GitHub's 1 MiB job summary; the whole "
+    "report is in the uploaded reports (compat.md, compat.json, compat.html).**\n"
+)
 
 
 def render(document: dict[str, Any]) -> str:
-    labels = env_labels([env["id"] for env in document["envs"]])
-    labels.update({p: p for p in document.get("producers", []) if p not in labels})
+    labels = view.labels(document)
     parts = [
         _header(document),
+        _changes(document, labels),
+        _advice(document, labels),
         _envs(document, labels),
         _user_models(document),
         _legend(),
@@ -39,36 +34,25 @@ def render(document: dict[str, Any]) -> str:
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
+def truncate(text: str, limit: int) -> str:
+    """At most `limit` bytes of UTF-8, cut at a line, with a visible marker."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    room = limit - len(TRUNCATED.encode("utf-8"))
+    cut = data[:room].rfind(b"\n")
+    return data[: max(cut, 0)].decode("utf-8", errors="ignore") + TRUNCATED
+
+
 def _table(rows: list[list[str]], headers: list[str]) -> str:
     # disable_numparse: "2.20" must stay "2.20", not become 2.2.
     return str(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
 
 
-def env_labels(env_ids: list[str]) -> dict[str, str]:
-    """Short column labels: the TF version and flavour, plus whatever else
-    (Python, device, Keras pin, oneDNN off) differs between the envs."""
-    parts = {env_id: env_id.split("-py", 1) for env_id in env_ids}
-    rests = {rest.split("-", 1)[1] for _, rest in parts.values()}
-    pythons = {rest.split("-", 1)[0] for _, rest in parts.values()}
-    labels = {}
-    for env_id, (head, rest) in parts.items():
-        tf, flavour = head[2:].split("-", 1)
-        python, tail = rest.split("-", 1)
-        label = f"{tf} {_FLAVOUR_LABEL.get(flavour, flavour)}"
-        if len(pythons) > 1:
-            label += f" py{python}"
-        if len(rests) > 1:
-            label += " " + tail.replace("onednn-off", "no-onednn").replace("-", " ")
-        labels[env_id] = label
-    return labels
-
-
 def _header(document: dict[str, Any]) -> str:
     run = document["run"]
     selection = run["selection"]
-    totals = " · ".join(
-        f"{Status(s).symbol} {s} {n}" for s, n in _ordered_counts(document["summary"])
-    )
+    totals = " · ".join(f"{Status(s).symbol} {s} {n}" for s, n in view.ordered(document["summary"]))
     lines = [
         "# TensorFlow/Keras compatibility matrix",
         "",
@@ -101,9 +85,97 @@ def _header(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _ordered_counts(summary: dict[str, int]) -> list[tuple[str, int]]:
-    order = [s.value for s in Status]
-    return sorted(summary.items(), key=lambda item: order.index(item[0]))
+def _changes(document: dict[str, Any], labels: dict[str, str]) -> str:
+    found = document.get("changes")
+    if not found:
+        return ""
+    base = found["baseline"]
+    lines = [
+        f"## Changes since {md_cell(base.get('when') or 'the baseline')}",
+        "",
+        f"Regressions (into {md_cell(', '.join(found['fail_on']))}): **{found['regressions']}**. "
+        f"New breakages: {len(found['breakages'])}. Drift past tolerance: "
+        f"{len(found['drift_grew'])}. Fixes: {len(found['fixes'])}. "
+        f"Other status changes: {len(found['other'])}.",
+    ]
+    if found["envs_added"] or found["envs_gone"]:
+        lines += [
+            "",
+            f"Envs added: {md_cell(', '.join(found['envs_added']) or 'none')}. "
+            f"Envs gone: {md_cell(', '.join(found['envs_gone']) or 'none')}.",
+        ]
+    for kind, title in (
+        ("breakages", "New breakages"),
+        ("drift_grew", "Drift past tolerance"),
+        ("fixes", "Fixes"),
+        ("other", "Other changes"),
+    ):
+        if found[kind]:
+            rows = [
+                [
+                    *_key_cells(c, labels),
+                    md_cell(
+                        f"{c['before']} → {c['after']}" + (" ❗" if c.get("regression") else "")
+                    ),
+                    md_cell(c.get("error") or ""),
+                ]
+                for c in found[kind]
+            ]
+            headers = [
+                "producer",
+                "consumer",
+                "model",
+                "policy",
+                "format",
+                "loader",
+                "change",
+                "now",
+            ]
+            lines += ["", f"### {title}", "", _table(rows, headers)]
+    return "\n".join(lines)
+
+
+def _advice(document: dict[str, Any], labels: dict[str, str]) -> str:
+    advice = document.get("advice")
+    if not advice:
+        return ""
+    summary = advice["summary"]
+    lines = [
+        f"## Upgrade advice: TF {md_cell(advice['from'])} → {md_cell(advice['to'])}",
+        "",
+        f"Saved in {md_cell(', '.join(labels.get(e, e) for e in advice['from_envs']) or '?')}, "
+        f"loaded with `load_model` in {md_cell(labels.get(advice['to_env'] or '', '?'))}: "
+        f"{summary['works']} still work, {summary['breaks_with_a_way_out']} break but another "
+        f"measured path works, {summary['breaks']} break with no measured way out.",
+        "",
+    ]
+    rows = []
+    for row in advice["rows"]:
+        status = row["direct"]["status"]
+        outcome = "not measured" if status == "pending" else f"{Status(status).symbol} {status}"
+        ways = "; ".join(
+            f"{w['how']} ({Status(w['status']).symbol} in {labels.get(w['consumer'], '?')})"
+            for w in row["alternatives"]
+        )
+        rows.append(
+            [
+                md_cell(labels.get(row["producer"], row["producer"])),
+                md_cell(row["model"]),
+                md_cell(row["policy"]),
+                md_cell(row["format"]),
+                md_cell(outcome),
+                md_cell("works as is" if row["works"] else ways or "no measured way", 400),
+            ]
+        )
+    headers = [
+        "saved in",
+        "model",
+        "policy",
+        "format",
+        "load_model after the upgrade",
+        "what to do",
+    ]
+    return "\n".join(lines) + _table(rows, headers)
 
 
 def _envs(document: dict[str, Any], labels: dict[str, str]) -> str:
@@ -127,16 +199,6 @@ def _envs(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "## Envs\n\n" + _table(rows, headers)
 
 
-def _legend() -> str:
-    rows = [[SYMBOLS[s], f"`{s.value}`", MEANINGS[s]] for s in Status]
-    silent = "; ".join(f"{kind}: {meaning}" for kind, meaning in _SILENT_MEANING.items())
-    rows.append([SILENT_MARK, "silent change", f"counted beside the status ({silent})"])
-    return (
-        "## Legend\n\nEach table cell counts the (model, policy) pairs of that producer "
-        "(row) and consumer (column) by status.\n\n" + _table(rows, ["symbol", "status", "meaning"])
-    )
-
-
 def _user_models(document: dict[str, Any]) -> str:
     users = [a for a in document["artifacts"] if a.get("source")]
     if not users:
@@ -155,31 +217,36 @@ def _user_models(document: dict[str, Any]) -> str:
     return "## User models\n\n" + _table(rows, headers)
 
 
-def _tables(document: dict[str, Any], labels: dict[str, str]) -> str:
-    grouped: dict[tuple[str, str], dict[tuple[str, str], Counter[str]]] = defaultdict(
-        lambda: defaultdict(Counter)
+def _legend() -> str:
+    rows = [[SYMBOLS[s], f"`{s.value}`", MEANINGS[s]] for s in Status]
+    silent = "; ".join(f"{kind}: {meaning}" for kind, meaning in view.SILENT_MEANING.items())
+    rows.append([view.SILENT_MARK, "silent change", f"counted beside the status ({silent})"])
+    return (
+        "## Legend\n\nEach table cell counts the (model, policy) pairs of that producer "
+        "(row) and consumer (column) by status.\n\n" + _table(rows, ["symbol", "status", "meaning"])
     )
-    for cell in document["cells"]:
-        tally = grouped[(cell["format"], cell["loader"])][(cell["producer"], cell["consumer"])]
-        tally[cell["status"]] += 1
-        if cell.get("silent_changes"):
-            tally[SILENT_MARK] += 1
-    env_ids = [env["id"] for env in document["envs"]]
-    producers = document.get("producers", env_ids)
+
+
+def _tables(document: dict[str, Any], labels: dict[str, str]) -> str:
     sections = ["## Producer × consumer, per format and loader"]
-    for fmt in document["run"]["selection"]["formats"]:
-        for loader in document["run"]["selection"]["loaders"]:
-            counts = grouped.get((fmt, loader))
-            if not counts:
-                continue
-            rows = [
-                [md_cell(labels[p])] + [_summary(counts.get((p, c), Counter())) for c in env_ids]
-                for p in producers
-                if any((p, c) in counts for c in env_ids)
-            ]
-            headers = ["producer ↓ consumer →"] + [md_cell(labels[c]) for c in env_ids]
-            sections.append(f"### `{fmt}` format, `{loader}` loader\n\n" + _table(rows, headers))
+    for grid in view.grids(document):
+        rows = [
+            [md_cell(labels[p])] + [_summary(grid.at(p, c)) for c in grid.consumers]
+            for p in grid.producers
+        ]
+        headers = ["producer ↓ consumer →"] + [md_cell(labels[c]) for c in grid.consumers]
+        sections.append(
+            f"### `{grid.format}` format, `{grid.loader}` loader\n\n" + _table(rows, headers)
+        )
     return "\n\n".join(sections)
+
+
+def _summary(counts: Counter[str]) -> str:
+    if not counts:
+        return "…"
+    text = " ".join(f"{Status(s).symbol}{n}" for s, n in view.ordered(counts))
+    silent = counts.get(view.SILENT_MARK, 0)
+    return f"{text} {view.SILENT_MARK}{silent}" if silent else text
 
 
 def _notes(document: dict[str, Any], labels: dict[str, str]) -> str:
@@ -196,47 +263,19 @@ def _notes(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "## Producer notes\n\n" + _table(rows, ["note", "producers"])
 
 
-def _summary(counts: Counter[str]) -> str:
-    if not counts:
-        return "…"
-    silent = counts.pop(SILENT_MARK, 0)
-    text = " ".join(f"{Status(s).symbol}{n}" for s, n in _ordered_counts(dict(counts)))
-    return f"{text} {SILENT_MARK}{silent}" if silent else text
-
-
 def _silent(document: dict[str, Any], labels: dict[str, str]) -> str:
     """Cells that load and predict, but not quite the model that was saved."""
     cells = [c for c in document["cells"] if c.get("silent_changes")]
     if not cells:
         return ""
-    rows = []
-    for cell in cells:
-        what = []
-        for change in cell.get("config_drift") or []:
-            what.append(f"config: {change}")
-        for change in cell.get("dtype_drift") or []:
-            what.append(f"dtype: {change}")
-        own = cell.get("own_policy") or {}
-        for change in own.get("dtype_drift") or []:
-            what.append(f"dtype under {cell['policy']}: {change}")
-        if cell.get("nondeterministic"):
-            what.append("two predictions in one process differ")
-        if cell.get("policy_sensitive"):
-            what.append(
-                f"under global {cell['policy']}: {own.get('status')} {own.get('error') or ''}"
-            )
-        rows.append(
-            [
-                md_cell(labels.get(cell["producer"], cell["producer"])),
-                md_cell(labels.get(cell["consumer"], cell["consumer"])),
-                md_cell(cell["model"]),
-                md_cell(cell["policy"]),
-                md_cell(cell["format"]),
-                md_cell(cell["loader"]),
-                md_cell(f"{Status(cell['status']).symbol} {cell['status']}"),
-                md_cell("; ".join(what), 400),
-            ]
-        )
+    rows = [
+        [
+            *_key_cells(cell, labels),
+            md_cell(f"{Status(cell['status']).symbol} {cell['status']}"),
+            md_cell("; ".join(view.silent_details(cell)), 400),
+        ]
+        for cell in cells
+    ]
     headers = [
         "producer",
         "consumer",
@@ -248,19 +287,17 @@ def _silent(document: dict[str, Any], labels: dict[str, str]) -> str:
         "what changed",
     ]
     return (
-        f"## {SILENT_MARK} Silent changes ({len(cells)})\n\n"
+        f"## {view.SILENT_MARK} Silent changes ({len(cells)})\n\n"
         "Cells whose model loaded, but not quite as saved.\n\n" + _table(rows, headers)
     )
 
 
 def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
-    by_status: dict[Status, list[dict[str, Any]]] = defaultdict(list)
-    for cell in document["cells"]:
-        by_status[Status(cell["status"])].append(cell)
+    by_status = view.failing(document)
     sections = ["## Details"]
     for status in Status:
         cells = by_status.get(status, [])
-        if status in _NOT_FAILING or not cells:
+        if not cells:
             continue
         rows = [_detail_row(cell, labels) for cell in cells]
         headers = [
@@ -278,7 +315,9 @@ def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
         sections.append(
             f"### {SYMBOLS[status]} `{status.value}` ({len(cells)})\n\n" + _table(rows, headers)
         )
-    not_applicable = Counter(c["reason"] or "" for c in by_status.get(Status.NOT_APPLICABLE, []))
+    not_applicable = Counter(
+        c["reason"] or "" for c in document["cells"] if c["status"] == Status.NOT_APPLICABLE.value
+    )
     if not_applicable:
         rows = [[md_cell(reason), str(n)] for reason, n in sorted(not_applicable.items())]
         sections.append(
@@ -290,8 +329,8 @@ def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "\n\n".join(sections)
 
 
-def _detail_row(cell: dict[str, Any], labels: dict[str, str]) -> list[str]:
-    key = [
+def _key_cells(cell: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    return [
         md_cell(labels.get(cell["producer"], cell["producer"])),
         md_cell(labels.get(cell["consumer"], cell["consumer"])),
         md_cell(cell["model"]),
@@ -299,6 +338,10 @@ def _detail_row(cell: dict[str, Any], labels: dict[str, str]) -> list[str]:
         md_cell(cell["format"]),
         md_cell(cell["loader"]),
     ]
+
+
+def _detail_row(cell: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    key = _key_cells(cell, labels)
     if cell["status"] == Status.DRIFT.value:
         return [
             *key,

@@ -129,8 +129,13 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = ensure_env(K3)
     (folder / "save.py").write_text(SAVE, encoding="utf-8")
     env = {**os.environ, "MARKER": str(folder / "marker-ran.txt"), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    subprocess.run([str(python), str(folder / "save.py"), str(folder)], env=env, check=True,
-                   capture_output=True, timeout=600)  # fmt: skip
+    subprocess.run(
+        [str(python), str(folder / "save.py"), str(folder)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     write_modules(folder)
     return folder
 
@@ -143,8 +148,12 @@ def ensure_env(env_id: str) -> Path:
     from matrix.plan import make_plan
     from matrix.provision import provision
 
-    plan = make_plan(Settings(envs=(env_id,)), machine.discover(), gpu_visible=False,
-                     host_python=machine.host_version())  # fmt: skip
+    plan = make_plan(
+        Settings(envs=(env_id,)),
+        machine.discover(),
+        gpu_visible=False,
+        host_python=machine.host_version(),
+    )
     layout = Layout(ROOT / "build" / "fault-envs", ROOT / ".nox")
     provision(plan.envs[0], layout, install_timeout=1800)
     return layout.venv_python(env_id)
@@ -153,9 +162,13 @@ def ensure_env(env_id: str) -> Path:
 def matrix(*args: str, env: dict[str, str] | None = None, timeout: int = 1800) -> Any:
     return subprocess.run(
         [sys.executable, "-m", "matrix", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
         env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    )
 
 
 def run_ok(*args: str, env: dict[str, str] | None = None) -> None:
@@ -173,10 +186,23 @@ def cell(doc: dict[str, Any], **match: str) -> dict[str, Any]:
     return found[0]
 
 
-def user_args(name: str, path: Path, folder: Path, module: str | None = None,
-              expected: str = "plain_expected.npz") -> list[str]:  # fmt: skip
-    args = ["--user-model", str(path), "--name", name, "--inputs", str(folder / "inputs.npz"),
-            "--expected", str(folder / expected)]  # fmt: skip
+def user_args(
+    name: str,
+    path: Path,
+    folder: Path,
+    module: str | None = None,
+    expected: str = "plain_expected.npz",
+) -> list[str]:
+    args = [
+        "--user-model",
+        str(path),
+        "--name",
+        name,
+        "--inputs",
+        str(folder / "inputs.npz"),
+        "--expected",
+        str(folder / expected),
+    ]
     if module:
         args += ["--custom-objects", str(folder / f"{module}.py")]
     return args

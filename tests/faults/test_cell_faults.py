@@ -48,18 +48,48 @@ def run(models: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, d
     long_name.write_bytes(plain)
 
     args: list[str] = []
-    for fault in ("segv", "abort", "hang", "sigkill", "memory", "hostile", "good",
-                  "exit_on_load", "raise_on_load"):  # fmt: skip
+    for fault in (
+        "segv",
+        "abort",
+        "hang",
+        "sigkill",
+        "memory",
+        "hostile",
+        "good",
+        "exit_on_load",
+        "raise_on_load",
+    ):
         args += user_args(fault, models / "faulty.h5", models, fault, "faulty_expected.npz")
-    for name in ("empty.keras", "truncated.h5", "random.keras", "wrong_extension.keras",
-                 "traversal.keras", "no_variables"):  # fmt: skip
+    for name in (
+        "empty.keras",
+        "truncated.h5",
+        "random.keras",
+        "wrong_extension.keras",
+        "traversal.keras",
+        "no_variables",
+    ):
         args += user_args(name.split(".")[0], files / name, models)
     args += user_args("weird", long_name, models)
     run_ok(
-        "run", "--envs", K3, "--models", "mlp", "--policies", "float32",
-        "--output", str(tmp / "out"), "--reports", str(tmp / "reports"),
-        "--cell-timeout", "25", "--memory-mb", "2048", "--max-restarts", "10", *args,
-    )  # fmt: skip
+        "run",
+        "--envs",
+        K3,
+        "--models",
+        "mlp",
+        "--policies",
+        "float32",
+        "--output",
+        str(tmp / "out"),
+        "--reports",
+        str(tmp / "reports"),
+        "--cell-timeout",
+        "25",
+        "--memory-mb",
+        "2048",
+        "--max-restarts",
+        "10",
+        *args,
+    )
     return tmp, document(tmp / "reports")
 
 
@@ -86,8 +116,13 @@ def test_every_planned_cell_has_a_status(run: tuple[Path, dict[str, Any]]) -> No
 def test_control_cells_keep_their_results(run: tuple[Path, dict[str, Any]]) -> None:
     _, doc = run
     assert user(doc, "good")["status"] == "identical"
-    for fmt, loader in (("h5", "keras"), ("keras", "keras"), ("savedmodel", "saved-model"),
-                        ("savedmodel", "tfsm-layer"), ("weights", "keras")):  # fmt: skip
+    for fmt, loader in (
+        ("h5", "keras"),
+        ("keras", "keras"),
+        ("savedmodel", "saved-model"),
+        ("savedmodel", "tfsm-layer"),
+        ("weights", "keras"),
+    ):
         zoo = cell(doc, producer=K3, consumer=K3, model="mlp", format=fmt, loader=loader)
         assert zoo["status"] in PASSING, zoo
 
@@ -190,5 +225,5 @@ def test_non_utf8_long_file_name_runs_and_reports(run: tuple[Path, dict[str, Any
 def test_restarts_are_counted(run: tuple[Path, dict[str, Any]]) -> None:
     tmp, _ = run
     state = json.loads((tmp / "out" / "envs" / f"{K3}.json").read_text(encoding="utf-8"))
-    assert state["restarts"] == 5  # segv, abort, hang, sigkill, exit_on_load
-    assert len(state["startup_seconds"]) == 6
+    assert state["consume_restarts"] == 5  # segv, abort, hang, sigkill, exit_on_load
+    assert len(state["consume_startups"]) == 6

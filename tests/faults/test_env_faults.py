@@ -26,10 +26,26 @@ def install_faults(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("install-faults")
     ensure_env(K3)
     run_ok(
-        "run", "--envs", K3, RESOLVER, NO_WHEEL, "--models", "mlp", "--formats", "h5",
-        "--policies", "float32", "--output", str(tmp / "out"), "--reports", str(tmp / "reports"),
-        "--pin", "tf2.21-keras3-py3.10-*=numpy<1.20", "--pin", "tf2.20-keras3-py3.10-*=h5py==3.1.0",
-    )  # fmt: skip
+        "run",
+        "--envs",
+        K3,
+        RESOLVER,
+        NO_WHEEL,
+        "--models",
+        "mlp",
+        "--formats",
+        "h5",
+        "--policies",
+        "float32",
+        "--output",
+        str(tmp / "out"),
+        "--reports",
+        str(tmp / "reports"),
+        "--pin",
+        "tf2.21-keras3-py3.10-*=numpy<1.20",
+        "--pin",
+        "tf2.20-keras3-py3.10-*=h5py==3.1.0",
+    )
     return document(tmp / "reports")
 
 
@@ -62,13 +78,28 @@ def test_other_envs_complete_beside_broken_installs(install_faults: dict[str, An
 
 def test_download_failure_is_an_env_error(tmp_path: Path) -> None:
     shutil.rmtree(ROOT / ".nox" / OFFLINE, ignore_errors=True)
-    unreachable = {"UV_INDEX_URL": "http://127.0.0.1:9/simple", "UV_NO_CACHE": "1",
-                   "PIP_INDEX_URL": "http://127.0.0.1:9/simple"}  # fmt: skip
+    unreachable = {
+        "UV_INDEX_URL": "http://127.0.0.1:9/simple",
+        "UV_NO_CACHE": "1",
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+    }
     run_ok(
-        "run", "--envs", K3, OFFLINE, "--models", "mlp", "--formats", "h5",
-        "--policies", "float32", "--output", str(tmp_path / "out"),
-        "--reports", str(tmp_path / "reports"), env=unreachable,
-    )  # fmt: skip
+        "run",
+        "--envs",
+        K3,
+        OFFLINE,
+        "--models",
+        "mlp",
+        "--formats",
+        "h5",
+        "--policies",
+        "float32",
+        "--output",
+        str(tmp_path / "out"),
+        "--reports",
+        str(tmp_path / "reports"),
+        env=unreachable,
+    )
     doc = document(tmp_path / "reports")
     env = _env(doc, OFFLINE)
     assert env["status"] == "env-error" and "installing failed" in env["reason"]
@@ -81,13 +112,26 @@ def test_tensorflow_import_failure_is_an_env_error(tmp_path: Path) -> None:
         # What users do by hand: a NumPy 2 forced into a TF built for NumPy 1.
         subprocess.run(
             ["uv", "pip", "install", "--python", str(python), "--no-deps", "numpy==2.1.3"],
-            check=True, capture_output=True, timeout=600,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         run_ok(
-            "run", "--envs", K3, BROKEN, "--models", "mlp", "--formats", "h5",
-            "--policies", "float32", "--output", str(tmp_path / "out"),
-            "--reports", str(tmp_path / "reports"),
-        )  # fmt: skip
+            "run",
+            "--envs",
+            K3,
+            BROKEN,
+            "--models",
+            "mlp",
+            "--formats",
+            "h5",
+            "--policies",
+            "float32",
+            "--output",
+            str(tmp_path / "out"),
+            "--reports",
+            str(tmp_path / "reports"),
+        )
         doc = document(tmp_path / "reports")
         env = _env(doc, BROKEN)
         assert env["status"] == "env-error"
@@ -99,13 +143,29 @@ def test_tensorflow_import_failure_is_an_env_error(tmp_path: Path) -> None:
 
 
 def test_missing_interpreter_is_unavailable_with_the_reason(tmp_path: Path) -> None:
-    hidden = {"PYENV_ROOT": str(tmp_path / "none"), "XDG_DATA_HOME": str(tmp_path / "none"),
-              "UV_PYTHON_INSTALL_DIR": str(tmp_path / "none"), "PATH": "/usr/bin:/bin"}  # fmt: skip
+    hidden = {
+        "PYENV_ROOT": str(tmp_path / "none"),
+        "XDG_DATA_HOME": str(tmp_path / "none"),
+        "UV_PYTHON_INSTALL_DIR": str(tmp_path / "none"),
+        "PATH": "/usr/bin:/bin",
+    }
     run_ok(
-        "run", "--envs", K3, "tf2.5-keras2-py3.9-cpu", "--models", "mlp", "--formats", "h5",
-        "--policies", "float32", "--output", str(tmp_path / "out"),
-        "--reports", str(tmp_path / "reports"), env=hidden,
-    )  # fmt: skip
+        "run",
+        "--envs",
+        K3,
+        "tf2.5-keras2-py3.9-cpu",
+        "--models",
+        "mlp",
+        "--formats",
+        "h5",
+        "--policies",
+        "float32",
+        "--output",
+        str(tmp_path / "out"),
+        "--reports",
+        str(tmp_path / "reports"),
+        env=hidden,
+    )
     doc = document(tmp_path / "reports")
     env = _env(doc, "tf2.5-keras2-py3.9-cpu")
     assert env["status"] == "unavailable"

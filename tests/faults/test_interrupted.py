@@ -19,17 +19,38 @@ from tests.faults.conftest import K3, document, ensure_env, run_ok
 
 pytestmark = pytest.mark.tf
 
-SELECTION = ["--envs", K3, "--models", "mlp", "cnn", "custom", "--policies", "float32",
-             "mixed_float16"]  # fmt: skip
+SELECTION = [
+    "--envs",
+    K3,
+    "--models",
+    "mlp",
+    "cnn",
+    "custom",
+    "--policies",
+    "float32",
+    "mixed_float16",
+]
 MEASURED = {"identical", "close", "load-error", "predict-error", "not-applicable", "no-artifact"}
 
 
 def _start(out: Path, reports: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "matrix", "run", *SELECTION, "--output", str(out),
-         "--reports", str(reports)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "matrix",
+            "run",
+            *SELECTION,
+            "--output",
+            str(out),
+            "--reports",
+            str(reports),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _kill_when(process: subprocess.Popen[bytes], ready: Any, limit: float = 900) -> None:

@@ -13,12 +13,23 @@ pytestmark = pytest.mark.tf
 
 def _marker_run(models: Path, tmp: Path, *extra: str) -> dict[str, object]:
     run_ok(
-        "run", "--envs", K3, "--models", "mlp", "--formats", "h5", "--policies", "float32",
-        "--output", str(tmp / "out"), "--reports", str(tmp / "reports"),
+        "run",
+        "--envs",
+        K3,
+        "--models",
+        "mlp",
+        "--formats",
+        "h5",
+        "--policies",
+        "float32",
+        "--output",
+        str(tmp / "out"),
+        "--reports",
+        str(tmp / "reports"),
         *user_args("marker_keras", models / "marker.keras", models, expected="marker_expected.npz"),
         *user_args("marker_h5", models / "marker.h5", models, expected="marker_expected.npz"),
         *extra,
-    )  # fmt: skip
+    )
     return document(tmp / "reports")
 
 
@@ -49,8 +60,20 @@ def test_unsafe_opt_in_runs_it_and_the_report_says_so(models: Path, tmp_path: Pa
 
 def test_tampered_artifact_is_refused_never_loaded(tmp_path: Path) -> None:
     out, reports = str(tmp_path / "out"), str(tmp_path / "reports")
-    common = ["--envs", K3, "--models", "mlp", "--formats", "h5", "--policies", "float32",
-              "--output", out, "--reports", reports]  # fmt: skip
+    common = [
+        "--envs",
+        K3,
+        "--models",
+        "mlp",
+        "--formats",
+        "h5",
+        "--policies",
+        "float32",
+        "--output",
+        out,
+        "--reports",
+        reports,
+    ]
     run_ok("produce", "--env", K3, *common)
     artifact = tmp_path / "out" / "artifacts" / K3 / "mlp-float32.h5"
     data = bytearray(artifact.read_bytes())
@@ -70,10 +93,23 @@ def test_restart_budget_ends_in_crash_cells_with_the_reason(models: Path, tmp_pa
     for name in ("segv", "abort", "good"):
         faults += user_args(name, models / "faulty.h5", models, name, "faulty_expected.npz")
     run_ok(
-        "run", "--envs", K3, "--models", "mlp", "--formats", "h5", "--policies", "float32",
-        "--output", str(tmp_path / "out"), "--reports", str(tmp_path / "reports"),
-        "--max-restarts", "1", *faults,
-    )  # fmt: skip
+        "run",
+        "--envs",
+        K3,
+        "--models",
+        "mlp",
+        "--formats",
+        "h5",
+        "--policies",
+        "float32",
+        "--output",
+        str(tmp_path / "out"),
+        "--reports",
+        str(tmp_path / "reports"),
+        "--max-restarts",
+        "1",
+        *faults,
+    )
     doc = document(tmp_path / "reports")
     assert cell(doc, producer="user:segv", consumer=K3)["status"] == "crash"
     assert cell(doc, producer="user:abort", consumer=K3)["status"] == "crash"

@@ -1,0 +1,425 @@
+"""`nox -s bench`: what the matrix costs, measured against the naive way.
+
+A benchmark, not a test: it never runs in CI. On one fixed selection (the
+first N envs of ENV_ORDER, spanning Keras 2, Keras 3 and tf-keras; the
+spine's zoo; every format and loader) it measures side by side:
+
+- tool-cold: `python -m matrix run` with an empty result cache (envs reused);
+- tool-rerun: the same command again, nothing changed;
+- naive: bench/naive_noxfile.py, nox's defaults, one session per env pair;
+- floor: one TensorFlow import per env and phase plus the in-process time of
+  every build, train, save, load and predict, as the probes measured them,
+  divided by the parallelism used.
+
+It also checks that removing an env computes nothing and adding one computes
+exactly the cells that involve it, and writes build/bench.json.
+
+    python bench/run.py [--envs 4] [--no-naive] [--scaling 2 4 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from matrix import files, machine, store  # noqa: E402
+from matrix.config import Settings  # noqa: E402
+from matrix.paths import PROBES_DIR, Layout  # noqa: E402
+from matrix.plan import Plan, make_plan  # noqa: E402
+
+ENV_ORDER = [
+    "tf2.15-keras2-py3.11-cpu",
+    "tf2.21-keras3-py3.11-cpu",
+    "tf2.18-tf-keras-py3.11-cpu",
+    "tf2.18-keras3-py3.11-cpu",
+    "tf2.12-keras2-py3.11-cpu",
+    "tf2.16-keras3-py3.11-cpu",
+    "tf2.20-keras3-py3.11-cpu",
+    "tf2.14-keras2-py3.11-cpu",
+    "tf2.17-keras3-py3.11-cpu",
+]
+MODELS = ["mlp", "cnn", "lstm", "custom"]  # the spine's zoo
+POLICIES = ["float32", "mixed_float16"]
+FORMATS = ["h5", "keras", "savedmodel", "weights"]
+LOADERS = ["keras", "saved-model", "tfsm-layer"]
+JOBS = 2
+WORK = ROOT / "build" / "bench"
+MEASURED = {"identical", "close", "drift", "nan", "load-error", "predict-error", "crash", "timeout"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", type=int, default=4, help="envs in the selection (2-8)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive way")
+    parser.add_argument(
+        "--scaling",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="also time tool-cold at these env counts",
+    )
+    args = parser.parse_args(argv)
+    envs = ENV_ORDER[: args.envs]
+    report: dict[str, Any] = {
+        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "selection": {
+            "envs": envs,
+            "models": MODELS,
+            "policies": POLICIES,
+            "formats": FORMATS,
+            "loaders": LOADERS,
+            "jobs": JOBS,
+        },
+    }
+    _prepare(ENV_ORDER[: args.envs + 1])
+    report["tool_cold"] = _tool(envs, WORK / "tool", fresh=True)
+    report["floor"] = _floor(envs, WORK / "tool")
+    report["tool_rerun"] = _tool(envs, WORK / "tool", fresh=False)
+    report["incremental"] = _incremental(envs, ENV_ORDER[args.envs], WORK / "tool")
+    if not args.no_naive:
+        report["naive"] = _naive(envs, WORK / "naive")
+    report["scaling"] = {
+        str(n): _tool(ENV_ORDER[:n], WORK / f"scale-{n}", fresh=True) for n in args.scaling
+    }
+    files.write_json(ROOT / "build" / "bench.json", report)
+    print(_table(report))
+    return 0
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+    }
+
+
+def _args(envs: list[str], out: Path) -> list[str]:
+    return [
+        "--envs",
+        *envs,
+        "--models",
+        *MODELS,
+        "--policies",
+        *POLICIES,
+        "--formats",
+        *FORMATS,
+        "--loaders",
+        *LOADERS,
+        "--jobs",
+        str(JOBS),
+        "--output",
+        str(out),
+        "--reports",
+        str(out / "reports"),
+        "--envdir",
+        str(ROOT / ".nox"),
+    ]
+
+
+def _prepare(envs: list[str]) -> None:
+    """Build the envs first (not timed: the tool reuses envs between runs)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "matrix",
+            "run",
+            *_args(envs, WORK / "prepare"),
+            "--models",
+            "mlp",
+            "--formats",
+            "h5",
+            "--policies",
+            "float32",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _tool(envs: list[str], out: Path, fresh: bool) -> dict[str, Any]:
+    if fresh:
+        shutil.rmtree(out, ignore_errors=True)
+    before = _fingerprint(out)
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "matrix", "run", *_args(envs, out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        sys.exit(f"matrix run failed:\n{done.stdout}\n{done.stderr}")
+    after = _fingerprint(out)
+    return {
+        "seconds": round(seconds, 2),
+        "envs": len(envs),
+        "new_result_lines": after["lines"] - before["lines"],
+        "probe_starts": after["starts"] - before["starts"],
+        "cells": len(_document(out)["cells"]),
+    }
+
+
+def _fingerprint(out: Path) -> dict[str, int]:
+    """Result lines and probe starts so far: what a run added is the difference."""
+    lines = sum(len(p.read_bytes().splitlines()) for p in (out / "results").glob("*.jsonl"))
+    starts = sum(
+        p.read_text(errors="replace").count("[compat-matrix] attempt")
+        for p in (out / "logs").rglob("*.log")
+    )
+    return {"lines": lines, "starts": starts}
+
+
+def _document(out: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((out / "reports" / "compat.json").read_text("utf-8"))
+    return document
+
+
+def _floor(envs: list[str], out: Path) -> dict[str, Any]:
+    """The irreducible work of the cold run, as measured inside the probes."""
+    layout = Layout(out, ROOT / ".nox")
+    imports = produce = consume = 0.0
+    for env_id in envs:
+        state = store.read_env_state(layout, env_id)
+        for phase in ("produce", "consume"):
+            imports += (state.get(f"{phase}_startups") or [0.0])[0]
+        builds: dict[tuple[str, str], float] = {}
+        for entry in store.read_manifest(layout, env_id)["artifacts"].values():
+            produce += entry.get("seconds") or 0.0
+            builds[(entry["model"], entry["policy"])] = entry.get("build_seconds") or 0.0
+        produce += sum(builds.values())
+        for record in store.read_results(layout, env_id).values():
+            for part in (record, record.get("own_policy") or {}):
+                consume += (part.get("load_seconds") or 0.0) + 2 * (
+                    part.get("predict_seconds") or 0.0
+                )
+    total = imports + produce + consume
+    return {
+        "seconds": round(total / JOBS, 2),
+        "imports": round(imports, 2),
+        "produce_work": round(produce, 2),
+        "consume_work": round(consume, 2),
+        "jobs": JOBS,
+    }
+
+
+def _incremental(envs: list[str], extra: str, out: Path) -> dict[str, Any]:
+    """Removing an env computes nothing; adding one computes exactly its cells."""
+    removed = _tool(envs[:-1], out, fresh=False)
+    added = _tool([*envs, extra], out, fresh=False)
+    involving = [c for c in _document(out)["cells"] if extra in (c["producer"], c["consumer"])]
+    return {
+        "removed": {
+            "env": envs[-1],
+            "new_result_lines": removed["new_result_lines"],
+            "probe_starts": removed["probe_starts"],
+        },
+        "added": {
+            "env": extra,
+            "new_result_lines": added["new_result_lines"],
+            # Cells a consumer had to measure (not decided from manifests alone).
+            "expected": sum(1 for c in involving if c["status"] in MEASURED),
+            "seconds": added["seconds"],
+        },
+    }
+
+
+# -- the naive way --------------------------------------------------------------
+
+
+def _naive(envs: list[str], work: Path) -> dict[str, Any]:
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "tasks").mkdir(parents=True)
+    plan = _plan(envs)
+    layout = Layout(work / "out", ROOT / ".nox")
+    naive_plan: dict[str, Any] = {
+        "probes": str(PROBES_DIR),
+        "tasks": str(work / "tasks"),
+        "envs": [_naive_env(p, plan, layout, work) for p in plan.envs],
+    }
+    files.write_json(work / "plan.json", naive_plan)
+    _warm_pip_cache(naive_plan["envs"])
+    env = {**os.environ, "NAIVE_PLAN": str(work / "plan.json")}
+    nox = [
+        sys.executable,
+        "-m",
+        "nox",
+        "-f",
+        str(ROOT / "bench" / "naive_noxfile.py"),
+        "--envdir",
+        str(work / "envs"),
+    ]
+    started = time.monotonic()
+    subprocess.run([*nox, "-s", "produce"], env=env, cwd=ROOT, check=True, capture_output=True)
+    _consume_tasks(plan, layout, work)
+    subprocess.run([*nox, "-s", "consume"], env=env, cwd=ROOT, check=True, capture_output=True)
+    seconds = time.monotonic() - started
+    sessions = len(envs) + len(envs) ** 2
+    return {
+        "seconds": round(seconds, 2),
+        "envs": len(envs),
+        "sessions": sessions,
+        "cells": _naive_cells(work),
+    }
+
+
+def _plan(envs: list[str]) -> Plan:
+    settings = Settings(
+        envs=tuple(envs),
+        models=tuple(MODELS),
+        policies=tuple(POLICIES),
+        formats=tuple(FORMATS),
+        loaders=tuple(LOADERS),
+    )
+    return make_plan(
+        settings, machine.discover(), gpu_visible=False, host_python=machine.host_version()
+    )
+
+
+def _naive_env(planned: Any, plan: Plan, layout: Layout, work: Path) -> dict[str, Any]:
+    from matrix.produce import _missing_tasks
+
+    root = layout.artifacts(planned.id)
+    root.mkdir(parents=True, exist_ok=True)
+    tasks = _missing_tasks(planned.id, plan, layout, {"artifacts": {}})
+    path = work / "tasks" / f"produce-{planned.id}.json"
+    files.write_json(path, {"tasks": tasks})
+    return {
+        "id": planned.id,
+        "python": str(planned.interpreter),
+        "requirements": planned.requirements(),
+        "environment": {**planned.env.environment(), "COMPAT_MATRIX_THREADS": "0"},
+        "produce_tasks": str(path),
+    }
+
+
+def _consume_tasks(plan: Plan, layout: Layout, work: Path) -> None:
+    """Task files per (producer, consumer) pair, from what the producers saved."""
+    from matrix.consume import _task, skip_reason
+
+    for producer in plan.envs:
+        root = layout.artifacts(producer.id)
+        for consumer in plan.envs:
+            tasks = []
+            for model in plan.models:
+                for policy in plan.policies:
+                    for fmt in plan.formats:
+                        name = layout.artifact_name(model, policy, fmt)
+                        if not (root / name).exists():
+                            continue
+                        entry = _entry(root, name, model, policy, fmt, layout)
+                        for loader in plan.loaders_for(fmt):
+                            if skip_reason(loader, fmt, False, consumer.env, False):
+                                continue
+                            key = f"{model}-{policy}-{fmt}-{loader}"
+                            out = work / "outputs" / consumer.id
+                            out.mkdir(parents=True, exist_ok=True)
+                            tasks.append(_task(key, producer.id, entry, loader, out, layout, plan))
+            files.write_json(
+                work / "tasks" / f"consume-{producer.id}__{consumer.id}.json", {"tasks": tasks}
+            )
+
+
+def _entry(  # noqa: PLR0917 - the parts of one manifest entry
+    root: Path, name: str, model: str, policy: str, fmt: str, layout: Layout
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "model": model,
+        "policy": policy,
+        "format": fmt,
+        "path": name,
+        "reference": layout.reference_name(model, policy),
+        "files": files.hash_tree(root, root / name),
+    }
+    entry["reference_sha256"] = files.sha256_file(root / entry["reference"])
+    entry["sha256"] = store.artifact_digest(entry)
+    return entry
+
+
+def _naive_cells(work: Path) -> int:
+    return sum(
+        p.read_text().count('"event": "done"') for p in (work / "tasks").glob("consume-*.events")
+    )
+
+
+def _warm_pip_cache(envs: list[dict[str, Any]]) -> None:
+    """pip downloads once, untimed: the tool's runs start with a warm cache too."""
+    for env in envs:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "-d",
+                str(WORK / "pip-download"),
+                *env["requirements"],
+            ],
+            check=False,
+            capture_output=True,
+        )
+
+
+# -- output -----------------------------------------------------------------------
+
+
+def _table(report: dict[str, Any]) -> str:
+    cold = report["tool_cold"]["seconds"]
+    floor = report["floor"]["seconds"]
+    rerun = report["tool_rerun"]["seconds"]
+    rows = [
+        ("tool-cold", cold, "1.00"),
+        ("floor", floor, f"tool-cold / floor = {cold / floor:.2f}  (target <= 1.3)"),
+        (
+            "tool-rerun",
+            rerun,
+            f"{100 * rerun / cold:.1f}% of tool-cold, {report['tool_rerun']['probe_starts']} "
+            "TensorFlow processes  (target <= 5%, 0)",
+        ),
+    ]
+    if "naive" in report:
+        naive = report["naive"]["seconds"]
+        rows.append(("naive", naive, f"naive / tool-cold = {naive / cold:.2f}  (target >= 5)"))
+    lines = [
+        f"selection: {len(report['selection']['envs'])} envs, {report['tool_cold']['cells']} cells",
+        f"{'measure':<12} {'seconds':>9}  ratio",
+    ]
+    lines += [f"{name:<12} {seconds:>9.1f}  {ratio}" for name, seconds, ratio in rows]
+    inc = report["incremental"]
+    lines.append(
+        f"remove {inc['removed']['env']}: {inc['removed']['new_result_lines']} new results, "
+        f"{inc['removed']['probe_starts']} probe starts (target 0)"
+    )
+    added = inc["added"]
+    lines.append(
+        f"add {added['env']}: {added['new_result_lines']} new results; "
+        f"{added['expected']} measured cells involve it (target: equal)"
+    )
+    for count, run in report["scaling"].items():
+        lines.append(f"scaling: {count} envs -> {run['seconds']:.1f} s, {run['cells']} cells")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Publish: the document, its renderings, and what a run tells CI.
+
+Builds `compat.json` from the stored results, adds the changes since a
+baseline and the upgrade advice when asked, writes it with `compat.md`,
+`compat.html` and `junit.xml` (atomically), appends the run to the history
+file, writes a size-capped copy for a CI job summary, and returns the exit
+code: 1 when a baseline shows regressions, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matrix import files
+from matrix.config import Settings
+from matrix.paths import REPORT_JSON, REPORT_MD, Layout
+from matrix.plan import Plan
+from matrix.report import advice, changes
+
+REPORT_HTML = "compat.html"
+REPORT_JUNIT = "junit.xml"
+HISTORY = "history.jsonl"
+STEP_SUMMARY_LIMIT = 1_000_000  # GitHub refuses job summaries over 1 MiB
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What a command adds to a plain report; read and checked up front."""
+
+    baseline: dict[str, Any] | None = None
+    fail_on: tuple[str, ...] = changes.DEFAULT_FAIL_ON
+    upgrade: tuple[str, str] | None = None
+    history: bool = True
+    step_summary: Path | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, upgrade: tuple[str, str] | None) -> Extras:
+        baseline = getattr(args, "baseline", None)
+        fail_on = getattr(args, "fail_on", None)
+        summary = getattr(args, "step_summary", None)
+        return cls(
+            baseline=changes.read_baseline(Path(baseline)) if baseline else None,
+            fail_on=changes.check_fail_on(fail_on) if fail_on else changes.DEFAULT_FAIL_ON,
+            upgrade=upgrade,
+            history=not getattr(args, "no_history", False),
+            step_summary=Path(summary) if summary else None,
+        )
+
+
+def publish(
+    plan: Plan, settings: Settings, layout: Layout, extras: Extras
+) -> tuple[dict[str, Any], int]:
+    from matrix.report import document as builder
+    from matrix.report import html, junit, markdown
+
+    document = builder.build(plan, layout, settings)
+    if extras.baseline is not None:
+        document["changes"] = changes.changes(extras.baseline, document, extras.fail_on)
+    if extras.upgrade is not None:
+        document["advice"] = advice.advise(document, *extras.upgrade)
+    text = markdown.render(document)
+    files.write_json(settings.reports / REPORT_JSON, document)
+    files.write_atomic(settings.reports / REPORT_MD, text)
+    files.write_atomic(settings.reports / REPORT_HTML, html.render(document))
+    files.write_atomic(settings.reports / REPORT_JUNIT, junit.render(document))
+    if extras.history:
+        files.append_line(settings.reports / HISTORY, history_line(document))
+    if extras.step_summary is not None:
+        with extras.step_summary.open("a", encoding="utf-8") as summary:
+            summary.write(markdown.truncate(text, STEP_SUMMARY_LIMIT))
+    regressions = (document.get("changes") or {}).get("regressions", 0)
+    return document, 1 if regressions else 0
+
+
+def history_line(document: dict[str, Any]) -> dict[str, Any]:
+    """One line per run, for trends: when, which versions, counts per status."""
+    return {
+        "when": document["run"]["when"],
+        "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "tool_version": document["run"]["tool_version"],
+        "envs": {
+            env["id"]: {k: env.get(k) for k in ("python", "tensorflow", "keras", "status")}
+            for env in document["envs"]
+        },
+        "cells": len(document["cells"]),
+        "pending": len(document["pending"]),
+        "summary": document["summary"],
+        "regressions": (document.get("changes") or {}).get("regressions"),
+    }
+
+
+def report_paths(settings: Settings) -> list[Path]:
+    return [settings.reports / name for name in (REPORT_MD, REPORT_JSON, REPORT_HTML, REPORT_JUNIT)]

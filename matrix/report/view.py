@@ -1,0 +1,120 @@
+"""The table model every renderer shares: labels, grids, failing cells.
+
+Renderers (Markdown, HTML) format these; none recomputes them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from matrix.status import Status
+
+SILENT_MARK = "⚠️"
+SILENT_MEANING = {
+    "config": "the loaded model's config differs from the saved one",
+    "dtype": "a loaded weight has another dtype than the saved one",
+    "nondeterministic": "two predictions in the same process differ",
+    "policy": "loading under the artifact's own global policy gives another status",
+}
+NOT_FAILING = {Status.IDENTICAL, Status.CLOSE, Status.NOT_APPLICABLE}
+_FLAVOUR_LABEL = {"keras2": "k2", "keras3": "k3", "tf-keras": "tfk"}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One producer x consumer table: counts per status (and silent changes)."""
+
+    format: str
+    loader: str
+    producers: list[str]
+    consumers: list[str]
+    counts: dict[tuple[str, str], Counter[str]]
+
+    def at(self, producer: str, consumer: str) -> Counter[str]:
+        return self.counts.get((producer, consumer), Counter())
+
+
+def labels(document: dict[str, Any]) -> dict[str, str]:
+    found = env_labels([env["id"] for env in document["envs"]])
+    found.update({p: p for p in document.get("producers", []) if p not in found})
+    return found
+
+
+def env_labels(env_ids: list[str]) -> dict[str, str]:
+    """Short column labels: the TF version and flavour, plus whatever else
+    (Python, device, Keras pin, oneDNN off) differs between the envs."""
+    parts = {env_id: env_id.split("-py", 1) for env_id in env_ids}
+    rests = {rest.split("-", 1)[1] for _, rest in parts.values()}
+    pythons = {rest.split("-", 1)[0] for _, rest in parts.values()}
+    found = {}
+    for env_id, (head, rest) in parts.items():
+        tf, flavour = head[2:].split("-", 1)
+        python, tail = rest.split("-", 1)
+        label = f"{tf} {_FLAVOUR_LABEL.get(flavour, flavour)}"
+        if len(pythons) > 1:
+            label += f" py{python}"
+        if len(rests) > 1:
+            label += " " + tail.replace("onednn-off", "no-onednn").replace("-", " ")
+        found[env_id] = label
+    return found
+
+
+def grids(document: dict[str, Any]) -> list[Grid]:
+    tallies: dict[tuple[str, str], dict[tuple[str, str], Counter[str]]] = defaultdict(
+        lambda: defaultdict(Counter)
+    )
+    for cell in document["cells"]:
+        tally = tallies[(cell["format"], cell["loader"])][(cell["producer"], cell["consumer"])]
+        tally[cell["status"]] += 1
+        if cell.get("silent_changes"):
+            tally[SILENT_MARK] += 1
+    consumers = [env["id"] for env in document["envs"]]
+    producers = document.get("producers", consumers)
+    found = []
+    for fmt in document["run"]["selection"]["formats"] + _user_formats(document):
+        for loader in document["run"]["selection"]["loaders"]:
+            counts = tallies.pop((fmt, loader), None)
+            if counts:
+                rows = [p for p in producers if any((p, c) in counts for c in consumers)]
+                found.append(Grid(fmt, loader, rows, consumers, dict(counts)))
+    return found
+
+
+def _user_formats(document: dict[str, Any]) -> list[str]:
+    """User models can bring a format the zoo selection left out."""
+    selected = set(document["run"]["selection"]["formats"])
+    extra = {a["format"] for a in document["artifacts"] if a["format"] not in selected}
+    return sorted(extra)
+
+
+def ordered(counts: Counter[str] | dict[str, int]) -> list[tuple[str, int]]:
+    """Status counts in legend order, the silent-change mark left out."""
+    order = [s.value for s in Status]
+    return sorted(
+        ((s, n) for s, n in counts.items() if s in order), key=lambda item: order.index(item[0])
+    )
+
+
+def failing(document: dict[str, Any]) -> dict[Status, list[dict[str, Any]]]:
+    """Every cell that is neither passing nor not-applicable, by status."""
+    found: dict[Status, list[dict[str, Any]]] = defaultdict(list)
+    for cell in document["cells"]:
+        status = Status(cell["status"])
+        if status not in NOT_FAILING:
+            found[status].append(cell)
+    return found
+
+
+def silent_details(cell: dict[str, Any]) -> list[str]:
+    """What changed, in words, for a cell with silent changes."""
+    what = [f"config: {change}" for change in cell.get("config_drift") or []]
+    what += [f"dtype: {change}" for change in cell.get("dtype_drift") or []]
+    own = cell.get("own_policy") or {}
+    what += [f"dtype under {cell['policy']}: {c}" for c in own.get("dtype_drift") or []]
+    if cell.get("nondeterministic"):
+        what.append("two predictions in one process differ")
+    if cell.get("policy_sensitive"):
+        what.append(f"under global {cell['policy']}: {own.get('status')} {own.get('error') or ''}")
+    return what

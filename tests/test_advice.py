@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+from matrix.report.advice import advise
+
+OLD = "tf2.15-keras2-py3.11-cpu"
+NEW = "tf2.21-keras3-py3.11-cpu"
+LEGACY = "tf2.21-tf-keras-py3.11-cpu"
+
+
+def cell(consumer: str, fmt: str, loader: str, status: str, model: str = "mlp") -> dict[str, Any]:
+    return {
+        "producer": OLD,
+        "consumer": consumer,
+        "model": model,
+        "policy": "float32",
+        "format": fmt,
+        "loader": loader,
+        "status": status,
+        "error": f"{status}!",
+    }
+
+
+def document(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    formats = ["h5", "keras", "savedmodel"]
+    return {
+        "envs": [{"id": OLD}, {"id": NEW}, {"id": LEGACY}],
+        "producers": [OLD, NEW, LEGACY],
+        "run": {"selection": {"formats": formats}},
+        "artifacts": [
+            {"producer": OLD, "model": "mlp", "policy": "float32", "format": f} for f in formats
+        ],
+        "cells": cells,
+    }
+
+
+def test_every_way_out_comes_from_a_measured_cell() -> None:
+    found = advise(
+        document(
+            [
+                cell(NEW, "h5", "keras", "identical"),
+                cell(NEW, "keras", "keras", "load-error"),
+                cell(LEGACY, "keras", "keras", "close"),
+                cell(NEW, "savedmodel", "keras", "load-error"),
+                cell(NEW, "savedmodel", "saved-model", "identical"),
+                cell(NEW, "savedmodel", "tfsm-layer", "drift"),
+            ]
+        ),
+        "2.15",
+        "2.21",
+    )
+    assert found["from_envs"] == [OLD] and found["to_env"] == NEW
+    rows = {r["format"]: r for r in found["rows"]}
+    assert rows["h5"]["works"] and rows["h5"]["alternatives"] == []
+    keras_ways = [w["how"] for w in rows["keras"]["alternatives"]]
+    assert keras_ways == [
+        "re-save it as h5 in TF 2.15",
+        "install tf-keras and set TF_USE_LEGACY_KERAS=1",
+    ]
+    served = [w["how"] for w in rows["savedmodel"]["alternatives"]]
+    assert served == ["load it with the saved-model loader", "re-save it as h5 in TF 2.15"]
+    assert found["summary"] == {"works": 1, "breaks_with_a_way_out": 2, "breaks": 0}
+
+
+def test_nothing_measured_means_no_way_out() -> None:
+    found = advise(document([cell(NEW, "h5", "keras", "crash")]), "2.15", "2.21")
+    rows = {r["format"]: r for r in found["rows"]}
+    assert rows["h5"]["alternatives"] == [] and not rows["h5"]["works"]
+    assert rows["keras"]["direct"]["status"] == "pending"

@@ -1,0 +1,107 @@
+"""The nightly workflow, validated offline: schema, then the structure it relies on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+WORKFLOW = ROOT / ".github" / "workflows" / "compat-matrix.yml"
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    return data
+
+
+def test_matches_the_github_workflow_schema() -> None:
+    tool = shutil.which("check-jsonschema")
+    assert tool, "check-jsonschema is a test dependency"
+    done = subprocess.run(
+        [tool, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_nightly_off_the_hour_and_on_demand(workflow: dict[str, Any]) -> None:
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    (cron,) = [entry["cron"] for entry in triggers["schedule"]]
+    assert cron.split()[0] not in ("0", "00")
+    assert "workflow_dispatch" in triggers
+
+
+def test_every_job_has_a_timeout(workflow: dict[str, Any]) -> None:
+    for name, job in workflow["jobs"].items():
+        assert isinstance(job.get("timeout-minutes"), int), name
+
+
+def test_the_job_matrix_comes_from_the_tool(workflow: dict[str, Any]) -> None:
+    jobs = workflow["jobs"]
+    plan_step = " ".join(step.get("run", "") for step in jobs["plan"]["steps"])
+    assert "python -m matrix plan" in plan_step and "--github-matrix" in plan_step
+    assert "vars.GPU_RUNNER" in plan_step
+    for name in ("produce", "consume"):
+        assert jobs[name]["strategy"]["matrix"]["include"] == (
+            "${{ fromJSON(needs.plan.outputs.jobs) }}"
+        )
+        assert jobs[name]["strategy"]["fail-fast"] is False
+        assert jobs[name]["runs-on"] == "${{ matrix.runner }}"
+        uploads = [s for s in jobs[name]["steps"] if "upload-artifact" in s.get("uses", "")]
+        assert uploads and "${{ matrix.env }}" in uploads[0]["with"]["name"]
+        assert uploads[0]["if"] == "always()"
+
+
+def test_consumers_download_every_producer(workflow: dict[str, Any]) -> None:
+    consume = workflow["jobs"]["consume"]
+    (download,) = [s for s in consume["steps"] if "download-artifact" in s.get("uses", "")]
+    assert download["with"]["pattern"] == "produce-*" and download["with"]["merge-multiple"]
+    assert "always()" in consume["if"]
+
+
+def test_report_always_merges_compares_and_publishes(workflow: dict[str, Any]) -> None:
+    report = workflow["jobs"]["report"]
+    assert report["if"] == "always()"
+    commands = " ".join(step.get("run", "") for step in report["steps"])
+    assert "python -m matrix merge" in commands
+    assert "--baseline reports/compat.json" in commands
+    assert '--step-summary "$GITHUB_STEP_SUMMARY"' in commands
+    uploads = [s for s in report["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert uploads[0]["if"] == "always()" and uploads[0]["with"]["path"] == "reports/"
+
+
+def test_the_plan_step_prints_a_matrix_github_accepts() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "matrix",
+            "plan",
+            "--preset",
+            "default",
+            "--devices",
+            "cpu",
+            "gpu",
+            "--github-matrix",
+            "--gpu-runner",
+            "",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    jobs = json.loads(done.stdout)
+    assert len(done.stdout.strip().splitlines()) == 1  # one line for $GITHUB_OUTPUT
+    assert jobs and all(set(job) == {"env", "python", "runner"} for job in jobs)
+    assert all(job["env"].endswith("-cpu") for job in jobs)  # no GPU runner: no GPU jobs
