@@ -30,6 +30,42 @@ class Events(object):
         self._stream.flush()
 
 
+def start(argv, prog):
+    """What every probe starts with: its tasks, its event pipe, and
+    TensorFlow, Keras and the zoo loaded, announced with a hello event.
+
+    Returns (events, tasks, context); context holds tf, keras, flavour, zoo
+    and the env info.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--tasks", required=True)
+    parser.add_argument("--events-fd", type=int, required=True)
+    args = parser.parse_args(argv)
+    events = Events(args.events_fd)
+    tasks = read_json(args.tasks)["tasks"]
+
+    import tensorflow as tf
+
+    configure_tensorflow(tf)
+    keras, flavour = load_keras()
+    import zoo
+
+    info = env_info(tf, flavour)
+    events.emit("hello", schema_version=SCHEMA_VERSION, env=info)
+    context = {"tf": tf, "keras": keras, "flavour": flavour, "zoo": zoo, "info": info}
+    return events, tasks, context
+
+
+def run_tasks(events, tasks, handle):
+    """start, handle(task), done (with what handle returned), for each task."""
+    for task in tasks:
+        events.emit("start", task=task["id"])
+        events.emit("done", task=task["id"], **(handle(task) or {}))
+    events.emit("bye")
+
+
 def read_json(path):
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)

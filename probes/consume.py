@@ -13,7 +13,6 @@ a user gets who sets the policy before loading. Every prediction runs twice
 in the same process, so nondeterminism shows.
 """
 
-import argparse
 import time
 
 import _probe
@@ -21,30 +20,8 @@ import loading
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="consume.py")
-    parser.add_argument("--tasks", required=True)
-    parser.add_argument("--events-fd", type=int, required=True)
-    args = parser.parse_args(argv)
-    events = _probe.Events(args.events_fd)
-    tasks = _probe.read_json(args.tasks)["tasks"]
-
-    import tensorflow as tf
-
-    _probe.configure_tensorflow(tf)
-    keras, flavour = _probe.load_keras()
-    import zoo
-
-    events.emit(
-        "hello",
-        schema_version=_probe.SCHEMA_VERSION,
-        env=_probe.env_info(tf, flavour),
-    )
-    context = {"tf": tf, "keras": keras, "flavour": flavour, "zoo": zoo}
-    for task in tasks:
-        events.emit("start", task=task["id"])
-        result = consume_one(context, task)
-        events.emit("done", task=task["id"], **result)
-    events.emit("bye")
+    events, tasks, context = _probe.start(argv, "consume.py")
+    _probe.run_tasks(events, tasks, lambda task: consume_one(context, task))
 
 
 def consume_one(context, task):

@@ -6,7 +6,6 @@ Each task is one (model, policy) with a target path per format, chosen by the
 host. Events: hello, then per task start, one `artifact` per format, done.
 """
 
-import argparse
 import os
 import shutil
 import time
@@ -17,40 +16,20 @@ import loading
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="produce.py")
-    parser.add_argument("--tasks", required=True)
-    parser.add_argument("--events-fd", type=int, required=True)
-    args = parser.parse_args(argv)
-    events = _probe.Events(args.events_fd)
-    tasks = _probe.read_json(args.tasks)["tasks"]
-
-    import tensorflow as tf
-
-    _probe.configure_tensorflow(tf)
-    keras, flavour = _probe.load_keras()
-    import zoo
-
-    info = _probe.env_info(tf, flavour)
-    events.emit(
-        "hello",
-        schema_version=_probe.SCHEMA_VERSION,
-        env=info,
-    )
-    for task in tasks:
-        events.emit("start", task=task["id"])
-        produce_one(keras, flavour, info, zoo, task, events)
-        events.emit("done", task=task["id"])
-    events.emit("bye")
+    events, tasks, context = _probe.start(argv, "produce.py")
+    _probe.run_tasks(events, tasks, lambda task: produce_one(context, task, events))
 
 
-def produce_one(keras, flavour, info, zoo, task, events):
+def produce_one(context, task, events):
+    keras, flavour, info = context["keras"], context["flavour"], context["info"]
+
     def report(fmt, status, **fields):
         events.emit("artifact", task=task["id"], format=fmt, status=status, **fields)
 
     _probe.set_global_policy(keras, task["policy"])
     try:
         started = time.time()
-        spec = zoo.build(keras, task["model"])
+        spec = context["zoo"].build(keras, task["model"])
         outputs = _probe.to_numpy_list(spec.model(spec.call_inputs(), training=False))
         arrays = _probe.number(spec.inputs, "input")
         arrays.update(_probe.number(outputs, "output"))

@@ -8,8 +8,6 @@ input signature (dtype and shape; unknown dimensions become small ones),
 predicts, and writes the reference .npz every consumer compares against.
 """
 
-import argparse
-
 import numpy as np
 
 import _probe
@@ -22,27 +20,8 @@ WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "ran"]
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="reference.py")
-    parser.add_argument("--tasks", required=True)
-    parser.add_argument("--events-fd", type=int, required=True)
-    args = parser.parse_args(argv)
-    events = _probe.Events(args.events_fd)
-    tasks = _probe.read_json(args.tasks)["tasks"]
-
-    import tensorflow as tf
-
-    _probe.configure_tensorflow(tf)
-    keras, flavour = _probe.load_keras()
-    import zoo
-
-    events.emit(
-        "hello", schema_version=_probe.SCHEMA_VERSION, env=_probe.env_info(tf, flavour)
-    )
-    context = {"tf": tf, "keras": keras, "flavour": flavour, "zoo": zoo}
-    for task in tasks:
-        events.emit("start", task=task["id"])
-        events.emit("done", task=task["id"], **make_reference(context, task))
-    events.emit("bye")
+    events, tasks, context = _probe.start(argv, "reference.py")
+    _probe.run_tasks(events, tasks, lambda task: make_reference(context, task))
 
 
 def make_reference(context, task):
