@@ -71,9 +71,10 @@ def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> Ve
         _note(log, f"building {venv} ({reason})")
         backend = _create(venv, planned.interpreter, log)
         python = layout.venv_python(venv_id)
-        _run(_install_command(backend, python, spec["requirements"]), log, install_timeout)
-        freeze = _run(_freeze_command(backend, python), log, 120).splitlines()
-        record = VenvRecord(spec, tuple(sorted(freeze)), backend, False, reason)
+        install = _install_command(backend, python, spec["requirements"])
+        _run("installing", install, log, install_timeout)
+        freeze = _run("listing the installed packages", _freeze_command(backend, python), log, 120)
+        record = VenvRecord(spec, tuple(sorted(freeze.splitlines())), backend, False, reason)
         files.write_json(
             layout.venv_record(venv_id),
             {
@@ -191,7 +192,7 @@ def _freeze_command(backend: str, python: Path) -> list[str]:
     return [str(python), "-m", "pip", "freeze", "--disable-pip-version-check"]
 
 
-def _run(command: list[str], log: Path, timeout: float) -> str:
+def _run(what: str, command: list[str], log: Path, timeout: float) -> str:
     _note(log, "$ " + " ".join(command))
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
@@ -205,7 +206,7 @@ def _run(command: list[str], log: Path, timeout: float) -> str:
         handle.write(done.stdout + done.stderr)
     if done.returncode != 0:
         excerpt = "\n".join((done.stderr or done.stdout).strip().splitlines()[-_EXCERPT_LINES:])
-        msg = f"installing failed (exit {done.returncode}):\n{excerpt}"
+        msg = f"{what} failed (exit {done.returncode}):\n{excerpt}"
         raise ProvisionError(msg)
     return done.stdout
 
