@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -177,7 +178,18 @@ def _tool(envs: list[str], out: Path, fresh: bool) -> dict[str, Any]:
         "new_result_lines": after["lines"] - before["lines"],
         "probe_starts": after["starts"] - before["starts"],
         "cells": len(_document(out)["cells"]),
+        "stages": _stage_seconds(done.stdout),
     }
+
+
+def _stage_seconds(output: str) -> dict[str, float]:
+    """Seconds per stage, summed over envs, from the run's `[stage] env: ... in N s` lines."""
+    found: dict[str, float] = {}
+    for line in output.splitlines():
+        match = re.match(r"^\[(\w+)\] \S+: .* in ([0-9.]+) s$", line)
+        if match:
+            found[match[1]] = round(found.get(match[1], 0.0) + float(match[2]), 2)
+    return found
 
 
 def _fingerprint(out: Path) -> dict[str, int]:

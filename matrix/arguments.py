@@ -24,6 +24,9 @@ def common(sub: argparse.ArgumentParser) -> None:
     )
     select.add_argument("--devices", nargs="+", metavar="NAME", help="cpu gpu")
     select.add_argument(
+        "--keras", nargs="+", metavar="3.X", help="pin Keras 3 minors in keras3 envs, e.g. 3.6 3.15"
+    )
+    select.add_argument(
         "--from", dest="upgrade_from", metavar="X.Y", help="upgrade advice: the TF you run now"
     )
     select.add_argument(

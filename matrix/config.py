@@ -49,6 +49,9 @@ class Settings:
     loaders: tuple[str, ...] = axes.LOADERS
     policies: tuple[str, ...] = axes.DEFAULT_POLICIES
     devices: tuple[str, ...] = ("cpu",)
+    # Keras 3 minors to pin: each keras3 env (TF >= 2.16) becomes one env per
+    # pin (ids end in -k3.6); empty: whatever the resolver picks, recorded.
+    keras: tuple[str, ...] = ()
     # "host": the host's Python when TF has wheels for it, else the newest
     # installed one that has; "newest": always the newest installed one.
     python: str = "host"
@@ -149,6 +152,8 @@ def _drop_unset(values: dict[str, Any]) -> dict[str, Any]:
 
 def _coerce(key: str, value: Any) -> Any:
     default = getattr(Settings(), key)
+    if key == "keras":
+        return _keras_pins(value)
     if isinstance(default, tuple):
         return _names(key, value)
     if isinstance(default, bool):
@@ -178,6 +183,16 @@ def _coerce(key: str, value: Any) -> Any:
             raise ConfigError(msg)
         return name
     return value
+
+
+def _keras_pins(value: Any) -> tuple[str, ...]:
+    versions = _names("keras", value)
+    for version in versions:
+        major, _, minor = version.partition(".")
+        if major != "3" or not minor.isdigit():
+            msg = f"Invalid Keras pin {version!r}: expected a Keras 3 minor such as 3.6"
+            raise ConfigError(msg)
+    return versions
 
 
 def _typed(key: str, value: Any, kind: type) -> Any:

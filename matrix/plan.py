@@ -165,6 +165,8 @@ def make_plan(
         envs = _on_devices(_preset_envs(settings.preset, chooser), settings.devices)
     if settings.tf:
         envs = _select_tf(envs, settings.tf, chooser, settings.devices)
+    if settings.keras:
+        envs = _with_keras_pins(envs, settings.keras)
     if settings.onednn_off:
         envs += [replace(e, onednn_off=True) for e in envs if e.device == "cpu"]
     ordered = sorted(dict.fromkeys(envs), key=_env_order)
@@ -227,6 +229,17 @@ def _pins_for(env: Env, pins: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[
     return tuple(r for glob, reqs in pins if fnmatch.fnmatchcase(env.venv_id, glob) for r in reqs)
 
 
+def _with_keras_pins(envs: list[Env], pins: tuple[str, ...]) -> list[Env]:
+    """Each keras3 env becomes one env per pinned Keras minor."""
+    pinned: list[Env] = []
+    for env in envs:
+        if env.flavour == "keras3" and not env.keras:
+            pinned.extend(replace(env, keras=pin) for pin in pins)
+        else:
+            pinned.append(env)
+    return pinned
+
+
 def _on_devices(envs: list[Env], devices: tuple[str, ...]) -> list[Env]:
     return [replace(env, device=device) for device in devices for env in envs]
 
@@ -283,7 +296,7 @@ def _env_order(env: Env) -> tuple[Any, ...]:
         axes.FLAVOURS.index(env.flavour),
         tuple(int(p) for p in env.python.split(".")),
         axes.DEVICES.index(env.device),
-        env.keras or "",
+        tuple(int(p) for p in env.keras.split(".")) if env.keras else (),
         env.onednn_off,
     )
 

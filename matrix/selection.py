@@ -23,6 +23,7 @@ SELECTION = (
     "loaders",
     "policies",
     "devices",
+    "keras",
     "python",
     "jobs",
     "memory_mb",

@@ -173,3 +173,22 @@ def test_user_models_are_rows_and_baselines_must_be_planned(tmp_path: Path) -> N
             host_python="3.11",
             user_models=(stray,),
         )
+
+
+def test_keras_pins_expand_keras3_envs_only() -> None:
+    plan = plan_for(Settings(tf=("2.15", "2.18"), keras=("3.6", "3.15")))
+    assert plan.env_ids == [
+        "tf2.15-keras2-py3.11-cpu",
+        "tf2.18-keras3-py3.11-cpu-k3.6",
+        "tf2.18-keras3-py3.11-cpu-k3.15",
+        "tf2.18-tf-keras-py3.11-cpu",
+    ]
+    pinned = plan.env("tf2.18-keras3-py3.11-cpu-k3.6").env
+    assert "keras==3.6.*" in pinned.requirements()
+
+
+def test_keras_pins_must_be_keras3_minors() -> None:
+    from matrix.config import build_settings
+
+    with pytest.raises(ConfigError, match="expected a Keras 3 minor"):
+        build_settings({"keras": ["2.15"]}, {})
