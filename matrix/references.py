@@ -27,10 +27,11 @@ def prepare(plan: Plan, settings: Settings, layout: Layout) -> None:
     """Copy in every user model and make the references still missing."""
     waiting: list[tuple[UserModel, dict[str, Any]]] = []
     for user in plan.user_models:
-        entry = _adopt(user, layout)
+        candidates = [p.id for p in _candidates(plan, [user])]
+        entry = _adopt(user, layout, candidates, retry=settings.fresh)
         if entry.get("reference_sha256") is None and not entry.get("reference_error"):
             waiting.append((user, entry))
-    for planned in _candidates(plan, waiting):
+    for planned in _candidates(plan, [u for u, _ in waiting]):
         waiting = _try_env(planned, waiting, settings, layout)
         if not waiting:
             break
@@ -42,21 +43,23 @@ def prepare(plan: Plan, settings: Settings, layout: Layout) -> None:
         _save(layout, user, entry)
 
 
-def _adopt(user: UserModel, layout: Layout) -> dict[str, Any]:
-    """The manifest entry of a user model, copying it in when it changed."""
+def _adopt(user: UserModel, layout: Layout, candidates: list[str], retry: bool) -> dict[str, Any]:
+    """The manifest entry of a user model, copying it in when it changed.
+
+    Kept as is when the user's files are unchanged and its reference is
+    intact, or when no env could load it and the same envs would be tried
+    again (`--fresh` tries them anyway).
+    """
     root = layout.artifacts(user.producer)
     name = layout.artifact_name(user.name, user.policy, user.format)
     source = _source_digest(user)
     old = store.read_manifest(layout, user.producer)["artifacts"].get(name)
-    # Reused only with a reference intact; a model no env could load is tried
-    # again, since the envs may have changed since.
-    if (
-        isinstance(old, dict)
-        and old.get("source_key") == source
-        and old.get("reference_sha256")
-        and store.verify_entry(root, old)
-    ):
-        return old
+    if isinstance(old, dict) and old.get("source_key") == source and not retry:
+        if old.get("reference_sha256") and store.verify_entry(root, old):
+            return old
+        unloadable = old.get("reference_error") and old.get("reference_candidates") == candidates
+        if unloadable and files.hash_tree(root, root / name) == old.get("files"):
+            return old
     root.mkdir(parents=True, exist_ok=True)
     target = root / name
     if target.is_dir():
@@ -76,6 +79,7 @@ def _adopt(user: UserModel, layout: Layout) -> dict[str, Any]:
         "source": str(user.path),
         "source_sha256": _tree_digest(user.path),
         "source_key": source,
+        "reference_candidates": candidates,
         "files": files.hash_tree(root, target),
         "custom_objects_module": str(user.custom_objects) if user.custom_objects else None,
         "custom_objects_sha256": files.sha256_file(user.custom_objects)
@@ -95,12 +99,14 @@ def _adopt(user: UserModel, layout: Layout) -> dict[str, Any]:
     return entry
 
 
-def _candidates(plan: Plan, waiting: list[tuple[UserModel, dict[str, Any]]]) -> list[PlannedEnv]:
+def _candidates(plan: Plan, users: list[UserModel]) -> list[PlannedEnv]:
     """Envs to try, in plan order; a named baseline alone when one is set."""
-    if not waiting:
+    if not users:
         return []
-    baselines = {u.baseline for u, _ in waiting if u.baseline}
-    return [p for p in plan.producer_envs if not baselines or p.id in baselines]
+    baselines = {u.baseline for u in users if u.baseline}
+    return [
+        p for p in plan.producer_envs if not p.unavailable and (not baselines or p.id in baselines)
+    ]
 
 
 def _try_env(

@@ -322,6 +322,17 @@ NO_EPSILON = textwrap.dedent(
 )
 
 
+def user_models(mine: Path) -> list[str]:
+    return [
+        "--user-model", str(mine / "dense.h5"),
+        "--user-model", str(mine / "served"),
+        "--user-model", str(mine / "guard.h5"), "--inputs", str(mine / "guard_inputs.npz"),
+        "--expected", str(mine / "guard_expected.npz"),
+        "--custom-objects", str(mine / "no_epsilon.py"),
+        "--user-model", str(mine / "broken.keras"),
+    ]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def user_run(
     run: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
@@ -338,23 +349,7 @@ def user_run(
         capture_output=True,
         timeout=600,
     )
-    doc = run_matrix(
-        tmp,
-        "--user-model",
-        str(mine / "dense.h5"),
-        "--user-model",
-        str(mine / "served"),
-        "--user-model",
-        str(mine / "guard.h5"),
-        "--inputs",
-        str(mine / "guard_inputs.npz"),
-        "--expected",
-        str(mine / "guard_expected.npz"),
-        "--custom-objects",
-        str(mine / "no_epsilon.py"),
-        "--user-model",
-        str(mine / "broken.keras"),
-    )
+    doc = run_matrix(tmp, *user_models(mine))
     return mine, doc
 
 
@@ -392,6 +387,18 @@ def test_model_no_env_can_load_is_reported_not_dropped(
     assert "no env could load it" in artifact["reference_error"]
     for consumer in (K2, K3, TFK):
         assert one(doc, producer="user:broken", consumer=consumer)["status"] == "load-error"
+
+
+def test_rerun_with_user_models_starts_no_tensorflow(
+    run: tuple[Path, dict[str, Any]], user_run: tuple[Path, dict[str, Any]]
+) -> None:
+    tmp, _ = run
+    mine, first = user_run
+    logs = sorted((tmp / "out" / "logs").rglob("*.log"))
+    before = [p.read_bytes() for p in logs]
+    second = run_matrix(tmp, *user_models(mine))
+    assert [p.read_bytes() for p in logs] == before  # no probe started, not even to retry
+    assert second["cells"] == first["cells"]
 
 
 def test_user_files_are_never_modified(user_run: tuple[Path, dict[str, Any]]) -> None:
