@@ -184,7 +184,12 @@ def _print_summary(document: dict[str, Any], settings: Settings) -> None:
         print(f"{len(document['pending'])} cells have no result yet")
     advice = document.get("advice")
     if advice:
-        print(f"upgrade TF {advice['from']} -> {advice['to']}: {advice['summary']}")
+        summary = advice["summary"]
+        print(
+            f"upgrade TF {advice['from']} -> {advice['to']}: {summary['works']} still work, "
+            f"{summary['breaks_with_a_way_out']} break with a measured way out, "
+            f"{summary['breaks']} break with none"
+        )
     found = document.get("changes")
     if found:
         print(f"since the baseline: {found['regressions']} regression(s)")

@@ -68,3 +68,13 @@ def test_nothing_measured_means_no_way_out() -> None:
     rows = {r["format"]: r for r in found["rows"]}
     assert rows["h5"]["alternatives"] == [] and not rows["h5"]["works"]
     assert rows["keras"]["direct"]["status"] == "pending"
+
+
+def test_advice_table_is_a_markdown_block_of_its_own() -> None:
+    from matrix.report.markdown import _advice
+
+    doc = document([cell(NEW, "h5", "keras", "identical"), cell(NEW, "keras", "keras", "crash")])
+    doc["advice"] = advise(doc, "2.15", "2.21")
+    text = _advice(doc, {OLD: "2.15 k2", NEW: "2.21 k3", LEGACY: "2.21 tfk"})
+    # A table glued to the paragraph above it is not a table in GitHub's Markdown.
+    assert "no measured way out.\n\n| saved in" in text

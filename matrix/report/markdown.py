@@ -175,7 +175,7 @@ def _advice(document: dict[str, Any], labels: dict[str, str]) -> str:
         "load_model after the upgrade",
         "what to do",
     ]
-    return "\n".join(lines) + _table(rows, headers)
+    return "\n".join([*lines, _table(rows, headers)])
 
 
 def _envs(document: dict[str, Any], labels: dict[str, str]) -> str:
