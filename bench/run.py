@@ -256,10 +256,10 @@ def _floor(envs: list[str], out: Path) -> dict[str, Any]:
 
 def _incremental(envs: list[str], extra: str, out: Path) -> dict[str, Any]:
     """Removing an env computes nothing; adding one computes exactly its cells."""
-    removed = _tool(envs[:-1], out, fresh=False)
-    before = _measured_keys(out)
-    added = _tool([*envs, extra], out, fresh=False)
     layout = Layout(out, ROOT / ".nox")
+    removed = _tool(envs[:-1], out, fresh=False)
+    before = _measured_keys(layout, [*envs, extra])
+    added = _tool([*envs, extra], out, fresh=False)
     involving = [
         c
         for c in _document(out)["cells"]
@@ -295,12 +295,12 @@ def _incremental(envs: list[str], extra: str, out: Path) -> dict[str, Any]:
     }
 
 
-def _measured_keys(out: Path) -> set[tuple[str, str, str]]:
-    """(artifact sha256, consumer, loader) of every stored result."""
+def _measured_keys(layout: Layout, envs: list[str]) -> set[tuple[str, str, str]]:
+    """(artifact sha256, consumer, loader) of every result the envs have stored."""
     return {
         (r["artifact_sha256"], r["consumer"], r["loader"])
-        for p in (out / "results").glob("*.jsonl")
-        for r in (json.loads(line) for line in p.read_bytes().splitlines() if line.strip())
+        for env_id in envs
+        for r in store.read_results(layout, env_id).values()
     }
 
 
