@@ -11,7 +11,7 @@ import pytest
 from matrix.config import Settings
 from matrix.paths import Layout
 from matrix.plan import Plan
-from matrix.report import document, junit, markdown
+from matrix.report import document, junit, markdown, view
 from matrix.report import html as html_report
 from tests.test_document import HOSTILE, stored  # noqa: F401 - the fixture
 
@@ -68,3 +68,85 @@ def test_summary_is_capped_with_a_visible_marker(doc: dict[str, Any]) -> None:
     assert len(capped.encode("utf-8")) <= 10_000
     assert capped.endswith(markdown.TRUNCATED)
     assert markdown.truncate("short\n", 10_000) == "short\n"
+
+
+def _failed(producer: str, model: str, error: str) -> dict[str, Any]:
+    return {
+        "status": "load-error",
+        "error_type": "builtins.ValueError",
+        "error": error,
+        "producer": producer,
+        "consumer": "tf2.5-keras2-py3.9-cpu",
+        "model": model,
+        "format": "savedmodel",
+        "loader": "saved-model",
+    }
+
+
+def test_failures_group_by_message_not_by_file_or_run() -> None:
+    cells = [
+        # One cause, three files, three traced-function numbers: one group.
+        _failed("a", "mlp", "no file at <output>/artifacts/a/mlp.savedmodel (fn_474517)"),
+        _failed("b", "cnn", "no file at <output>/artifacts/b/cnn.savedmodel (fn_66083)"),
+        _failed("a", "cnn", "no file at <output>/artifacts/a/cnn.savedmodel (fn_1392)"),
+        # Another cause, and the same text under another error type: two more.
+        _failed("a", "mlp", "Unknown layer: Unregistered"),
+        {**_failed("b", "mlp", "Unknown layer: Unregistered"), "error_type": "builtins.TypeError"},
+    ]
+    groups = view.error_groups(cells)
+    assert [len(g.cells) for g in groups] == [3, 1, 1]
+    assert groups[0].message == "no file at <output>/… (fn_N)"
+    assert groups[0].values("producer") == ["a", "b"]
+    assert groups[0].values("model") == ["mlp", "cnn"]
+    assert {(g.error_type, g.message) for g in groups[1:]} == {
+        ("builtins.ValueError", "Unknown layer: Unregistered"),
+        ("builtins.TypeError", "Unknown layer: Unregistered"),
+    }
+
+
+def test_markdown_lists_each_failure_cause_once(doc: dict[str, Any]) -> None:
+    failing = [c for c in doc["cells"] if c["status"] != "not-applicable"][:3]
+    assert len({(c["producer"], c["consumer"], c["format"], c["loader"]) for c in failing}) == 3
+    for cell in failing:
+        cell.update(status="load-error", error_type="builtins.OSError")
+        cell["error"] = "same cause at <output>/artifacts/" + cell["format"]
+    text = markdown.render(doc)
+    section = text.split("`load-error` (")[1].split("###")[0]
+    rows = [line for line in section.splitlines() if "same cause at" in line]
+    assert len(rows) == 1
+    assert rows[0].startswith(f"| {len(failing)} ")
+
+
+def test_a_whole_config_in_a_message_does_not_split_a_cause_per_model() -> None:
+    def wrapped(model: str, cause: str) -> dict[str, Any]:
+        config = (
+            "{'batch_shape': [None, 8], 'dtype': 'float32', 'sparse': False, "
+            "'ragged': False, 'name': '%s'}"
+        )
+        cell = _failed(
+            "a",
+            model,
+            f"Error when deserializing class 'InputLayer' using config={config % model}.",
+        )
+        cell["error_text"] = (
+            f"Traceback (most recent call last):\n  ...\n\nException encountered: {cause}\n"
+        )
+        return cell
+
+    groups = view.error_groups(
+        [
+            wrapped("mlp", "Unrecognized keyword arguments: ['batch_shape']"),
+            wrapped("cnn", "Unrecognized keyword arguments: ['batch_shape']"),
+            wrapped("mlp", "Unrecognized keyword arguments: ['optional']"),
+            _failed(
+                "a", "mlp", "Unrecognized keyword arguments passed to LSTM: {'time_major': False}"
+            ),
+        ]
+    )
+    assert [len(g.cells) for g in groups] == [2, 1, 1]
+    assert groups[0].message == (
+        "Error when deserializing class 'InputLayer' using config={…}. "
+        "Exception encountered: Unrecognized keyword arguments: ['batch_shape']"
+    )
+    # A short dict is the cause itself, and stays.
+    assert any(g.message.endswith("{'time_major': False}") for g in groups)

@@ -299,22 +299,14 @@ def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
         cells = by_status.get(status, [])
         if not cells:
             continue
-        rows = [_detail_row(cell, labels) for cell in cells]
-        headers = [
-            "producer",
-            "consumer",
-            "model",
-            "policy",
-            "format",
-            "loader",
-            "error type",
-            "message",
-        ]
+        title = f"### {SYMBOLS[status]} `{status.value}` ({len(cells)})\n\n"
         if status is Status.DRIFT:
-            headers = [*headers[:6], "max abs", "max rel", "max ULP", "note"]
-        sections.append(
-            f"### {SYMBOLS[status]} `{status.value}` ({len(cells)})\n\n" + _table(rows, headers)
-        )
+            headers = ["producer", "consumer", "model", "policy", "format", "loader"]
+            headers += ["max abs", "max rel", "max ULP", "note"]
+            rows = [_drift_row(cell, labels) for cell in cells]
+            sections.append(title + _table(rows, headers))
+        else:
+            sections.append(title + _error_groups(document, cells, labels))
     not_applicable = Counter(
         c["reason"] or "" for c in document["cells"] if c["status"] == Status.NOT_APPLICABLE.value
     )
@@ -329,6 +321,47 @@ def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "\n\n".join(sections)
 
 
+def _error_groups(
+    document: dict[str, Any], cells: list[dict[str, Any]], labels: dict[str, str]
+) -> str:
+    """One row per message: which producers, consumers, models and
+    format/loader pairs raised it. Each cell's own message and traceback stay
+    in compat.json and compat.html."""
+    everyone = {
+        "producer": document.get("producers") or [env["id"] for env in document["envs"]],
+        "consumer": [env["id"] for env in document["envs"]],
+    }
+    rows = []
+    for group in view.error_groups(cells):
+        places = dict.fromkeys(f"{c['format']} · {c['loader']}" for c in group.cells)
+        rows.append(
+            [
+                str(len(group.cells)),
+                md_cell(_short_type(group.error_type)),
+                md_cell(group.message, view.MESSAGE_CHARS),
+                md_cell(_envs_text(group.values("producer"), everyone["producer"], labels)),
+                md_cell(_envs_text(group.values("consumer"), everyone["consumer"], labels)),
+                md_cell(", ".join(group.values("model"))),
+                md_cell(", ".join(places)),
+            ]
+        )
+    headers = ["cells", "error type", "message", "producers", "consumers", "models", "where"]
+    return (
+        "Grouped by message (artifact paths shortened to `…`); compat.json and "
+        "compat.html have each cell's own message and traceback.\n\n" + _table(rows, headers)
+    )
+
+
+def _envs_text(found: list[str], everyone: list[str], labels: dict[str, str]) -> str:
+    """Env labels in plan order, or "all N" when every env is in the list."""
+    if len(everyone) > 1 and set(everyone) <= set(found):
+        rest = [labels.get(e, e) for e in found if e not in everyone]
+        return ", ".join([f"all {len(everyone)}", *rest])
+    order = {env: i for i, env in enumerate(everyone)}
+    ranked = sorted(found, key=lambda env: order.get(env, len(order)))
+    return ", ".join(labels.get(env, env) for env in ranked)
+
+
 def _key_cells(cell: dict[str, Any], labels: dict[str, str]) -> list[str]:
     return [
         md_cell(labels.get(cell["producer"], cell["producer"])),
@@ -340,20 +373,13 @@ def _key_cells(cell: dict[str, Any], labels: dict[str, str]) -> list[str]:
     ]
 
 
-def _detail_row(cell: dict[str, Any], labels: dict[str, str]) -> list[str]:
-    key = _key_cells(cell, labels)
-    if cell["status"] == Status.DRIFT.value:
-        return [
-            *key,
-            _number(cell["max_abs"]),
-            _number(cell["max_rel"]),
-            _number(cell["max_ulp"]),
-            md_cell(cell.get("error") or ""),
-        ]
+def _drift_row(cell: dict[str, Any], labels: dict[str, str]) -> list[str]:
     return [
-        *key,
-        md_cell(_short_type(cell.get("error_type") or "")),
-        md_cell(cell.get("error") or "", 240),
+        *_key_cells(cell, labels),
+        _number(cell["max_abs"]),
+        _number(cell["max_rel"]),
+        _number(cell["max_ulp"]),
+        md_cell(cell.get("error") or ""),
     ]
 
 

@@ -5,8 +5,9 @@ Renderers (Markdown, HTML) format these; none recomputes them.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from matrix.status import Status
@@ -19,6 +20,14 @@ SILENT_MEANING = {
     "policy": "loading under the artifact's own global policy gives another status",
 }
 NOT_FAILING = {Status.IDENTICAL, Status.CLOSE, Status.NOT_APPLICABLE}
+MESSAGE_CHARS = 240
+# Paths in messages are already anonymised to "<output>/...", "<envdir>/...";
+# the rest of the path names one artifact, which would split a group per file.
+_PLACEHOLDER_PATH = re.compile(r"(<[a-z]+>)/[^\s'\"]+")
+# Numbers TF makes up per process: traced functions
+# (`__inference_signature_wrapper_474517`), anonymous variables
+# (`_AnonymousVar1092`), object addresses (`at 0x7f3a2b1c9d50`).
+_RUNTIME_NUMBER = re.compile(r"(?<=[A-Za-z_])\d{3,}\b|(?<=0x)[0-9a-f]{6,}\b")
 _FLAVOUR_LABEL = {"keras2": "k2", "keras3": "k3", "tf-keras": "tfk"}
 
 
@@ -105,6 +114,70 @@ def failing(document: dict[str, Any]) -> dict[Status, list[dict[str, Any]]]:
         if status not in NOT_FAILING:
             found[status].append(cell)
     return found
+
+
+@dataclass
+class ErrorGroup:
+    """Failing cells of one status that raised the same message."""
+
+    status: Status
+    error_type: str
+    message: str
+    cells: list[dict[str, Any]] = field(default_factory=list)
+
+    def values(self, key: str) -> list[str]:
+        """The distinct values of `key` over the group, in first-seen order."""
+        return list(dict.fromkeys(cell[key] for cell in self.cells))
+
+
+def error_groups(cells: list[dict[str, Any]]) -> list[ErrorGroup]:
+    """Cells grouped by (status, error type, message with artifact paths
+    shortened), largest group first: a full matrix repeats one cause across
+    thousands of cells, and one row per cause is what a reader can take in."""
+    groups: dict[tuple[str, str, str], ErrorGroup] = {}
+    for cell in cells:
+        message = _PLACEHOLDER_PATH.sub(r"\1/…", cell.get("error") or cell.get("reason") or "")
+        message = _RUNTIME_NUMBER.sub("N", message)
+        # Renderers show the start of a message; cells that agree on it belong together.
+        message = _without_long_mappings(" ".join(message.split()))
+        message = (message + _wrapped_cause(cell))[:MESSAGE_CHARS]
+        key = (cell["status"], cell.get("error_type") or "", message)
+        if key not in groups:
+            groups[key] = ErrorGroup(Status(cell["status"]), key[1], message)
+        groups[key].cells.append(cell)
+    return sorted(groups.values(), key=lambda g: (-len(g.cells), g.error_type, g.message))
+
+
+def _wrapped_cause(cell: dict[str, Any]) -> str:
+    """Keras wraps a deserializing error as "Error when deserializing class X
+    using config={...}" and states the cause on the traceback's last line."""
+    lines = [line.strip() for line in (cell.get("error_text") or "").splitlines()]
+    last = next((line for line in reversed(lines) if line), "")
+    found = last.startswith("Exception encountered:") and last not in (cell.get("error") or "")
+    return " " + last if found else ""
+
+
+def _without_long_mappings(text: str, longest: int = 80) -> str:
+    """`{...}` spans longer than `longest` shortened to `{…}`: a long dict in a
+    message is a whole model or layer config, which names the model and would
+    split one cause into a group per model; the words after it (the cause,
+    often) are kept."""
+    kept, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char == "{":
+            if depth == 0:
+                kept.append(text[start:i])
+                start = i
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                span = text[start : i + 1]
+                kept.append("{…}" if len(span) > longest else span)
+                start = i + 1
+    tail = text[start:]
+    kept.append("{…}" if depth and len(tail) > longest else tail)
+    return "".join(kept)
 
 
 def silent_details(cell: dict[str, Any]) -> list[str]:
