@@ -150,3 +150,8 @@ def test_a_whole_config_in_a_message_does_not_split_a_cause_per_model() -> None:
     )
     # A short dict is the cause itself, and stays.
     assert any(g.message.endswith("{'time_major': False}") for g in groups)
+
+
+def test_a_cut_message_says_it_was_cut() -> None:
+    (group,) = view.error_groups([_failed("a", "mlp", "x" * 500)])
+    assert len(group.message) == view.MESSAGE_CHARS and group.message.endswith("…")

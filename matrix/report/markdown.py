@@ -301,8 +301,10 @@ def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
             continue
         title = f"### {SYMBOLS[status]} `{status.value}` ({len(cells)})\n\n"
         if status is Status.DRIFT:
-            headers = ["producer", "consumer", "model", "policy", "format", "loader"]
-            headers += ["max abs", "max rel", "max ULP", "note"]
+            headers = [
+                *["producer", "consumer", "model", "policy", "format", "loader"],
+                *["max abs", "max rel", "max ULP", "note"],
+            ]
             rows = [_drift_row(cell, labels) for cell in cells]
             sections.append(title + _table(rows, headers))
         else:
@@ -327,10 +329,7 @@ def _error_groups(
     """One row per message: which producers, consumers, models and
     format/loader pairs raised it. Each cell's own message and traceback stay
     in compat.json and compat.html."""
-    everyone = {
-        "producer": document.get("producers") or [env["id"] for env in document["envs"]],
-        "consumer": [env["id"] for env in document["envs"]],
-    }
+    producers, consumers = view.env_ids(document)
     rows = []
     for group in view.error_groups(cells):
         places = dict.fromkeys(f"{c['format']} · {c['loader']}" for c in group.cells)
@@ -339,16 +338,17 @@ def _error_groups(
                 str(len(group.cells)),
                 md_cell(_short_type(group.error_type)),
                 md_cell(group.message, view.MESSAGE_CHARS),
-                md_cell(_envs_text(group.values("producer"), everyone["producer"], labels)),
-                md_cell(_envs_text(group.values("consumer"), everyone["consumer"], labels)),
+                md_cell(_envs_text(group.values("producer"), producers, labels)),
+                md_cell(_envs_text(group.values("consumer"), consumers, labels)),
                 md_cell(", ".join(group.values("model"))),
                 md_cell(", ".join(places)),
             ]
         )
     headers = ["cells", "error type", "message", "producers", "consumers", "models", "where"]
     return (
-        "Grouped by message (artifact paths shortened to `…`); compat.json and "
-        "compat.html have each cell's own message and traceback.\n\n" + _table(rows, headers)
+        "Grouped by message (artifact paths, numbers TF makes up per process and whole "
+        "configs shortened); compat.json and compat.html have each cell's own message "
+        "and traceback.\n\n" + _table(rows, headers)
     )
 
 

@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from matrix.report.escape import shorten
 from matrix.status import Status
 
 SILENT_MARK = "⚠️"
@@ -70,6 +71,12 @@ def env_labels(env_ids: list[str]) -> dict[str, str]:
     return found
 
 
+def env_ids(document: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Producers (envs, then user models) and consumers, in plan order."""
+    consumers = [env["id"] for env in document["envs"]]
+    return document.get("producers", consumers), consumers
+
+
 def grids(document: dict[str, Any]) -> list[Grid]:
     tallies: dict[tuple[str, str], dict[tuple[str, str], Counter[str]]] = defaultdict(
         lambda: defaultdict(Counter)
@@ -79,8 +86,7 @@ def grids(document: dict[str, Any]) -> list[Grid]:
         tally[cell["status"]] += 1
         if cell.get("silent_changes"):
             tally[SILENT_MARK] += 1
-    consumers = [env["id"] for env in document["envs"]]
-    producers = document.get("producers", consumers)
+    producers, consumers = env_ids(document)
     found = []
     for fmt in document["run"]["selection"]["formats"] + _user_formats(document):
         for loader in document["run"]["selection"]["loaders"]:
@@ -140,7 +146,7 @@ def error_groups(cells: list[dict[str, Any]]) -> list[ErrorGroup]:
         message = _RUNTIME_NUMBER.sub("N", message)
         # Renderers show the start of a message; cells that agree on it belong together.
         message = _without_long_mappings(" ".join(message.split()))
-        message = (message + _wrapped_cause(cell))[:MESSAGE_CHARS]
+        message = shorten(message + _wrapped_cause(cell), MESSAGE_CHARS)
         key = (cell["status"], cell.get("error_type") or "", message)
         if key not in groups:
             groups[key] = ErrorGroup(Status(cell["status"]), key[1], message)
@@ -151,8 +157,7 @@ def error_groups(cells: list[dict[str, Any]]) -> list[ErrorGroup]:
 def _wrapped_cause(cell: dict[str, Any]) -> str:
     """Keras wraps a deserializing error as "Error when deserializing class X
     using config={...}" and states the cause on the traceback's last line."""
-    lines = [line.strip() for line in (cell.get("error_text") or "").splitlines()]
-    last = next((line for line in reversed(lines) if line), "")
+    last = (cell.get("error_text") or "").rstrip().rsplit("\n", 1)[-1].strip()
     found = last.startswith("Exception encountered:") and last not in (cell.get("error") or "")
     return " " + last if found else ""
 
