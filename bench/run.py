@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from matrix import files, machine, store  # noqa: E402
+from matrix import axes, files, machine, store  # noqa: E402
 from matrix.config import Settings  # noqa: E402
 from matrix.paths import PROBES_DIR, Layout  # noqa: E402
 from matrix.plan import Plan, make_plan  # noqa: E402
@@ -361,7 +361,7 @@ def _naive_env(planned: Any, plan: Plan, layout: Layout, work: Path) -> dict[str
 
     root = layout.artifacts(planned.id)
     root.mkdir(parents=True, exist_ok=True)
-    tasks = _missing_tasks(planned.id, plan, layout, {"artifacts": {}})
+    tasks = _missing_tasks(planned, plan, layout, {"artifacts": {}})
     path = work / "tasks" / f"produce-{planned.id}.json"
     files.write_json(path, {"tasks": tasks})
     return {
@@ -375,7 +375,8 @@ def _naive_env(planned: Any, plan: Plan, layout: Layout, work: Path) -> dict[str
 
 def _consume_tasks(plan: Plan, layout: Layout, work: Path) -> None:
     """Task files per (producer, consumer) pair, from what the producers saved."""
-    from matrix.consume import _task, skip_reason
+    from matrix.consume import _task
+    from matrix.produce import artifact_name
 
     for producer in plan.envs:
         root = layout.artifacts(producer.id)
@@ -384,12 +385,13 @@ def _consume_tasks(plan: Plan, layout: Layout, work: Path) -> None:
             for model in plan.models:
                 for policy in plan.policies:
                     for fmt in plan.formats:
-                        name = layout.artifact_name(model, policy, fmt)
+                        name = artifact_name(producer, layout, model, policy, fmt)
                         if not (root / name).exists():
                             continue
                         entry = _entry(root, name, model, policy, fmt, layout)
                         for loader in plan.loaders_for(fmt):
-                            if skip_reason(loader, fmt, False, consumer.env, False):
+                            rule = axes.LOADER_FLAVOURS.get(loader)
+                            if rule is not None and consumer.env.flavour not in rule[0]:
                                 continue
                             key = f"{model}-{policy}-{fmt}-{loader}"
                             out = work / "outputs" / consumer.id

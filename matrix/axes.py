@@ -6,12 +6,26 @@ lands here, in tables, not in `if` chains elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+# First TensorFlow with Keras 3 as its default (and tf-keras as the way back).
+KERAS3_DEFAULT = (2, 16)
+# First Keras 2 that writes the .keras (v3) zip (Keras 2.12).
+KERAS_V3_WRITER = (2, 12)
+# First Keras 2 that writes weights in the name-keyed `.weights.h5` layout
+# (Keras 2.12: a `.weights.h5` name selects it, on reading as well).
+WEIGHTS_V3_WRITER = (2, 12)
+# First TensorFlow whose pip wheels bring CUDA along (`tensorflow[and-cuda]`).
+CUDA_WHEELS = (2, 14)
 
 
 @dataclass(frozen=True)
 class Release:
-    """One TensorFlow minor: which Pythons have wheels and what it must pin."""
+    """One TensorFlow minor: which Pythons have wheels and what it must pin.
+
+    What an env of it can write follows from the thresholds above; the host
+    passes those capabilities to the probes, which never test versions."""
 
     minor: str
     pythons: tuple[str, ...]
@@ -28,13 +42,33 @@ class Release:
 
     @property
     def flavours(self) -> tuple[str, ...]:
-        if self.version <= (2, 15):
+        if self.version < KERAS3_DEFAULT:
             return ("keras2",)
         return ("keras3", "tf-keras")
 
     @property
     def default_flavour(self) -> str:
         return self.flavours[0]
+
+    @property
+    def cuda_wheels(self) -> bool:
+        return self.version >= CUDA_WHEELS
+
+    def unwritable(self, flavour: str) -> dict[str, str]:
+        """Formats an env of this release cannot write, with the reason."""
+        if flavour == "keras2" and self.version < KERAS_V3_WRITER:
+            return {"keras": "the .keras (v3) format arrived in Keras 2.12"}
+        return {}
+
+    def weights_suffix(self, flavour: str) -> str:
+        """The name its users give a weights file: `.weights.h5` from Keras
+        2.12 on (the name selects the layout), `-weights.h5` before, as that
+        era's docs do (`model.save_weights("my_model_weights.h5")`): an old
+        file under a `.weights.h5` name is read as the new layout by every
+        newer Keras and fails for a reason of the tool's making."""
+        if flavour == "keras2" and self.version < WEIGHTS_V3_WRITER:
+            return "-weights.h5"
+        return ".weights.h5"
 
 
 def _pys(first: int, last: int) -> tuple[str, ...]:
@@ -116,23 +150,30 @@ MODELS = (
     "unregistered",
     "lambda",
 )
-# Models that carry Python code in the file (Lambda): loaded only where the
-# loader enforces safe_mode, unless the user passes --unsafe.
-UNSAFE_MODELS = frozenset({"lambda"})
-# The default zoo leaves out `lambda` (it needs --unsafe to be loaded anywhere
-# safe_mode does not guard) and `long_sequence` (a 1000-step LSTM, about 40%
-# of all consume time on its own); `--models all` brings both in.
-DEFAULT_MODELS = tuple(m for m in MODELS if m not in UNSAFE_MODELS | {"long_sequence"})
+# The default zoo leaves out `lambda` (its files hold Python code: the safety
+# gate refuses it wherever no safe_mode guards the load, so most of its cells
+# need --unsafe) and `long_sequence` (a 1000-step LSTM, about 40% of all
+# consume time on its own); `--models all` brings both in.
+DEFAULT_MODELS = tuple(m for m in MODELS if m not in ("lambda", "long_sequence"))
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_POLICIES = ("float32", "mixed_float16")
 FORMATS = ("h5", "keras", "savedmodel", "weights")
-LOADERS = ("keras", "saved-model", "tfsm-layer")
+LOADERS = ("keras", "saved-model", "serving", "tfsm-layer")
 
 # Which loaders read which format; a pair outside this table is not a cell.
 FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
     "h5": ("keras",),
     "keras": ("keras",),
-    "savedmodel": ("keras", "saved-model", "tfsm-layer"),
+    "savedmodel": ("keras", "saved-model", "serving", "tfsm-layer"),
+    "weights": ("keras",),
+}
+
+# The loaders an env reads its own artifacts with: the self-check expects
+# every env to pass these on what it wrote itself.
+NATIVE_LOADERS: dict[str, tuple[str, ...]] = {
+    "h5": ("keras",),
+    "keras": ("keras",),
+    "savedmodel": ("saved-model", "serving"),
     "weights": ("keras",),
 }
 
@@ -140,6 +181,36 @@ FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
 LOADER_FLAVOURS: dict[str, tuple[frozenset[str], str]] = {
     "tfsm-layer": (frozenset({"keras3"}), "keras.layers.TFSMLayer exists only in Keras 3"),
 }
+
+# What each load reads of a file, for the safety gate: the Keras config
+# (deserialized into Python objects), the TensorFlow graph (run), the
+# weights (read). Keras 3's load_model refuses a SavedModel folder before
+# reading anything.
+LOADER_READS: dict[tuple[str, str], frozenset[str]] = {
+    ("keras", "h5"): frozenset({"config", "weights"}),
+    ("keras", "keras"): frozenset({"config", "weights"}),
+    ("keras", "savedmodel"): frozenset({"config", "graph", "weights"}),
+    ("keras", "weights"): frozenset({"weights"}),
+    ("saved-model", "savedmodel"): frozenset({"graph", "weights"}),
+    ("serving", "savedmodel"): frozenset({"graph", "weights"}),
+    ("tfsm-layer", "savedmodel"): frozenset({"graph", "weights"}),
+}
+# Loads that fail before reading anything of the file: (loader, format,
+# flavour, first TF that reads it; None: none does).
+READS_NOTHING: tuple[tuple[str, str, str, tuple[int, int] | None], ...] = (
+    # Keras 3's load_model refuses a SavedModel folder outright.
+    ("keras", "savedmodel", "keras3", None),
+    # Keras 2 before 2.12 has no .keras reader: it looks for a SavedModel there.
+    ("keras", "keras", "keras2", KERAS_V3_WRITER),
+)
+
+
+def reads_nothing(loader: str, fmt: str, flavour: str, tf: tuple[int, int]) -> bool:
+    return any(
+        (loader, fmt, flavour) == rule[:3] and (rule[3] is None or tf < rule[3])
+        for rule in READS_NOTHING
+    )
+
 
 # (atol, rtol) per policy; `close` means |a - b| <= atol + rtol * |b| everywhere.
 # Anchors: Keras's own H5 reload test uses atol 1e-5; tfjs uses 1e-3 (fp32)
@@ -152,21 +223,131 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
 }
 
 
-def keras_enforces_safe_mode(release: Release, flavour: str, fmt: str) -> bool:
-    """Whether the `keras` loader of such an env refuses code in this format.
+# -- safe_mode: which Keras can be trusted to refuse code ---------------------
+#
+# A Keras counts as enforcing safe_mode for a format only when it has the gate
+# at all and no published way past it: every advisory of its flavour is fixed
+# in its version. Advisory ranges are followed as published: Keras 3.12.3 and
+# 3.12.4 carry every fix in their source, but CVE-2026-1462's advisory still
+# lists them, so they count as not enforcing.
 
-    Only the .keras v3 format has a safe_mode gate (Keras >= 2.13 and Keras 3);
-    legacy .h5 loads ignore it (CVE-2025-9905), and SavedModel revival in Keras
-    2 rebuilds Lambda layers from their marshalled code.
-    """
-    if fmt != "keras":
+
+@dataclass(frozen=True)
+class Advisory:
+    """A known way past safe_mode, or Keras importing a module a config names."""
+
+    id: str
+    flavour: str
+    fixed_in: str | None  # the first version without it; None: no release fixes it
+    what: str
+    link: str
+    imports_modules: bool = False  # Keras imports whatever module the config names
+
+
+# The formats whose load_model has a safe_mode gate, per flavour and since
+# which version. Keras 2 and tf-keras apply none to .h5 or SavedModels (CVE-2025-9905).
+SAFE_MODE_SINCE: dict[tuple[str, str], str] = {
+    ("keras3", "keras"): "3.0",
+    ("keras3", "h5"): "3.11.3",
+    ("keras2", "keras"): "2.13",
+    ("tf-keras", "keras"): "2.13",
+}
+ADVISORIES: tuple[Advisory, ...] = (
+    Advisory("CVE-2024-3660", "keras2", "2.13",
+             "Lambda layers run their marshalled code from a .keras file",
+             "https://github.com/advisories/GHSA-x4wf-678h-2pmq"),
+    Advisory("CVE-2025-1550 (construct)", "keras2", None,
+             "config.json names any module; Keras 2.13-2.15 import it under safe_mode",
+             "https://github.com/keras-team/tf-keras/pull/910", imports_modules=True),
+    Advisory("CVE-2025-1550 (construct)", "tf-keras", None,
+             "config.json names any module; tf-keras imports it under safe_mode",
+             "https://github.com/keras-team/tf-keras/pull/910", imports_modules=True),
+    Advisory("CVE-2025-9905", "tf-keras", None,
+             "legacy .h5 loading ignores safe_mode",
+             "https://github.com/keras-team/tf-keras/pull/917"),
+    Advisory("CVE-2025-1550", "keras3", "3.9.0",
+             "config.json names any module and function; Keras imports and calls it",
+             "https://github.com/advisories/GHSA-48g7-3x6r-xfhp", imports_modules=True),
+    Advisory("CVE-2025-8747", "keras3", "3.11.0",
+             "a Keras utility function named in the config runs under safe_mode",
+             "https://github.com/advisories/GHSA-c9rc-mg46-23w3"),
+    Advisory("CVE-2025-9906", "keras3", "3.11.0",
+             "the config calls keras.config.enable_unsafe_deserialization(), then a Lambda runs",
+             "https://github.com/advisories/GHSA-36fq-jgmw-4r9c"),
+    Advisory("CVE-2025-9905", "keras3", "3.11.3",
+             "legacy .h5 loading ignores safe_mode",
+             "https://github.com/advisories/GHSA-36rr-ww3j-vrjv"),
+    Advisory("CVE-2025-49655", "keras3", "3.11.3",
+             "TorchModuleWrapper runs code despite safe_mode",
+             "https://nvd.nist.gov/vuln/detail/CVE-2025-49655"),
+    Advisory("CVE-2025-12058", "keras3", "3.12.0",
+             "a StringLookup vocabulary path reads local files and URLs",
+             "https://github.com/advisories/GHSA-mq84-hjqx-cwf2"),
+    Advisory("CVE-2026-1462", "keras3", "3.13.2",
+             "TFSMLayer in a config loads an attacker's SavedModel under safe_mode",
+             "https://github.com/advisories/GHSA-4f3f-g24h-fr8m"),
+    Advisory("CVE-2026-12481", "keras3", "3.15.0",
+             "Lambda.from_config runs code when safe_mode is unset",
+             "https://github.com/advisories/GHSA-5gwj-m78q-7pq3"),
+    Advisory("CVE-2026-12484", "keras3", "3.15.0",
+             "TorchModuleWrapper.from_config reaches torch.load when safe_mode is unset",
+             "https://github.com/advisories/GHSA-v2w2-w228-c444"),
+)  # fmt: skip
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """ "3.13.2" -> (3, 13, 2); trailing tags ("rc1", ".dev20260101") ignored."""
+    numbers = []
+    for part in version.split("."):
+        digits = ""
+        for char in part:
+            if not char.isdigit():
+                break
+            digits += char
+        if not digits:
+            break
+        numbers.append(int(digits))
+        if len(digits) != len(part):
+            break
+    return tuple(numbers)
+
+
+def enforces_safe_mode(flavour: str, keras_version: str | None, fmt: str) -> bool:
+    """Whether `load_model(..., safe_mode=True)` of this Keras refuses code in
+    this format with no known way past it. Unknown versions count as not."""
+    since = SAFE_MODE_SINCE.get((flavour, fmt))
+    if since is None or keras_version is None:
         return False
-    return flavour != "keras2" or release.version >= (2, 13)
+    version = version_tuple(keras_version)
+    return version >= version_tuple(since) and all(
+        _fixed(a, version) for a in ADVISORIES if a.flavour == flavour
+    )
 
 
-# Loaders that never run Python code from the file: they execute the traced
-# TensorFlow graph only.
-GRAPH_LOADERS = frozenset({"saved-model", "tfsm-layer"})
+def imports_config_modules(flavour: str, keras_version: str | None) -> bool:
+    """Whether this Keras imports a module a config names while loading it
+    (when the class is not among the custom objects passed)."""
+    advisories = [a for a in ADVISORIES if a.flavour == flavour and a.imports_modules]
+    if keras_version is None:
+        return True
+    return not all(_fixed(a, version_tuple(keras_version)) for a in advisories)
+
+
+def _fixed(advisory: Advisory, version: tuple[int, ...]) -> bool:
+    return advisory.fixed_in is not None and version >= version_tuple(advisory.fixed_in)
+
+
+def keras_version(flavour: str, tf_version: str | None, freeze: Sequence[str]) -> str | None:
+    """The Keras an env loads with: the `keras` or `tf-keras` package it has,
+    or (Keras 2 bundled with TensorFlow) its TensorFlow version."""
+    package = {"keras3": "keras", "tf-keras": "tf-keras"}.get(flavour)
+    if package is None:
+        return tf_version
+    for line in freeze:
+        name, sep, version = line.partition("==")
+        if sep and name.strip().lower().replace("_", "-") == package:
+            return version.strip()
+    return None
 
 
 def package_requirements(release: Release, flavour: str, device: str) -> list[str]:
@@ -176,7 +357,7 @@ def package_requirements(release: Release, flavour: str, device: str) -> list[st
         base = "tf-nightly[and-cuda]" if device == "gpu" else "tf-nightly"
         return [base] + (["tf-keras-nightly"] if flavour == "tf-keras" else [])
     if device == "gpu":
-        base = "tensorflow[and-cuda]" if release.version >= (2, 14) else "tensorflow"
+        base = "tensorflow[and-cuda]" if release.cuda_wheels else "tensorflow"
     else:
         base = "tensorflow-cpu"
     requirements = [f"{base}=={release.minor}.*"]

@@ -27,6 +27,7 @@ from matrix.paths import Layout
 from matrix.plan import Plan
 from matrix.produce import produce
 from matrix.publish import Extras, publish, report_paths
+from matrix.report import selfcheck, view
 from matrix.selection import (
     plan_from,
     selection_given,
@@ -194,6 +195,13 @@ def _print_summary(document: dict[str, Any], settings: Settings) -> None:
     if found:
         print(f"since the baseline: {found['regressions']} regression(s)")
     print("reports: " + ", ".join(str(p) for p in report_paths(settings)))
+    unexplained = len(view.unexplained(document))
+    if unexplained:
+        print(
+            f"{unexplained} failing cell(s) have no known cause (New or unexplained, in compat.md)"
+        )
+    # The last line says whether the harness can be trusted on this run.
+    print(selfcheck.summary(document["self_check"]))
 
 
 # -- arguments ------------------------------------------------------------------

@@ -60,8 +60,9 @@ class Settings:
     reports: Path = Path("reports")
     envdir: Path = Path(".nox")
     max_restarts: int = 5
-    # Extra address space a probe may map after importing TensorFlow; 0 = no cap.
-    memory_mb: int = 0
+    # Extra address space a CPU env's probe may map after importing TensorFlow,
+    # so a model that allocates without bound fails alone; 0 = no cap.
+    memory_mb: int = 8192
     # Extra requirements for the envs whose id matches a glob, e.g.
     # ("tf2.15-*", ("protobuf<4",)): the table's pins are not the last word.
     pins: tuple[tuple[str, tuple[str, ...]], ...] = ()

@@ -1,25 +1,31 @@
 """Consume phase: one env loads every producer's artifacts through every loader.
 
 One probe process per env handles all of its cells. Cells whose key is
-already stored are decided here, before any process starts; only the rest go
-to the probe, and each finished cell is appended to the env's results file
-the moment its event arrives.
+already stored are decided here, before any process starts; so are cells the
+safety gate refuses (they never reach a probe). Each finished cell is
+appended to the env's results file the moment its event arrives.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from matrix import axes, store
+from matrix import store
 from matrix.config import Settings
-from matrix.env import Env
-from matrix.launch import Fault, Sink, run_probe
+from matrix.launch import Fault, LaunchResult, Sink, run_probe
 from matrix.paths import Layout
 from matrix.phase import probe_command, ready_env, record_launch
 from matrix.plan import Plan, PlannedEnv
 from matrix.provision import VenvRecord
+from matrix.safety import gate, inspections
 from matrix.usermodels import is_user_producer
+
+# Cells one probe process measures before a fresh one takes over. A process
+# that loads thousands of models keeps some of each (graphs, caches): a fresh
+# one every few hundred cells bounds its memory for about 4 s of start-up.
+CELLS_PER_PROBE = 400
 
 
 def consume(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout) -> None:
@@ -30,35 +36,41 @@ def consume(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
     tasks = pending_tasks(planned, plan, settings, layout, record)
     if not tasks:
         return
-    layout.outputs(planned.id).mkdir(parents=True, exist_ok=True)
+    command = probe_command(
+        planned,
+        layout,
+        settings,
+        "consume",
+        writable=[layout.outputs(planned.id)],
+        readable=_module_folders(tasks),
+    )
     sink = _ResultSink(planned.id, layout, tasks)
-    outcome = run_probe(probe_command(planned, layout, settings, "consume"), tasks, sink)
-    record_launch(layout, planned.id, "consume", outcome)
+    outcomes: list[LaunchResult] = []
+    for start in range(0, len(tasks), CELLS_PER_PROBE):
+        # The restart budget is the env's and phase's, not each batch's.
+        budget = max(0, command.max_restarts - sum(o.restarts for o in outcomes))
+        batch = tasks[start : start + CELLS_PER_PROBE]
+        outcomes.append(run_probe(replace(command, max_restarts=budget), batch, sink))
+        if outcomes[-1].env_error is not None:
+            break
+    record_launch(layout, planned.id, "consume", combined(outcomes))
 
 
-def skip_reason(loader: str, fmt: str, carries_code: bool, env: Env, unsafe: bool) -> str | None:
-    """Why this consumer does not run `loader` on this artifact, or None.
+def combined(outcomes: list[LaunchResult]) -> LaunchResult:
+    """Several probe processes of one env and phase, as one record."""
+    return LaunchResult(
+        hello=next((o.hello for o in outcomes if o.hello is not None), None),
+        env_error=next((o.env_error for o in outcomes if o.env_error is not None), None),
+        restarts=sum(o.restarts for o in outcomes),
+        faults=[f for o in outcomes for f in o.faults],
+        startups=[s for o in outcomes for s in o.startups],
+    )
 
-    Either the loader does not exist in the env's Keras, or the model carries
-    Python code (Lambda) and this load path would run it without a safe_mode
-    gate: that needs the user's explicit --unsafe.
-    """
-    rule = axes.LOADER_FLAVOURS.get(loader)
-    if rule is not None and env.flavour not in rule[0]:
-        return rule[1]
-    if (
-        carries_code
-        and not unsafe
-        and loader not in axes.GRAPH_LOADERS
-        and fmt != "weights"
-        and not axes.keras_enforces_safe_mode(env.release, env.flavour, fmt)
-    ):
-        return (
-            f"refused without --unsafe: the model holds Python code (Lambda) and the "
-            f"{loader} loader has no safe_mode for {fmt} in {env.flavour} "
-            f"TF {env.tf}"
-        )
-    return None
+
+def _module_folders(tasks: list[dict[str, Any]]) -> list[Path]:
+    """Where the user's custom-objects modules live: the sandbox lets the probe read them."""
+    modules = {t["custom_objects_module"] for t in tasks if t.get("custom_objects_module")}
+    return sorted({Path(m).parent for m in modules})
 
 
 def pending_tasks(
@@ -70,25 +82,38 @@ def pending_tasks(
 ) -> list[dict[str, Any]]:
     probe = store.probe_version()
     done = {} if settings.fresh else store.read_results(layout, planned.id)
-    manifests: dict[str, dict[str, Any]] = {}
+    consumer = gate.consumer_of(planned.env, record.freeze)
+    saved = saved_entries(plan, layout)
+    found = inspections.ensure(
+        layout, [(store.inspection_key(e), layout.artifacts(p) / e["path"]) for p, e in saved]
+    )
     tasks = []
-    for producer, model, policy, fmt in plan.artifacts():
-        if producer not in manifests:
-            manifests[producer] = store.read_manifest(layout, producer)["artifacts"]
-        entry = manifests[producer].get(layout.artifact_name(model, policy, fmt))
-        if entry is None or entry.get("status") != "saved":
-            continue
+    for producer, entry in saved:
+        inspection, fmt = found[store.inspection_key(entry)], entry["format"]
         for loader in plan.loaders_for(fmt):
-            if skip_reason(
-                loader, fmt, plan.carries_code(producer, model), planned.env, plan.unsafe
-            ):
+            flavour = planned.env.flavour
+            if gate.skip_reason(loader, fmt, flavour, inspection, consumer, plan.unsafe):
                 continue
             key = store.cell_key(entry["sha256"], record.fingerprint, probe, loader, plan.unsafe)
             if not _reusable(done.get(key), layout, planned.id):
-                tasks.append(
-                    _task(key, producer, entry, loader, layout.outputs(planned.id), layout, plan)
-                )
+                task = _task(key, producer, entry, loader, layout.outputs(planned.id), layout, plan)
+                decision = gate.decide(inspection, loader, fmt, consumer, plan.unsafe)
+                task["must_resolve"] = [list(pair) for pair in decision.must_resolve]
+                tasks.append(task)
     return tasks
+
+
+def saved_entries(plan: Plan, layout: Layout) -> list[tuple[str, dict[str, Any]]]:
+    """(producer, manifest entry) of every planned artifact that was saved."""
+    manifests: dict[str, dict[tuple[str, str, str], dict[str, Any]]] = {}
+    found = []
+    for producer, model, policy, fmt in plan.artifacts():
+        if producer not in manifests:
+            manifests[producer] = store.by_key(store.read_manifest(layout, producer))
+        entry = manifests[producer].get((model, policy, fmt))
+        if entry is not None and entry.get("status") == "saved":
+            found.append((producer, entry))
+    return found
 
 
 def _task(  # noqa: PLR0917 - one task from all it is made of
@@ -119,10 +144,13 @@ def _task(  # noqa: PLR0917 - one task from all it is made of
         "reference_sha256": entry.get("reference_sha256"),
         "output": str(outputs / f"{stem}.npz"),
         "output_own": str(outputs / f"{stem}__own.npz"),
+        "output_inference": str(outputs / f"{stem}__inference.npz"),
         "input_names": entry.get("input_names"),
         "output_names": entry.get("output_names"),
         "custom_objects_module": entry.get("custom_objects_module"),
         "safe_mode": not plan.unsafe,
+        # Asked above and again by the probe before it loads anything.
+        "gate": "open",
     }
 
 
@@ -130,8 +158,9 @@ def _reusable(record: dict[str, Any] | None, layout: Layout, env_id: str) -> boo
     if record is None or not record.get("attempted", True):
         return False
     outputs = [record]
-    if isinstance(record.get("own_policy"), dict):
-        outputs.append(record["own_policy"])
+    for part in ("own_policy", "inference"):
+        if isinstance(record.get(part), dict):
+            outputs.append(record[part])
     for result in outputs:
         if result.get("status") == "predicted":
             output = layout.outputs(env_id) / str(result.get("output"))
@@ -143,17 +172,24 @@ def _reusable(record: dict[str, Any] | None, layout: Layout, env_id: str) -> boo
 class _ResultSink(Sink):
     """Appends one result line per finished or faulted cell."""
 
-    _FIELDS = (
+    _FIELDS: ClassVar[tuple[str, ...]] = (
         "status",
         "error_type",
         "error",
         "traceback",
+        "prepare_seconds",
         "load_seconds",
         "predict_seconds",
         "nondeterministic",
         "output_sha256",
         "description",
+        "rss_mb",
     )
+    # Measurements a cell carries beside its headline, each with its output file.
+    _PARTS: ClassVar[dict[str, str]] = {
+        "own_policy": "output_own",
+        "inference": "output_inference",
+    }
 
     def __init__(self, env_id: str, layout: Layout, tasks: list[dict[str, Any]]) -> None:
         self.env_id = env_id
@@ -165,9 +201,9 @@ class _ResultSink(Sink):
             return
         task = self.tasks[event["task"]]
         fields = self._fields(event, task["output"])
-        own = event.get("own_policy")
-        if isinstance(own, dict):
-            fields["own_policy"] = self._fields(own, task["output_own"])
+        for part, output in self._PARTS.items():
+            if isinstance(event.get(part), dict):
+                fields[part] = self._fields(event[part], task[output])
         self._append(task, fields)
 
     def fault(self, fault: Fault) -> None:

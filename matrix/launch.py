@@ -15,6 +15,7 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ from matrix import files
 _POLL_SECONDS = 0.5
 _TERM_GRACE_SECONDS = 5.0
 _EXCERPT_LINES = 30
+# The longest event line read; probes cut their own events well below it
+# (`_probe.EVENT_LIMIT`), so a longer line is hostile or broken: dropped unread.
+MAX_EVENT_BYTES = 1 << 20
+# What a probe inherits from the host's environment; everything else (tokens,
+# credentials, the host's PYTHONPATH) stays behind.
+_INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH", "SYSTEMROOT")
 
 
 @dataclass(frozen=True)
@@ -34,10 +41,12 @@ class ProbeCommand:
     script: Path
     environment: Mapping[str, str]
     log: Path
-    workdir: Path  # where task files go
+    workdir: Path  # the probe's working directory, HOME and TMPDIR; task files go here
     start_timeout: float
     task_timeout: float
     max_restarts: int
+    schema_version: int | None = None  # what the hello must say; None: not checked
+    ready: str = "loaded TensorFlow"  # what its hello means, for messages
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ def run_probe(command: ProbeCommand, tasks: Sequence[dict[str, Any]], sink: Sink
             remaining.pop(outcome.fault.task, None)
             _record(result, sink, outcome.fault)
         if outcome.hello is None:
-            reason = outcome.startup_failure or "the probe stopped before TensorFlow loaded"
+            reason = outcome.startup_failure or f"the probe stopped before it {command.ready}"
             if attempt == 0:
                 result.env_error = reason
             else:
@@ -146,7 +155,8 @@ class _Attempt:
 def _attempt(
     command: ProbeCommand, tasks: list[dict[str, Any]], sink: Sink, number: int
 ) -> _Attempt:
-    tasks_file = command.workdir / f"tasks-{os.getpid()}-{number}.json"
+    # Unique per process, thread and attempt: several stages share a workdir.
+    tasks_file = command.workdir / f"tasks-{os.getpid()}-{threading.get_ident()}-{number}.json"
     files.write_json(tasks_file, {"tasks": tasks})
     command.log.parent.mkdir(parents=True, exist_ok=True)
     read_fd, write_fd = os.pipe()
@@ -167,8 +177,8 @@ def _attempt(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 pass_fds=(write_fd,),
-                env=_environment(command.environment),
-                cwd=str(command.script.parent),
+                env=environment(command.environment, command.workdir),
+                cwd=str(command.workdir),
                 start_new_session=True,
             )
         except OSError as exc:
@@ -183,7 +193,7 @@ def _attempt(
             _kill_group(process)
     if outcome.hello is None and outcome.startup_failure is None:
         outcome.startup_failure = (
-            f"the probe {outcome.exit_text} before TensorFlow loaded:\n" + _tail(command.log)
+            f"the probe {outcome.exit_text} before it {command.ready}:\n" + _tail(command.log)
         )
     tasks_file.unlink(missing_ok=True)
     return outcome
@@ -201,7 +211,8 @@ def _watch(
             _kill_group(process)
             if outcome.hello is None:
                 outcome.startup_failure = (
-                    f"TensorFlow did not load within {command.start_timeout:.0f} s (start-up limit)"
+                    f"the probe had not {command.ready} within "
+                    f"{command.start_timeout:.0f} s (start-up limit)"
                 )
             elif current is not None:
                 outcome.fault = Fault(
@@ -217,6 +228,15 @@ def _watch(
         kind = event.get("event")
         deadline.reset(command.task_timeout)
         if kind == "hello":
+            said = event.get("schema_version")
+            if command.schema_version is not None and said != command.schema_version:
+                _kill_group(process)
+                outcome.startup_failure = (
+                    f"the probe speaks schema version {said!r}; this host expects "
+                    f"{command.schema_version} (probes and host are from different versions)"
+                )
+                outcome.exit_text = "was stopped"
+                return outcome
             outcome.startup_seconds = round(time.monotonic() - started, 3)
             outcome.hello = event.get("env") or {}
             sink.hello(outcome.hello)
@@ -258,7 +278,7 @@ def _lines(
     """
     selector = selectors.DefaultSelector()
     selector.register(read_fd, selectors.EVENT_READ)
-    buffer = b""
+    reader = _LineReader(MAX_EVENT_BYTES)
     try:
         while True:
             left = deadline.left()
@@ -272,12 +292,46 @@ def _lines(
                 continue
             chunk = os.read(read_fd, 65536)
             if not chunk:
-                return  # end of file; a cut last line stays in `buffer`, unused
-            buffer += chunk
-            *complete, buffer = buffer.split(b"\n")
-            yield from complete
+                return  # end of file; a cut last line stays in the reader, unused
+            yield from reader.feed(chunk)
     finally:
         selector.close()
+
+
+class _LineReader:
+    """Split a byte stream into lines in time linear in its length.
+
+    Each chunk is scanned once for newlines; a line longer than `limit` is
+    dropped as it streams in (never accumulated), and the next line starts
+    clean after its newline."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.skipping = False
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                self._keep(chunk[start:])
+                return
+            self._keep(chunk[start:end])
+            if not self.skipping:
+                yield b"".join(self.parts)
+            self.parts, self.size, self.skipping = [], 0, False
+            start = end + 1
+
+    def _keep(self, piece: bytes) -> None:
+        if self.skipping or not piece:
+            return
+        self.size += len(piece)
+        if self.size > self.limit:
+            self.parts, self.skipping = [], True
+        else:
+            self.parts.append(piece)
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
@@ -319,13 +373,19 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _environment(extra: Mapping[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
-    # The env's own packages only: no user site, no host PYTHONPATH.
-    env.pop("PYTHONPATH", None)
-    env.pop("VIRTUAL_ENV", None)
-    env["PYTHONNOUSERSITE"] = "1"
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def environment(extra: Mapping[str, str], workdir: Path) -> dict[str, str]:
+    """A probe's whole environment: a few inherited basics, a home and temp
+    folder of its own inside the output folder, and what the phase adds.
+    Nothing else crosses over: no tokens, no credentials, no host PYTHONPATH."""
+    env = {key: os.environ[key] for key in _INHERITED if key in os.environ}
+    env.update(
+        HOME=str(workdir),
+        TMPDIR=str(workdir),
+        KERAS_HOME=str(workdir / ".keras"),
+        PYTHONNOUSERSITE="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+    )
     env.update(extra)
     return env
 

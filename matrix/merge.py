@@ -17,7 +17,7 @@ from typing import Any
 from matrix import files
 from matrix.config import ConfigError
 
-_FOLDERS = ("artifacts", "user", "outputs", "logs")
+_FOLDERS = ("artifacts", "user", "outputs", "inspections", "logs")
 
 
 def merge(shards: list[Path], into: Path) -> None:

@@ -7,6 +7,7 @@
 <output>/artifacts/<env>/<model>-<policy>.ref.npz   reference inputs/outputs
 <output>/results/<env>.jsonl                one line per measured cell
 <output>/outputs/<env>/<cell-key>.npz       a consumer's predictions
+<output>/inspections/<sha256>.json          what the safety inspector found in an artifact
 <output>/logs/<env>/<phase>.log             probe and installer output
 <envdir>/<env>/                             the virtualenv (built via nox)
 <envdir>/<env>/.matrix-env.json             the spec it was built from
@@ -17,7 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
+
+def _probes_dir() -> Path:
+    """The probes: inside the package in a wheel (`matrix/probes`), beside it
+    in a checkout (`probes/`)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "probes"
+    return packaged if packaged.is_dir() else here.parent / "probes"
+
+
+PROBES_DIR = _probes_dir()
 ENV_RECORD = ".matrix-env.json"
 MANIFEST = "manifest.json"
 REPORT_MD = "compat.md"
@@ -68,8 +78,9 @@ class Layout:
     def manifest(self, env_id: str) -> Path:
         return self.artifacts(env_id) / MANIFEST
 
-    def artifact_name(self, model: str, policy: str, fmt: str) -> str:
-        return f"{model}-{policy}{FORMAT_SUFFIX[fmt]}"
+    def artifact_name(self, model: str, policy: str, fmt: str, suffix: str | None = None) -> str:
+        """`suffix` overrides the format's usual one (a producer's weights name)."""
+        return f"{model}-{policy}{suffix or FORMAT_SUFFIX[fmt]}"
 
     def reference_name(self, model: str, policy: str) -> str:
         return f"{model}-{policy}.ref.npz"
@@ -79,6 +90,9 @@ class Layout:
 
     def outputs(self, env_id: str) -> Path:
         return self.output / "outputs" / env_id
+
+    def inspection(self, sha256: str) -> Path:
+        return self.output / "inspections" / f"{sha256}.json"
 
     def log(self, env_id: str, phase: str) -> Path:
         return self.output / "logs" / env_id / f"{phase}.log"

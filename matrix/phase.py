@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from matrix import store
 from matrix.config import Settings
 from matrix.launch import LaunchResult, ProbeCommand
-from matrix.paths import Layout, probe_script
+from matrix.paths import PROBES_DIR, Layout, probe_script
 from matrix.plan import PlannedEnv
 from matrix.provision import ProvisionError, VenvRecord, provision
 
@@ -50,6 +52,10 @@ def ready_env(
     return record
 
 
+# The event schema the probes speak (`_probe.SCHEMA_VERSION`); checked on hello.
+PROBE_SCHEMA_VERSION = 2
+
+
 def record_launch(layout: Layout, env_id: str, phase: str, outcome: LaunchResult) -> None:
     """An env's state after a probe ran there: broken, or its versions and
     what starting probes cost (`<phase>_startups`: seconds to TensorFlow's
@@ -63,21 +69,39 @@ def record_launch(layout: Layout, env_id: str, phase: str, outcome: LaunchResult
     }
     if outcome.hello is not None:
         state["versions"] = outcome.hello
+        state["sandbox"] = outcome.hello.get("sandbox")
     store.write_env_state(layout, env_id, state)
 
 
-def probe_command(
-    planned: PlannedEnv, layout: Layout, settings: Settings, phase: str
+def probe_command(  # noqa: PLR0917 - what one probe process is given
+    planned: PlannedEnv,
+    layout: Layout,
+    settings: Settings,
+    phase: str,
+    writable: Sequence[Path],
+    readable: Sequence[Path] = (),
 ) -> ProbeCommand:
+    """How to start a probe: its env's interpreter, a working folder of its
+    own inside the output folder, the folders its sandbox lets it write
+    (`writable`) and read beyond the system and its interpreter (the output
+    folder, plus `readable`) and its memory cap."""
     threads = max(1, (os.cpu_count() or 1) // settings.effective_jobs())
+    workdir = layout.output / "tmp" / planned.id / phase
+    workdir.mkdir(parents=True, exist_ok=True)
+    for folder in writable:
+        folder.mkdir(parents=True, exist_ok=True)
+    # CUDA reserves address space by the terabyte: a GPU env runs uncapped.
+    memory = settings.memory_mb if planned.env.device == "cpu" else 0
     environment = {
         **planned.env.environment(),
         "COMPAT_MATRIX_THREADS": str(threads),
-        "COMPAT_MATRIX_MEMORY_MB": str(settings.memory_mb),
+        "COMPAT_MATRIX_MEMORY_MB": str(memory),
+        "COMPAT_MATRIX_WRITABLE": os.pathsep.join(str(p) for p in [workdir, *writable]),
+        "COMPAT_MATRIX_READABLE": os.pathsep.join(
+            str(p) for p in [layout.output, PROBES_DIR, *readable]
+        ),
         "OMP_NUM_THREADS": str(threads),
     }
-    workdir = layout.output / "tmp" / planned.id
-    workdir.mkdir(parents=True, exist_ok=True)
     return ProbeCommand(
         python=layout.venv_python(planned.env.venv_id),
         script=probe_script(phase),
@@ -87,4 +111,5 @@ def probe_command(
         start_timeout=settings.timeouts.start,
         task_timeout=settings.timeouts.cell,
         max_restarts=settings.max_restarts,
+        schema_version=PROBE_SCHEMA_VERSION,
     )

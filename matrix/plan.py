@@ -81,14 +81,6 @@ class Plan:
         """Row labels: envs that save the zoo, then the user's models."""
         return [p.id for p in self.producer_envs] + [u.producer for u in self.user_models]
 
-    def carries_code(self, producer: str, model: str) -> bool:
-        """Whether an artifact holds Python code (the zoo's Lambda, or a user
-        model found to have one)."""
-        for user in self.user_models:
-            if user.producer == producer:
-                return user.carries_code
-        return model in axes.UNSAFE_MODELS
-
     def loaders_for(self, fmt: str) -> tuple[str, ...]:
         return tuple(x for x in axes.FORMAT_LOADERS[fmt] if x in self.loaders)
 

@@ -8,6 +8,7 @@ every consumer to recompute it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from matrix import files, store
@@ -16,6 +17,7 @@ from matrix.launch import Fault, Sink, run_probe
 from matrix.paths import Layout
 from matrix.phase import probe_command, ready_env, record_launch
 from matrix.plan import Plan, PlannedEnv
+from matrix.safety import inspections
 
 
 def produce(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout) -> None:
@@ -33,27 +35,47 @@ def produce(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
             "env_fingerprint": record.fingerprint,
             "artifacts": {},
         }
-    tasks = _missing_tasks(planned.id, plan, layout, manifest)
-    if not tasks:
+    tasks = _missing_tasks(planned, plan, layout, manifest)
+    if tasks:
+        root = layout.artifacts(planned.id)
+        sink = _ManifestSink(planned.id, layout, manifest, tasks)
+        command = probe_command(planned, layout, settings, "produce", writable=[root])
+        outcome = run_probe(command, tasks, sink)
+        record_launch(layout, planned.id, "produce", outcome)
+    else:
         store.write_env_state(
             layout, planned.id, {"status": "ok", "versions": manifest.get("env", {})}
         )
-        return
-    layout.artifacts(planned.id).mkdir(parents=True, exist_ok=True)
-    sink = _ManifestSink(planned.id, layout, manifest, tasks)
-    outcome = run_probe(probe_command(planned, layout, settings, "produce"), tasks, sink)
-    record_launch(layout, planned.id, "produce", outcome)
+    inspect_saved(layout, planned.id, manifest)
+
+
+def inspect_saved(layout: Layout, producer: str, manifest: dict[str, Any]) -> None:
+    """Inspect every saved artifact (stored by content, so only new ones run):
+    the safety gate decides on what is in a file, whoever wrote it."""
+    root = layout.artifacts(producer)
+    inspections.ensure(
+        layout,
+        [
+            (store.inspection_key(entry), root / entry["path"])
+            for entry in manifest["artifacts"].values()
+            if entry.get("status") == "saved"
+        ],
+    )
 
 
 def _missing_tasks(
-    env_id: str, plan: Plan, layout: Layout, manifest: dict[str, Any]
+    planned: PlannedEnv, plan: Plan, layout: Layout, manifest: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    root = layout.artifacts(env_id)
+    root = layout.artifacts(planned.id)
     entries = manifest["artifacts"]
+    release, flavour = planned.env.release, planned.env.flavour
+    unwritable = {f: r for f, r in release.unwritable(flavour).items() if f in plan.formats}
     tasks = []
     for model in plan.models:
         for policy in plan.policies:
-            names = {fmt: layout.artifact_name(model, policy, fmt) for fmt in plan.formats}
+            names = {
+                fmt: artifact_name(planned, layout, model, policy, fmt) for fmt in plan.formats
+            }
             if all(_kept(root, entries.get(name)) for name in names.values()):
                 continue
             # Re-saving one format retrains the model and rewrites the shared
@@ -69,12 +91,20 @@ def _missing_tasks(
                     "policy": policy,
                     "reference": str(root / layout.reference_name(model, policy)),
                     "formats": {fmt: str(root / name) for fmt, name in names.items()},
+                    "cannot_write": unwritable,
                 }
             )
     return tasks
 
 
-def _kept(root: Any, entry: dict[str, Any] | None) -> bool:
+def artifact_name(planned: PlannedEnv, layout: Layout, model: str, policy: str, fmt: str) -> str:
+    """The file name a user of this env gives the artifact."""
+    release, flavour = planned.env.release, planned.env.flavour
+    suffix = release.weights_suffix(flavour) if fmt == "weights" else None
+    return layout.artifact_name(model, policy, fmt, suffix)
+
+
+def _kept(root: Path, entry: dict[str, Any] | None) -> bool:
     if entry is None:
         return False
     if entry["status"] != "saved":
@@ -93,6 +123,12 @@ class _ManifestSink(Sink):
         self.manifest = manifest
         self.tasks = {task["id"]: task for task in tasks}
         self.root = layout.artifacts(env_id)
+        # The name each (task, format) was saved under, from the task itself.
+        self.names = {
+            (task["id"], fmt): Path(path).name
+            for task in tasks
+            for fmt, path in task["formats"].items()
+        }
         self.models: dict[str, dict[str, Any]] = {}
 
     def hello(self, env: dict[str, Any]) -> None:
@@ -113,8 +149,7 @@ class _ManifestSink(Sink):
     def fault(self, fault: Fault) -> None:
         task = self.tasks[fault.task]
         for fmt in task["formats"]:
-            name = self.layout.artifact_name(task["model"], task["policy"], fmt)
-            if name not in self.manifest["artifacts"]:
+            if self.names[(task["id"], fmt)] not in self.manifest["artifacts"]:
                 self._store(
                     task,
                     fmt,
@@ -148,7 +183,7 @@ class _ManifestSink(Sink):
         self._store(task, event["format"], fields)
 
     def _store(self, task: dict[str, Any], fmt: str, fields: dict[str, Any]) -> None:
-        name = self.layout.artifact_name(task["model"], task["policy"], fmt)
+        name = self.names[(task["id"], fmt)]
         entry: dict[str, Any] = {
             "model": task["model"],
             "policy": task["policy"],

@@ -1,11 +1,15 @@
 """Reference stage: bring each user model in and give it a reference.
 
-The user's files are copied (read, never modified) into the working folder
-with their sha256 in a manifest, like any producer's artifact. The reference
-is the user's expected outputs when given; otherwise the outputs of the
-baseline env: the one named, or the first env of the plan that loads the
-model. A model no env can load keeps no reference; its cells still run and
-report what each env says.
+The user's files are read, never modified, and never followed: a source with
+a symbolic link, a device file or anything outside it is refused before a
+byte is copied (`safety.folders`). Clean sources are copied into the working
+folder with their sha256 in a manifest, like any producer's artifact, and
+inspected there. The reference is the user's expected outputs when given;
+otherwise the outputs of the baseline env (the one named, or the first env
+of the plan that may load the model): the safety gate is asked first, so a
+file that would run code is never loaded to make a reference. A model no env
+can (or may) load keeps no reference; its cells still run and report what
+each env says.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from matrix.launch import Sink, run_probe
 from matrix.paths import Layout
 from matrix.phase import probe_command, ready_env
 from matrix.plan import Plan, PlannedEnv
+from matrix.safety import folders, gate, inspections
+from matrix.safety.findings import Inspection
+from matrix.safety.limits import DEFAULT as LIMITS
 from matrix.usermodels import UserModel, read_arrays
 
 
@@ -32,7 +39,7 @@ def prepare(plan: Plan, settings: Settings, layout: Layout) -> None:
         if entry.get("reference_sha256") is None and not entry.get("reference_error"):
             waiting.append((user, entry))
     for planned in _candidates(plan, [u for u, _ in waiting]):
-        waiting = _try_env(planned, waiting, settings, layout)
+        waiting = _try_env(planned, waiting, plan, settings, layout)
         if not waiting:
             break
     for user, entry in waiting:
@@ -52,8 +59,11 @@ def _adopt(user: UserModel, layout: Layout, candidates: list[str], retry: bool) 
     """
     root = layout.artifacts(user.producer)
     name = layout.artifact_name(user.name, user.policy, user.format)
-    source = _source_digest(user)
-    old = store.read_manifest(layout, user.producer)["artifacts"].get(name)
+    refused = folders.problems(user.path, LIMITS)
+    source = _source_digest(user, bool(refused))
+    old = store.by_key(store.read_manifest(layout, user.producer)).get(
+        (user.name, user.policy, user.format)
+    )
     if isinstance(old, dict) and old.get("source_key") == source and not retry:
         if old.get("reference_sha256") and store.verify_entry(root, old):
             return old
@@ -64,10 +74,8 @@ def _adopt(user: UserModel, layout: Layout, candidates: list[str], retry: bool) 
     target = root / name
     if target.is_dir():
         shutil.rmtree(target)
-    if user.path.is_dir():
-        shutil.copytree(user.path, target, symlinks=False)
-    else:
-        shutil.copyfile(user.path, target)
+    elif target.exists():
+        target.unlink()
     entry: dict[str, Any] = {
         "model": user.name,
         "policy": user.policy,
@@ -77,15 +85,26 @@ def _adopt(user: UserModel, layout: Layout, candidates: list[str], retry: bool) 
         "reference": layout.reference_name(user.name, user.policy),
         "reference_sha256": None,
         "source": str(user.path),
-        "source_sha256": _tree_digest(user.path),
+        "source_sha256": None if refused else _tree_digest(user.path),
         "source_key": source,
         "reference_candidates": candidates,
-        "files": files.hash_tree(root, target),
+        "files": {},
         "custom_objects_module": str(user.custom_objects) if user.custom_objects else None,
         "custom_objects_sha256": files.sha256_file(user.custom_objects)
         if user.custom_objects
         else None,
     }
+    if refused:
+        # Nothing is copied: the cells are refused with what the walk found.
+        entry["inspection_key"] = files.sha256_text(f"refused source:{source}")
+        inspection = Inspection(user.format, tuple(refused), ("the source folder, before copying",))
+        files.write_json(layout.inspection(entry["inspection_key"]), inspection.to_dict())
+        entry["reference_error"] = "refused before copying: " + "; ".join(str(f) for f in refused)
+        _save(layout, user, entry)
+        return entry
+    folders.copy(user.path, target)
+    entry["files"] = files.hash_tree(root, target)
+    inspections.ensure(layout, [(store.inspection_key(entry), target)])
     if user.inputs is not None:
         _write_npz(root / f"{user.name}.inputs.npz", read_arrays(user.inputs, "inputs"), "input")
     if user.expected is not None:
@@ -109,18 +128,46 @@ def _candidates(plan: Plan, users: list[UserModel]) -> list[PlannedEnv]:
     ]
 
 
+def _loader(user: UserModel) -> str:
+    return "saved-model" if user.format == "savedmodel" else "keras"
+
+
 def _try_env(
     planned: PlannedEnv,
     waiting: list[tuple[UserModel, dict[str, Any]]],
+    plan: Plan,
     settings: Settings,
     layout: Layout,
 ) -> list[tuple[UserModel, dict[str, Any]]]:
     mine = {u.name for u, _ in waiting if u.baseline in (None, planned.id)}
-    if not mine or ready_env(planned, layout, settings, "reference") is None:
+    if not mine:
         return waiting
-    tasks = [_task(user, entry, layout) for user, entry in waiting if user.name in mine]
+    record = ready_env(planned, layout, settings, "reference")
+    if record is None:
+        return waiting
+    consumer = gate.consumer_of(planned.env, record.freeze)
+    refusals: dict[str, str] = {}
+    tasks = []
+    for user, entry in waiting:
+        if user.name not in mine:
+            continue
+        inspection = inspections.read(layout, store.inspection_key(entry))
+        decision = gate.decide(inspection, _loader(user), user.format, consumer, plan.unsafe)
+        if decision.refused is not None:
+            refusals[user.name] = decision.refused
+        else:
+            tasks.append(_task(user, entry, layout, plan.unsafe, decision.must_resolve))
     sink = _ReferenceSink()
-    outcome = run_probe(probe_command(planned, layout, settings, "reference"), tasks, sink)
+    env_error = None
+    if tasks:
+        roots = [Path(t["root"]) for t in tasks]
+        modules = {
+            Path(t["custom_objects_module"]).parent for t in tasks if t.get("custom_objects_module")
+        }
+        command = probe_command(
+            planned, layout, settings, "reference", writable=roots, readable=sorted(modules)
+        )
+        env_error = run_probe(command, tasks, sink).env_error
     still = []
     for user, entry in waiting:
         result = sink.results.get(user.name)
@@ -132,29 +179,44 @@ def _try_env(
             _save(layout, user, entry)
             continue
         if user.name in mine:
-            error = (result or {}).get("error") or outcome.env_error or "the probe stopped"
+            error = refusals.get(user.name) or (result or {}).get("error") or env_error
             entry.setdefault("reference_tries", []).append(
-                {"env": planned.id, "error_type": (result or {}).get("error_type"), "error": error}
+                {
+                    "env": planned.id,
+                    "error_type": "refused"
+                    if user.name in refusals
+                    else (result or {}).get("error_type"),
+                    "error": error or "the probe stopped",
+                }
             )
         still.append((user, entry))
     return still
 
 
-def _task(user: UserModel, entry: dict[str, Any], layout: Layout) -> dict[str, Any]:
+def _task(
+    user: UserModel,
+    entry: dict[str, Any],
+    layout: Layout,
+    unsafe: bool,
+    must_resolve: tuple[tuple[str, str], ...],
+) -> dict[str, Any]:
     root = layout.artifacts(user.producer)
     inputs = root / f"{user.name}.inputs.npz"
     return {
         "id": user.name,
         "model": user.name,
         "format": user.format,
-        "loader": "saved-model" if user.format == "savedmodel" else "keras",
+        "loader": _loader(user),
         "root": str(root),
         "path": str(root / entry["path"]),
         "files": entry["files"],
         "inputs": str(inputs) if user.inputs else None,
         "write_reference": str(root / entry["reference"]),
         "custom_objects_module": entry.get("custom_objects_module"),
-        "safe_mode": True,
+        "safe_mode": not unsafe,
+        # The gate was asked above; the probe refuses a task without this.
+        "gate": "open",
+        "must_resolve": [list(pair) for pair in must_resolve],
     }
 
 
@@ -174,17 +236,17 @@ def _set_reference(root: Path, entry: dict[str, Any]) -> None:
 
 
 def _save(layout: Layout, user: UserModel, entry: dict[str, Any]) -> None:
-    if "sha256" not in entry:
-        entry["sha256"] = store.artifact_digest(entry)
+    entry["sha256"] = store.artifact_digest(entry)
     manifest = store.read_manifest(layout, user.producer)
     manifest["artifacts"] = {entry["path"]: entry}
     store.write_manifest(layout, user.producer, manifest)
 
 
-def _source_digest(user: UserModel) -> str:
-    """What the reference depends on: the user's files and settings."""
+def _source_digest(user: UserModel, refused: bool) -> str:
+    """What the reference depends on: the user's files and settings. A
+    refused source is never read, only listed."""
     parts = [
-        _tree_digest(user.path),
+        _listing_digest(user.path) if refused else _tree_digest(user.path),
         _tree_digest(user.inputs) if user.inputs else "",
         _tree_digest(user.expected) if user.expected else "",
         _tree_digest(user.custom_objects) if user.custom_objects else "",
@@ -198,6 +260,11 @@ def _tree_digest(path: Path) -> str:
         return files.sha256_file(path)
     hashes = files.hash_tree(path, path)
     return files.sha256_text("\n".join(f"{k}:{v}" for k, v in sorted(hashes.items())))
+
+
+def _listing_digest(path: Path) -> str:
+    names = sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.is_dir() else []
+    return files.sha256_text("\n".join([path.name, *names]))
 
 
 def _numbered(arrays: list[Any], prefix: str) -> dict[str, Any]:

@@ -38,6 +38,16 @@ def cell_key(
     return files.sha256_text(json.dumps([artifact_sha256, env_fingerprint, probe, loader, unsafe]))
 
 
+def inspection_key(entry: dict[str, Any]) -> str:
+    """What an artifact's inspection is stored under: the sha256 of its files
+    alone (a new reference does not change what is in them), or the key a
+    refused user model was given before any of its files were copied."""
+    if entry.get("inspection_key"):
+        return str(entry["inspection_key"])
+    parts = sorted(f"{name}:{sha}" for name, sha in entry["files"].items())
+    return files.sha256_text("\n".join(parts))
+
+
 def artifact_digest(entry: dict[str, Any]) -> str:
     """One sha256 for an artifact: its files, its reference and (for a user
     model) its custom-objects module, by content."""
@@ -75,6 +85,15 @@ def read_manifest(layout: Layout, env_id: str) -> dict[str, Any]:
     ):
         return data
     return {"schema_version": SCHEMA_VERSION, "producer": env_id, "artifacts": {}}
+
+
+def by_key(manifest: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """A manifest's entries by (model, policy, format), whatever their files are named."""
+    return {
+        (str(entry.get("model")), str(entry.get("policy")), str(entry.get("format"))): entry
+        for entry in manifest["artifacts"].values()
+        if isinstance(entry, dict)
+    }
 
 
 def write_manifest(layout: Layout, env_id: str, manifest: dict[str, Any]) -> None:

@@ -9,13 +9,13 @@ malformed inputs file is a ConfigError naming it.
 from __future__ import annotations
 
 import re
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from matrix.config import ConfigError
+from matrix.safety import sniff
 
 PRODUCER_PREFIX = "user:"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -32,7 +32,6 @@ class UserModel:
     custom_objects: Path | None = None
     baseline: str | None = None  # env id whose outputs are the reference
     policy: str = "float32"  # whose tolerance applies
-    carries_code: bool = False  # a Lambda layer inside: Python code in the file
 
     @property
     def producer(self) -> str:
@@ -48,7 +47,6 @@ class UserModel:
             "custom_objects": str(self.custom_objects) if self.custom_objects else None,
             "baseline": self.baseline,
             "policy": self.policy,
-            "carries_code": self.carries_code,
         }
 
     @classmethod
@@ -65,7 +63,6 @@ class UserModel:
             custom_objects=path("custom_objects"),
             baseline=data.get("baseline"),
             policy=data.get("policy", "float32"),
-            carries_code=bool(data.get("carries_code", False)),
         )
 
 
@@ -128,7 +125,6 @@ def _one(entry: Mapping[str, Any], base: Path) -> UserModel:
         custom_objects=custom,
         baseline=_baseline(entry.get("baseline")),
         policy=_policy(entry.get("policy", "float32")),
-        carries_code=carries_code(path, fmt),
     )
 
 
@@ -139,47 +135,22 @@ def label_for(path: Path) -> str:
     return label or "model"
 
 
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_LAMBDA = re.compile(rb'"class_name":\s*"Lambda"')
-_SCAN_LIMIT = 256 * 2**20
-
-
-def carries_code(path: Path, fmt: str) -> bool:
-    """Whether a model file holds a Lambda layer (Python code), read without
-    loading it: the .keras config, or the raw bytes of HDF5 attributes and
-    SavedModel protos, where Keras writes layer configs as JSON text."""
-    if fmt == "keras":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                return bool(_LAMBDA.search(archive.read("config.json")))
-        except (OSError, KeyError, zipfile.BadZipFile, RuntimeError):
-            return False
-    targets = [path] if path.is_file() else sorted(p for p in path.rglob("*.pb") if p.is_file())
-    for target in targets:
-        with target.open("rb") as handle:
-            if _LAMBDA.search(handle.read(_SCAN_LIMIT)):
-                return True
-    return False
-
-
 def detect_format(path: Path) -> str:
+    """The format a user model's row is listed under: what its name claims,
+    else what its first bytes are. Whether name and bytes agree, and what the
+    file holds, is the inspector's to say (a mismatch is refused there, with
+    both named); a file that neither claims nor looks like a model stops here."""
     if path.is_dir():
-        if (path / "saved_model.pb").is_file():
+        if sniff.content_format(path) == "savedmodel":
             return "savedmodel"
         msg = f"Invalid user model {path}: a folder must be a SavedModel (saved_model.pb inside)"
         raise ConfigError(msg)
-    suffix = path.suffix.lower()
-    if suffix in (".h5", ".hdf5"):
-        return "h5"
-    if suffix == ".keras":
-        return "keras"
-    # An unfamiliar name: trust the bytes (HDF5 or zip signature) instead.
-    with path.open("rb") as handle:
-        head = handle.read(8)
-    if head == _HDF5_MAGIC:
-        return "h5"
-    if head.startswith(b"PK\x03\x04"):
-        return "keras"
+    claimed = sniff.claimed_format(path)
+    if claimed is not None:
+        return claimed
+    found = sniff.head_format(path)
+    if found is not None:
+        return found
     msg = (
         f"Invalid user model {path}: expected a .h5, .hdf5 or .keras file or a "
         f"SavedModel folder (or HDF5 / zip content). Received: {path.name!r}"

@@ -12,9 +12,17 @@ import os
 import sys
 import traceback
 
-SCHEMA_VERSION = 1
+import _sandbox
+
+SCHEMA_VERSION = 2
 
 _TRACEBACK_LIMIT = 20000
+_MESSAGE_LIMIT = 4000
+# One event line at most; the host drops longer lines unread. Long texts are
+# cut here first, so a hostile message costs a shorter message, not the cell.
+EVENT_LIMIT = 256 * 1024
+# What the sandbox enforced, measured before TensorFlow was imported.
+SANDBOX = {}
 
 
 class Events(object):
@@ -25,9 +33,37 @@ class Events(object):
 
     def emit(self, event, **fields):
         fields["event"] = event
+        line = json.dumps(fields, sort_keys=True)
+        if len(line) > EVENT_LIMIT:
+            line = json.dumps(_cut(fields), sort_keys=True)
+        if len(line) > EVENT_LIMIT:
+            minimal = {
+                "event": event,
+                "task": fields.get("task"),
+                "status": fields.get("status"),
+                "error_type": "EventTooLarge",
+                "error": "the probe's report of this cell was too large to send",
+            }
+            line = json.dumps(minimal, sort_keys=True)
         # One write per line: a crash can cut a line, never merge two.
-        self._stream.write(json.dumps(fields, sort_keys=True) + "\n")
+        self._stream.write(line + "\n")
         self._stream.flush()
+
+
+def _cut(fields):
+    """The same event with its long texts shortened and its bulky parts dropped."""
+    cut = {}
+    for key, value in fields.items():
+        if key == "description":
+            value = None
+        elif isinstance(value, dict):
+            value = _cut(value)
+        elif key == "traceback" and isinstance(value, str):
+            value = value[-_TRACEBACK_LIMIT // 4:]
+        elif isinstance(value, str) and len(value) > _MESSAGE_LIMIT:
+            value = value[:_MESSAGE_LIMIT] + "..."
+        cut[key] = value
+    return cut
 
 
 def start(argv, prog):
@@ -49,6 +85,10 @@ def start(argv, prog):
     import tensorflow as tf
 
     configure_tensorflow(tf)
+    # Keras is imported in every probe, as in a Keras program: it registers
+    # the types tf.saved_model.load revives (a program importing TensorFlow
+    # alone cannot restore a Keras 2 optimizer's slots in TF 2.6, tensorflow/
+    # tensorflow#52091). The serving loader revives no Python object at all.
     keras, flavour = load_keras()
     import zoo
 
@@ -59,11 +99,24 @@ def start(argv, prog):
 
 
 def run_tasks(events, tasks, handle):
-    """start, handle(task), done (with what handle returned), for each task."""
+    """start, handle(task), done (with what handle returned and the process's
+    resident memory after it), for each task."""
     for task in tasks:
         events.emit("start", task=task["id"])
-        events.emit("done", task=task["id"], **(handle(task) or {}))
+        fields = handle(task) or {}
+        fields["rss_mb"] = resident_mb()
+        events.emit("done", task=task["id"], **fields)
     events.emit("bye")
+
+
+def resident_mb():
+    """This process's resident set size in MiB (Linux), or None."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
 def read_json(path):
@@ -83,7 +136,7 @@ def error_fields(exc):
     """Describe an exception as text only: class, first line, full trace."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    first = lines[0] if lines else ""
+    first = lines[0][:_MESSAGE_LIMIT] if lines else ""
     if first.startswith("Exception encountered when calling") and len(lines) > 1:
         # Keras 3 wraps errors raised in call(); the cause is the next line.
         first = "%s: %s" % (first.rstrip("."), lines[1])
@@ -174,6 +227,7 @@ def env_info(tf, flavour):
         if flavour != "tf-keras"
         else package_version("tf-keras", "tf_keras"),
         "keras_flavour": flavour,
+        "sandbox": SANDBOX,
         "numpy": numpy.__version__,
         "gpus": gpus,
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
@@ -262,7 +316,9 @@ def watch_parent():
 
 
 def main_guard(main):
-    """Run a probe's main; a probe bug exits 3 with the trace on stderr."""
+    """Run a probe's main in its sandbox; a probe bug exits 3 with the trace
+    on stderr. The sandbox comes first: it binds only threads created after it."""
+    SANDBOX.update(_sandbox.confine())
     watch_parent()
     try:
         main(sys.argv[1:])

@@ -1,9 +1,20 @@
 """The loaders a consumer can use, and how each one predicts.
 
-A loader turns an artifact into a `predict(inputs) -> outputs` callable.
-`keras` is the env's own load_model, `saved-model` is tf.saved_model.load
-plus the `serving_default` signature (the TF Serving path), `tfsm-layer` is
-Keras 3's TFSMLayer. Shared by the consume and reference probes.
+A loader turns an artifact into a `Loaded`: a `predict(inputs) -> outputs`
+callable plus every object that must stay alive while it runs. The table
+`LOADERS` is the single description of what each loader does; the consume
+and reference probes call it, and `python -m matrix repro` copies the same
+functions into a standalone script.
+
+- `keras`: the env's own `load_model` with its defaults (safe_mode where it
+  exists); `compile=False` when the task asks for the inference-only load.
+  For the `weights` format the architecture is rebuilt from the zoo.
+- `saved-model`: the TF2 object API, `tf.saved_model.load` plus the
+  `serving_default` signature.
+- `serving`: what TensorFlow Serving and other C++ loaders run: graph mode,
+  `tf.compat.v1.saved_model.loader.load(session, ["serve"], path)`, then
+  `session.run` on the signature's tensor names; no Python object revived.
+- `tfsm-layer`: Keras 3's `keras.layers.TFSMLayer`.
 """
 
 import importlib.util
@@ -18,40 +29,57 @@ _OUTPUT_N = re.compile(r"^output_(\d+)$")
 
 
 class Refused(Exception):
-    """The artifact failed its integrity check and was not loaded."""
+    """The artifact failed its integrity check or the host's safety gate."""
+
+
+class Unsafe(Refused):
+    """The load would run code the host's gate did not clear."""
 
 
 class Loaded(object):
-    """A loaded artifact: how to predict, and the Keras model if there is one."""
+    """A loaded artifact: how to predict, the Keras model if there is one,
+    and what must outlive every prediction (`keep`), closed by `release`."""
 
-    def __init__(self, predict, model=None):
+    def __init__(self, predict, model=None, keep=(), close=None):
         self.predict = predict
         self.model = model
+        self.keep = keep
+        self._close = close
+
+    def release(self):
+        if self._close is not None:
+            self._close()
+        self.keep = ()
+        self.model = None
 
 
 def load(context, task):
+    """Load through the task's loader, once the host's gate has let it through."""
+    if task.get("gate") != "open":
+        raise Unsafe("the host's safety gate did not clear this load")
     return LOADERS[task["loader"]](context, task)
 
 
-def _load_keras(context, task):
+def load_keras(context, task):
+    """`load_model` as a user calls it; the weights format rebuilds instead."""
     keras, flavour = context["keras"], context["flavour"]
     if task["format"] == "weights":
-        model = _rebuild_with_weights(context, task)
+        model = rebuild_with_weights(context, task)
     else:
-        load = (
-            keras.saving.load_model if flavour == "keras3" else keras.models.load_model
-        )
+        load = keras.saving.load_model if flavour == "keras3" else keras.models.load_model
         kwargs = {}
         objects = custom_objects(context, task)
+        check_resolved(keras, task.get("must_resolve") or [], objects, context["info"])
         if objects:
             kwargs["custom_objects"] = objects
         if _probe.supports_kwarg(load, "safe_mode"):
             kwargs["safe_mode"] = bool(task.get("safe_mode", True))
+        if task.get("compile") is False:
+            # The inference-only load: no optimizer, loss or metrics rebuilt.
+            kwargs["compile"] = False
         model = load(task["path"], **kwargs)
     if not callable(model):
-        raise TypeError(
-            "load_model returned a %s, which cannot predict" % type(model).__name__
-        )
+        raise TypeError("load_model returned a %s, which cannot predict" % type(model).__name__)
 
     def predict(inputs):
         feed = [model_input(x) for x in inputs]
@@ -60,10 +88,29 @@ def _load_keras(context, task):
     return Loaded(predict, model)
 
 
-def _rebuild_with_weights(context, task):
+def check_resolved(keras, pairs, objects, info):
+    """The gate's condition on classes named with a foreign module: this Keras
+    imports that module to find a class the custom objects do not name, so
+    every such class must resolve without it (CVE-2025-1550)."""
+    saving = getattr(keras, "saving", None)
+    lookup = getattr(saving, "get_registered_object", None) or keras.utils.get_registered_object
+    for name, module in pairs:
+        if name in objects or lookup(name, custom_objects=objects) is not None:
+            continue
+        raise Unsafe(
+            "refused without --unsafe: class %s is not among the custom objects, and "
+            "%s %s would import module %r to find it (CVE-2025-1550)"
+            % (name, info.get("keras_flavour"), info.get("keras"), module)
+        )
+
+
+def rebuild_with_weights(context, task):
     """The `weights` format: the architecture rebuilt from the zoo under the
     artifact's policy (uncompiled, as for serving), weights from the file."""
     keras, zoo = context["keras"], context["zoo"]
+    # A fresh session, as in a new program: layer names restart at "dense",
+    # which the name-keyed weights layouts (Keras >= 2.12) depend on.
+    keras.backend.clear_session()
     _probe.set_global_policy(keras, task["policy"])
     try:
         spec = zoo.build(keras, task["model"], train=False)
@@ -75,26 +122,59 @@ def _rebuild_with_weights(context, task):
     return model
 
 
-def _load_saved_model(context, task):
+def load_saved_model(context, task):
+    """`tf.saved_model.load` and its `serving_default` signature."""
     tf = context["tf"]
+    # The loaded object must outlive the signature: in TF <= 2.7 a signature's
+    # variables die with it ("Could not find variable _AnonymousVar...",
+    # tensorflow/tensorflow#34253, #46708, #37615).
     loaded = tf.saved_model.load(task["path"])
     signature = loaded.signatures["serving_default"]
     specs = signature.structured_input_signature[1]
     names = input_order(sorted(specs), task.get("input_names"))
 
     def predict(inputs):
-        feeds = {
-            name: tf.constant(x, dtype=specs[name].dtype)
-            for name, x in zip(names, inputs)
-        }
+        feeds = {name: tf.constant(x, dtype=specs[name].dtype) for name, x in zip(names, inputs)}
         return order_outputs(signature(**feeds), task.get("output_names"))
 
-    return Loaded(predict)
+    return Loaded(predict, keep=(loaded, signature))
 
 
-def _load_tfsm_layer(context, task):
-    if context["flavour"] != "keras3":
-        raise RuntimeError("TFSMLayer exists only in Keras 3")
+def load_serving(context, task):
+    """The model server's path: a v1 session loads the "serve" meta graph and
+    runs the `serving_default` signature by tensor names."""
+    tf = context["tf"]
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph)
+    try:
+        with graph.as_default():
+            meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], task["path"])
+    except Exception:
+        session.close()
+        raise
+    signature = meta.signature_def["serving_default"]
+    names = input_order(sorted(signature.inputs), task.get("input_names"))
+    fetches = {key: info.name for key, info in signature.outputs.items()}
+
+    def predict(inputs):
+        feeds = {}
+        for name, x in zip(names, inputs):
+            info = signature.inputs[name]
+            feeds[info.name] = serving_feed(x, tf.dtypes.as_dtype(info.dtype))
+        return order_outputs(session.run(fetches, feed_dict=feeds), task.get("output_names"))
+
+    return Loaded(predict, keep=(graph, session), close=session.close)
+
+
+def serving_feed(x, dtype):
+    """A numpy input as a session feed of the signature's dtype."""
+    if dtype.name == "string":
+        return np.char.encode(x, "utf-8") if x.dtype.kind == "U" else x
+    return np.asarray(x).astype(dtype.as_numpy_dtype)
+
+
+def load_tfsm_layer(context, task):
+    """Keras 3's TFSMLayer over the `serving_default` endpoint."""
     keras, tf = context["keras"], context["tf"]
     layer = keras.layers.TFSMLayer(task["path"], call_endpoint="serving_default")
 
@@ -108,7 +188,15 @@ def _load_tfsm_layer(context, task):
             outputs = layer({n: tf.constant(x) for n, x in zip(names, inputs)})
         return order_outputs(outputs, task.get("output_names"))
 
-    return Loaded(predict)
+    return Loaded(predict, keep=(layer,))
+
+
+LOADERS = {
+    "keras": load_keras,
+    "saved-model": load_saved_model,
+    "serving": load_serving,
+    "tfsm-layer": load_tfsm_layer,
+}
 
 
 def verify(task):
@@ -146,18 +234,10 @@ def _artifact_files(root, path):
             full = os.path.join(base, name)
             if os.path.islink(full):
                 raise Refused(
-                    "artifact contains a symbolic link: %s"
-                    % os.path.relpath(full, root)
+                    "artifact contains a symbolic link: %s" % os.path.relpath(full, root)
                 )
         found.extend(os.path.relpath(os.path.join(base, f), root) for f in files)
     return found
-
-
-LOADERS = {
-    "keras": _load_keras,
-    "saved-model": _load_saved_model,
-    "tfsm-layer": _load_tfsm_layer,
-}
 
 
 def custom_objects(context, task):

@@ -3,7 +3,9 @@
 Usage: produce.py --tasks TASKS.json --events-fd N
 
 Each task is one (model, policy) with a target path per format, chosen by the
-host. Events: hello, then per task start, one `artifact` per format, done.
+host, and the formats this env cannot write with the reason (`cannot_write`,
+from the host's release table: probes do not test versions themselves).
+Events: hello, then per task start, one `artifact` per format, done.
 """
 
 import os
@@ -21,11 +23,15 @@ def main(argv):
 
 
 def produce_one(context, task, events):
-    keras, flavour, info = context["keras"], context["flavour"], context["info"]
+    keras, flavour = context["keras"], context["flavour"]
 
     def report(fmt, status, **fields):
         events.emit("artifact", task=task["id"], format=fmt, status=status, **fields)
 
+    # Each model is built as in a new program: layer names restart at "dense"
+    # (a long-lived process would number them on, and the name-keyed weights
+    # layouts of Keras >= 2.12 would then read as another model's).
+    keras.backend.clear_session()
     _probe.set_global_policy(keras, task["policy"])
     try:
         started = time.time()
@@ -52,7 +58,7 @@ def produce_one(context, task, events):
         _probe.set_global_policy(keras, "float32")
 
     for fmt, path in sorted(task["formats"].items()):
-        reason = cannot_write(flavour, info, fmt)
+        reason = task.get("cannot_write", {}).get(fmt)
         if reason:
             report(fmt, "not-applicable", reason=reason)
             continue
@@ -89,15 +95,6 @@ def _names(model, kind):
         names = [getattr(t, "name", None) for t in tensors]
     names = [str(n).split(":")[0] for n in names or [] if n]
     return names or None
-
-
-def cannot_write(flavour, info, fmt):
-    """Why this env has no writer for `fmt`, or None when it has one."""
-    if fmt == "keras" and flavour == "keras2":
-        major_minor = tuple(int(p) for p in info["tensorflow"].split(".")[:2])
-        if major_minor < (2, 12):
-            return "the .keras (v3) format arrived in Keras 2.12"
-    return None
 
 
 def _save_h5(keras, flavour, model, path):

@@ -59,7 +59,10 @@ def test_every_way_out_comes_from_a_measured_cell() -> None:
         "install tf-keras and set TF_USE_LEGACY_KERAS=1",
     ]
     served = [w["how"] for w in rows["savedmodel"]["alternatives"]]
-    assert served == ["load it with the saved-model loader", "re-save it as h5 in TF 2.15"]
+    assert served == [
+        "load it with tf.saved_model.load and its serving_default signature",
+        "re-save it as h5 in TF 2.15",
+    ]
     assert found["summary"] == {"works": 1, "breaks_with_a_way_out": 2, "breaks": 0}
 
 

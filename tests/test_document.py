@@ -14,6 +14,7 @@ from matrix.config import Settings
 from matrix.paths import Layout
 from matrix.plan import Plan
 from matrix.report import document, markdown
+from matrix.safety.findings import Inspection
 from tests.conftest import plan_for
 
 K2 = "tf2.15-keras2-py3.11-cpu"
@@ -39,6 +40,9 @@ def _saved(layout: Layout, env: str, fmt: str) -> dict[str, Any]:
         "reference_sha256": files.sha256_file(root / "mlp-float32.ref.npz"),
     }
     entry["sha256"] = store.artifact_digest(entry)
+    # What the producer's inspection found: nothing (the gate lets it through).
+    clean = Inspection(fmt).to_dict()
+    files.write_json(layout.inspection(store.inspection_key(entry)), clean)
     return entry
 
 
@@ -220,6 +224,9 @@ def test_markdown_renders_tables_and_escapes(stored: tuple[Plan, Layout], tmp_pa
     assert "| 2.15 k2 " in text and "2.21 k3" in text
     assert "<script>" not in text and "&lt;script&gt;" in text
     assert "boom \\| &lt;script&gt;" in text
-    (row,) = [line for line in text.splitlines() if "TypeError" in line and "boom" in line]
-    assert len(re.split(r"(?<!\\)\|", row)) == 7 + 2  # 7 columns, 2 edges
+    rows = [line for line in text.splitlines() if "TypeError" in line and "boom" in line]
+    assert len(rows) == 2  # under "New or unexplained" and under Details
+    for row in rows:
+        assert len(re.split(r"(?<!\\)\|", row)) == 9 + 2  # 9 columns, 2 edges
+    assert "**new or unexplained**" in text
     assert "have no result yet" in text

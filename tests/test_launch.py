@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from matrix.launch import Fault, ProbeCommand, Sink, describe_exit, run_probe
+from matrix.launch import (
+    MAX_EVENT_BYTES,
+    Fault,
+    ProbeCommand,
+    Sink,
+    _LineReader,
+    describe_exit,
+    run_probe,
+)
 
 FAKE_PROBE = textwrap.dedent(
     """
@@ -47,6 +55,17 @@ FAKE_PROBE = textwrap.dedent(
             if os.fork() == 0:
                 time.sleep(60)
             os._exit(1)
+        elif how == "huge":
+            # one event line of 64 MiB, the shape of a 1 GiB config echoed back
+            events.write('{"event": "done", "task": "' + task["id"] + '", "x": "')
+            block = "x" * (1 << 20)
+            for _ in range(64):
+                events.write(block)
+            events.write('"}\\n'); events.flush()
+            continue
+        elif how == "environ":
+            emit(event="done", task=task["id"], env=dict(os.environ), cwd=os.getcwd())
+            continue
         emit(event="done", task=task["id"], status="predicted")
     emit(event="bye")
     """
@@ -61,6 +80,7 @@ class Recorder(Sink):
     def event(self, event: dict[str, Any]) -> None:
         if event["event"] == "done":
             self.done.append(event["task"])
+            self.last = event
 
     def fault(self, fault: Fault) -> None:
         self.faults.append(fault)
@@ -163,7 +183,7 @@ def test_import_hang_is_an_env_error_after_the_start_limit(tmp_path: Path) -> No
         command(tmp_path, env={"FAKE_IMPORT": "hang"}, start_timeout=1.0), tasks("ok"), sink
     )
     assert result.env_error is not None
-    assert "did not load within 1 s" in result.env_error
+    assert "had not loaded TensorFlow within 1 s" in result.env_error
 
 
 @pytest.mark.parametrize(
@@ -172,3 +192,35 @@ def test_import_hang_is_an_env_error_after_the_start_limit(tmp_path: Path) -> No
 )
 def test_exit_descriptions(code: int, text: str) -> None:
     assert text in describe_exit(code)
+
+
+def test_an_oversized_event_is_dropped_in_linear_time(tmp_path: Path) -> None:
+    sink = Recorder()
+    started = time.monotonic()
+    run_probe(command(tmp_path), tasks("huge", "ok"), sink)
+    assert time.monotonic() - started < 20
+    # The 64 MiB line is never parsed: its cell is a crash (no trusted report).
+    assert sink.done == ["t1-ok"]
+    assert [(f.task, f.status) for f in sink.faults] == [("t0-huge", "crash")]
+
+
+def test_line_reader_keeps_lines_across_chunks_and_drops_long_ones() -> None:
+    reader = _LineReader(limit=10)
+    lines = [*reader.feed(b"ab"), *reader.feed(b"c\n" + b"x" * 50), *reader.feed(b"\nok\n")]
+    assert lines == [b"abc", b"ok"]
+    assert MAX_EVENT_BYTES >= 1 << 20
+
+
+def test_probes_get_a_minimal_environment_and_their_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("PYTHONPATH", "/host/code")
+    sink = Recorder()
+    run_probe(command(tmp_path, env={"EXTRA": "1"}), tasks("environ"), sink)
+    env, cwd = sink.last["env"], sink.last["cwd"]
+    assert "GITHUB_TOKEN" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+    assert "PYTHONPATH" not in env
+    assert env["EXTRA"] == "1" and env["HOME"] == str(tmp_path) and env["TMPDIR"] == str(tmp_path)
+    assert Path(cwd) == tmp_path

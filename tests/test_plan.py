@@ -74,13 +74,14 @@ def test_cells_pair_every_format_with_its_loaders_only() -> None:
         Settings(tf=("2.15", "2.21"), models=("mlp",), formats=("h5", "keras", "savedmodel"))
     )
     cells = list(plan.cells())
-    # 2 producers x 2 policies x (h5:1 + keras:1 + savedmodel:3 loaders) x 2 consumers
-    assert len(cells) == 2 * 2 * 5 * 2
+    # 2 producers x 2 policies x (h5:1 + keras:1 + savedmodel:4 loaders) x 2 consumers
+    assert len(cells) == 2 * 2 * 6 * 2
     assert {(c.format, c.loader) for c in cells} == {
         ("h5", "keras"),
         ("keras", "keras"),
         ("savedmodel", "keras"),
         ("savedmodel", "saved-model"),
+        ("savedmodel", "serving"),
         ("savedmodel", "tfsm-layer"),
     }
 

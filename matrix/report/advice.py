@@ -86,10 +86,21 @@ def _row(  # noqa: PLR0917 - one row from the whole measured matrix
             found = cells.get((producer, consumer, model, policy, form, loader))
             return found if found is not None and Status(found["status"]).passing else None
 
-        for loader in ("saved-model", "tfsm-layer"):
+        inference = (direct or {}).get("inference") or {}
+        if inference and Status(inference["status"]).passing:
+            alternatives.append(
+                {
+                    "how": "load it with load_model(path, compile=False) (inference only)",
+                    "status": inference["status"],
+                    "consumer": default,
+                    "format": fmt,
+                    "loader": "keras",
+                }
+            )
+        for loader, how in LOADER_WAYS.items():
             hit = passing(default, fmt, loader)
             if hit:
-                alternatives.append(_way(f"load it with the {loader} loader", hit))
+                alternatives.append(_way(how, hit))
         if not producer.startswith("user:"):
             for other in document["run"]["selection"]["formats"]:
                 hit = passing(default, other, "keras") if other != fmt else None
@@ -120,6 +131,14 @@ def _row(  # noqa: PLR0917 - one row from the whole measured matrix
         "works": works,
         "alternatives": alternatives,
     }
+
+
+# Other ways to read the same file in the new env, in the words a user acts on.
+LOADER_WAYS = {
+    "saved-model": "load it with tf.saved_model.load and its serving_default signature",
+    "serving": "serve it with TensorFlow Serving (the serving loader: graph mode, v1 session)",
+    "tfsm-layer": "wrap it in keras.layers.TFSMLayer",
+}
 
 
 def _way(how: str, cell: dict[str, Any]) -> dict[str, Any]:

@@ -21,12 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from matrix import __version__, drift, files, store
+from matrix import __version__, drift, files, known, store
 from matrix.compare import compare_outputs
 from matrix.config import Settings
-from matrix.consume import skip_reason
 from matrix.paths import Layout
 from matrix.plan import CellKey, Plan, PlannedEnv, artifact_id
+from matrix.report import selfcheck
+from matrix.safety import gate, inspections
+from matrix.safety.findings import Inspection
 from matrix.status import Status
 from matrix.usermodels import is_user_producer
 
@@ -42,9 +44,19 @@ class _Stored:
         self.probe = store.probe_version()
         self.envs = {p.id: p.env for p in plan.envs}
         self.states = {p.id: _state(layout, p) for p in plan.envs}
-        self.manifests = {p: store.read_manifest(layout, p) for p in plan.producers}
+        self.consumers = {
+            p.id: gate.consumer_of(p.env, self.states[p.id].get("freeze") or []) for p in plan.envs
+        }
+        self.manifests = {p: store.by_key(store.read_manifest(layout, p)) for p in plan.producers}
         self.results = {p.id: store.read_results(layout, p.id) for p in plan.envs}
         self._arrays: dict[Path, list[np.ndarray] | None] = {}
+        self._inspections: dict[str, Inspection | None] = {}
+
+    def inspection(self, entry: dict[str, Any]) -> Inspection | None:
+        key = store.inspection_key(entry)
+        if key not in self._inspections:
+            self._inspections[key] = inspections.read(self.layout, key)
+        return self._inspections[key]
 
     def arrays(self, path: Path, expected_sha: str | None) -> list[np.ndarray] | None:
         """The outputs of an .npz whose sha256 matches, else None."""
@@ -53,9 +65,7 @@ class _Stored:
         return self._arrays[path]
 
     def entry(self, key: CellKey) -> dict[str, Any] | None:
-        name = self.layout.artifact_name(key.model, key.policy, key.format)
-        found = self.manifests[key.producer]["artifacts"].get(name)
-        return found if isinstance(found, dict) else None
+        return self.manifests[key.producer].get((key.model, key.policy, key.format))
 
 
 def build(
@@ -70,6 +80,7 @@ def build(
             _portable(cell, layout) if cell else _key_fields(key)
         )
     when = when or datetime.datetime.now(datetime.timezone.utc)
+    used = known.explain(cells)
     return {
         "schema_version": SCHEMA_VERSION,
         "run": {
@@ -97,6 +108,8 @@ def build(
         "cells": cells,
         "pending": pending,
         "summary": dict(sorted(Counter(c["status"] for c in cells).items())),
+        "causes": {cause_id: cause.to_dict() for cause_id, cause in sorted(used.items())},
+        "self_check": selfcheck.check(cells),
     }
 
 
@@ -139,6 +152,7 @@ def _env_entry(env_id: str, python: str, tf: str, stored: _Stored) -> dict[str, 
         "onednn": versions.get("onednn"),
         "status": state.get("status", "pending"),
         "reason": state.get("reason"),
+        "sandbox": state.get("sandbox") or versions.get("sandbox"),
         "interpreter": state.get("interpreter"),
         "fingerprint": state.get("fingerprint"),
         "rebuild_reason": state.get("rebuild_reason"),
@@ -149,8 +163,8 @@ def _env_entry(env_id: str, python: str, tf: str, stored: _Stored) -> dict[str, 
 def _artifacts(plan: Plan, stored: _Stored) -> list[dict[str, Any]]:
     rows = []
     for producer, model, policy, fmt in plan.artifacts():
-        name = stored.layout.artifact_name(model, policy, fmt)
-        entry = stored.manifests[producer]["artifacts"].get(name) or {}
+        entry = stored.manifests[producer].get((model, policy, fmt)) or {}
+        inspection = stored.inspection(entry) if entry.get("status") == "saved" else None
         row = {
             "id": artifact_id(producer, model, policy, fmt),
             "producer": producer,
@@ -163,6 +177,7 @@ def _artifacts(plan: Plan, stored: _Stored) -> list[dict[str, Any]]:
             "error_type": entry.get("error_type"),
             "error": entry.get("error") or entry.get("reason"),
             "note": entry.get("note"),
+            "inspection": inspection.to_dict() if inspection else None,
         }
         if is_user_producer(producer):
             row.update(
@@ -220,8 +235,14 @@ def _resolve(key: CellKey, stored: _Stored, settings: Settings) -> dict[str, Any
             error_text=entry.get("traceback"),
         )
     env = stored.envs[key.consumer]
-    code = stored.plan.carries_code(key.producer, key.model)
-    skip = skip_reason(key.loader, key.format, code, env, stored.plan.unsafe)
+    skip = gate.skip_reason(
+        key.loader,
+        key.format,
+        env.flavour,
+        stored.inspection(entry),
+        stored.consumers[key.consumer],
+        stored.plan.unsafe,
+    )
     if skip:
         return _decided(key, Status.NOT_APPLICABLE, skip)
     fingerprint = stored.states[key.consumer].get("fingerprint")
@@ -263,6 +284,10 @@ def _env_level(key: CellKey, stored: _Stored) -> dict[str, Any] | None:
     return None
 
 
+# What a cell keeps of a measurement beside its headline (own policy, inference-only).
+_PART_FIELDS = ("status", "max_abs", "max_rel", "max_ulp", "error_type", "error", "seconds")
+
+
 def _measured(
     key: CellKey, record: dict[str, Any], entry: dict[str, Any], stored: _Stored, settings: Settings
 ) -> dict[str, Any] | None:
@@ -289,19 +314,15 @@ def _measured(
         own_cell["dtype_drift"] = drift.dtype_changes(
             entry.get("description"), own.get("description")
         )
-        cell["own_policy"] = {
-            k: own_cell[k]
-            for k in (
-                "status",
-                "max_abs",
-                "max_rel",
-                "max_ulp",
-                "error_type",
-                "error",
-                "dtype_drift",
-            )
-        }
+        cell["own_policy"] = {k: own_cell[k] for k in (*_PART_FIELDS, "dtype_drift")}
         cell["policy_sensitive"] = own_cell["status"] != main["status"]
+    cell["inference"] = None
+    inference = record.get("inference")
+    if isinstance(inference, dict):
+        found = _outcome(key, inference, entry, stored, tolerance)
+        if found is None:
+            return None
+        cell["inference"] = {k: found[k] for k in _PART_FIELDS}
     cell["silent_changes"] = silent_changes(cell)
     return cell
 
@@ -310,6 +331,9 @@ def _outcome(
     key: CellKey, record: dict[str, Any], entry: dict[str, Any], stored: _Stored, tolerance: Any
 ) -> dict[str, Any] | None:
     seconds = _seconds(record)
+    if record["status"] == "refused":
+        # The probe's half of the gate: a class it would import a module for.
+        return _decided(key, Status.NOT_APPLICABLE, record.get("error") or "refused")
     if record["status"] != "predicted":
         status = Status(record["status"])
         return _decided(

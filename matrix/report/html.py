@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from matrix.report import view
+from matrix.report import selfcheck, view
 from matrix.report.escape import shorten, xml_text
 from matrix.status import MEANINGS, SYMBOLS, Status
 
@@ -32,6 +32,7 @@ def render(document: dict[str, Any]) -> str:
     body = [
         "<h1>TensorFlow/Keras compatibility matrix</h1>",
         _meta(document),
+        _self_check(document, labels),
         _envs(document, labels),
         _legend(),
         *[_grid(grid, labels) for grid in view.grids(document)],
@@ -60,6 +61,29 @@ def _meta(document: dict[str, Any]) -> str:
         f'<p class="meta">Generated {_text(run["when"])} on {_text(run["host"])} by '
         f"tf-compat-matrix {_text(run['tool_version'])} (probe {_text(run['probe_version'])}). "
         f"{len(document['cells'])} cells: {_text(totals)}.{unsafe}</p>"
+    )
+
+
+def _self_check(document: dict[str, Any], labels: dict[str, str]) -> str:
+    result = document.get("self_check") or {}
+    if not result:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_text(labels.get(c['producer'], c['producer']))}</td><td>{_text(c['model'])}"
+        f"</td><td>{_text(c['policy'])}</td><td>{_text(c['format'])}</td><td>{_text(c['loader'])}"
+        f'</td><td>{_text(c["status"])}</td><td class="msg">{_text(c.get("error") or "")}</td></tr>'
+        for c in result.get("suspects", [])
+    )
+    table = (
+        "<table><tr><th>env</th><th>model</th><th>policy</th><th>format</th><th>loader</th>"
+        f"<th>status</th><th>message</th></tr>{rows}</table>"
+        if rows
+        else ""
+    )
+    unexplained = len(view.unexplained(document))
+    return (
+        f"<h2>Self-check</h2><p>{_text(selfcheck.summary(result))}. "
+        f"Failing cells with no known cause: {unexplained}.</p>{table}"
     )
 
 
@@ -171,18 +195,28 @@ def _changes(document: dict[str, Any], labels: dict[str, str]) -> str:
 
 
 def _failing(document: dict[str, Any], labels: dict[str, str]) -> str:
+    causes = document.get("causes") or {}
     rows = "".join(
         f"<tr><td>{SYMBOLS[status]} {status.value}</td>{_key_cells(cell, labels)}"
         f"<td>{_text(cell.get('error_type') or '')}</td>"
-        f'<td class="msg">{_text(cell.get("error") or "", 300)}</td></tr>'
+        f'<td class="msg">{_text(cell.get("error") or "", 300)}</td>'
+        f"<td>{_cause(causes.get(cell.get('known') or ''))}</td>"
+        f"<td>{_text((cell.get('inference') or {}).get('status') or '')}</td></tr>"
         for status, cells in view.failing(document).items()
         for cell in cells
     )
     return (
         "<h2>Failing cells</h2><table><tr><th>status</th><th>producer</th><th>consumer</th>"
         "<th>model</th><th>policy</th><th>format</th><th>loader</th><th>error type</th>"
-        f"<th>message</th></tr>{rows}</table>"
+        "<th>message</th><th>known cause</th><th>compile=False</th></tr>"
+        f"{rows}</table>"
     )
+
+
+def _cause(cause: dict[str, Any] | None) -> str:
+    """The cause's title; its upstream link is in compat.md and compat.json
+    (the page fetches and links nothing)."""
+    return _text(cause["title"]) if cause else "<strong>new or unexplained</strong>"
 
 
 def _key_cells(cell: dict[str, Any], labels: dict[str, str]) -> str:

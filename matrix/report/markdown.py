@@ -7,7 +7,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from matrix.report import view
+from matrix.report import selfcheck, view
 from matrix.report.escape import md_cell
 from matrix.status import MEANINGS, SYMBOLS, Status
 
@@ -21,6 +21,8 @@ def render(document: dict[str, Any]) -> str:
     labels = view.labels(document)
     parts = [
         _header(document),
+        _self_check(document, labels),
+        _unexplained(document, labels),
         _changes(document, labels),
         _advice(document, labels),
         _envs(document, labels),
@@ -74,8 +76,13 @@ def _header(document: dict[str, Any]) -> str:
         "",
         f"Cells: {len(document['cells'])}. {totals}",
     ]
+    lines += ["", _sandbox_line(document)]
     if run.get("unsafe"):
-        lines += ["", "**Unsafe mode was on**: models needing unsafe deserialization were loaded."]
+        lines += [
+            "",
+            "**Unsafe mode was on** (`--unsafe`): the safety gate was open, and files "
+            "holding code were loaded with `safe_mode=False`.",
+        ]
     if document.get("pending"):
         lines += [
             "",
@@ -83,6 +90,69 @@ def _header(document: dict[str, Any]) -> str:
             "`nox -s matrix` with the same selection to compute them).",
         ]
     return "\n".join(lines)
+
+
+def _sandbox_line(document: dict[str, Any]) -> str:
+    """What confined the probes, as the envs reported it."""
+    seen: dict[str, list[str]] = {}
+    for env in document["envs"]:
+        sandbox = env.get("sandbox") or {}
+        if not sandbox:
+            continue
+        parts = [f"Landlock {sandbox.get('landlock')}"]
+        parts += [f"{k} {sandbox[k]}" for k in ("tcp", "signals") if sandbox.get(k)]
+        parts.append(f"network {sandbox.get('network')}")
+        seen.setdefault("; ".join(parts), []).append(env["id"])
+    if not seen:
+        return "Probe sandbox: not reported (no probe ran in this run)."
+    if len(seen) == 1:
+        return f"Probe sandbox: {md_cell(next(iter(seen)), 400)}."
+    return "Probe sandbox: " + "; ".join(
+        f"{md_cell(', '.join(envs))}: {md_cell(text, 300)}" for text, envs in seen.items()
+    )
+
+
+def _self_check(document: dict[str, Any], labels: dict[str, str]) -> str:
+    """Every env must read what it wrote itself; what fails for no known
+    cause is a suspected harness defect and comes first."""
+    result = document.get("self_check")
+    if not result:
+        return ""
+    lines = ["## Self-check", "", md_cell(selfcheck.summary(result), 400) + "."]
+    if result["suspects"]:
+        rows = [
+            [
+                md_cell(labels.get(c["producer"], c["producer"])),
+                md_cell(c["model"]),
+                md_cell(c["policy"]),
+                md_cell(c["format"]),
+                md_cell(c["loader"]),
+                md_cell(f"{Status(c['status']).symbol} {c['status']}"),
+                md_cell(c.get("error") or ""),
+            ]
+            for c in result["suspects"]
+        ]
+        headers = ["env", "model", "policy", "format", "loader", "status", "message"]
+        lines += ["", _table(rows, headers)]
+    return "\n".join(lines)
+
+
+def _unexplained(document: dict[str, Any], labels: dict[str, str]) -> str:
+    """Failing cells no known cause explains, grouped by message."""
+    cells = view.unexplained(document)
+    if not cells:
+        causes = len(document.get("causes") or {})
+        return (
+            f"## New or unexplained\n\nNone: every failing cell is explained by one of "
+            f"{causes} known cause(s) (`matrix/known.toml`), listed with its upstream link "
+            "under Details."
+        )
+    return (
+        f"## New or unexplained ({len(cells)})\n\n"
+        "No known cause (`matrix/known.toml`) explains these cells: each group is either a "
+        "defect of this tool or an upstream regression worth reporting.\n\n"
+        + _error_groups(document, cells, labels)
+    )
 
 
 def _changes(document: dict[str, Any], labels: dict[str, str]) -> str:
@@ -221,6 +291,7 @@ def _legend() -> str:
     rows = [[SYMBOLS[s], f"`{s.value}`", MEANINGS[s]] for s in Status]
     silent = "; ".join(f"{kind}: {meaning}" for kind, meaning in view.SILENT_MEANING.items())
     rows.append([view.SILENT_MARK, "silent change", f"counted beside the status ({silent})"])
+    rows.append([view.INFERENCE_MARK, "inference-only", view.INFERENCE_MEANING])
     return (
         "## Legend\n\nEach table cell counts the (model, policy) pairs of that producer "
         "(row) and consumer (column) by status.\n\n" + _table(rows, ["symbol", "status", "meaning"])
@@ -245,8 +316,10 @@ def _summary(counts: Counter[str]) -> str:
     if not counts:
         return "…"
     text = " ".join(f"{Status(s).symbol}{n}" for s, n in view.ordered(counts))
-    silent = counts.get(view.SILENT_MARK, 0)
-    return f"{text} {view.SILENT_MARK}{silent}" if silent else text
+    for mark in (view.INFERENCE_MARK, view.SILENT_MARK):
+        if counts.get(mark):
+            text += f" {mark}{counts[mark]}"
+    return text
 
 
 def _notes(document: dict[str, Any], labels: dict[str, str]) -> str:
@@ -303,9 +376,10 @@ def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
         if status is Status.DRIFT:
             headers = [
                 *["producer", "consumer", "model", "policy", "format", "loader"],
-                *["max abs", "max rel", "max ULP", "note"],
+                *["max abs", "max rel", "max ULP", "note", "known cause"],
             ]
-            rows = [_drift_row(cell, labels) for cell in cells]
+            causes = document.get("causes") or {}
+            rows = [_drift_row(cell, labels, causes) for cell in cells]
             sections.append(title + _table(rows, headers))
         else:
             sections.append(title + _error_groups(document, cells, labels))
@@ -326,30 +400,74 @@ def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
 def _error_groups(
     document: dict[str, Any], cells: list[dict[str, Any]], labels: dict[str, str]
 ) -> str:
-    """One row per message: which producers, consumers, models and
-    format/loader pairs raised it. Each cell's own message and traceback stay
-    in compat.json and compat.html."""
+    """One row per known cause (its cause, upstream link and way out) or, for
+    the rest, per message: which producers, consumers, models and
+    format/loader pairs it hit, and how many load for inference with
+    compile=False. Each cell's own message and traceback stay in compat.json
+    and compat.html."""
     producers, consumers = view.env_ids(document)
+    causes = document.get("causes") or {}
     rows = []
     for group in view.error_groups(cells):
         places = dict.fromkeys(f"{c['format']} · {c['loader']}" for c in group.cells)
         rows.append(
             [
                 str(len(group.cells)),
-                md_cell(_short_type(group.error_type)),
-                md_cell(group.message, view.MESSAGE_CHARS),
+                *_why(group, causes),
+                md_cell(_inference_text(group)),
                 md_cell(_envs_text(group.values("producer"), producers, labels)),
                 md_cell(_envs_text(group.values("consumer"), consumers, labels)),
                 md_cell(", ".join(group.values("model"))),
                 md_cell(", ".join(places)),
             ]
         )
-    headers = ["cells", "error type", "message", "producers", "consumers", "models", "where"]
+    headers = [
+        *["cells", "what happens", "why (known cause)", "way out", "compile=False"],
+        *["producers", "consumers", "models", "where"],
+    ]
     return (
-        "Grouped by message (artifact paths, numbers TF makes up per process and whole "
-        "configs shortened); compat.json and compat.html have each cell's own message "
-        "and traceback.\n\n" + _table(rows, headers)
+        "One row per known cause, or per message where none is known (artifact paths, "
+        "numbers TF makes up per process and whole configs shortened); compat.json and "
+        "compat.html have each cell's own message and traceback.\n\n" + _table(rows, headers)
     )
+
+
+def _why(group: view.ErrorGroup, causes: dict[str, Any]) -> list[str]:
+    """[what happens, why, way out]: the cause's words and link, or the raw
+    message marked as new."""
+    cause = causes.get(group.cause or "")
+    if cause is None:
+        what = (
+            f"{_short_type(group.error_type)}: {group.message}"
+            if group.error_type
+            else group.message
+        )
+        return [md_cell(what, view.MESSAGE_CHARS), "**new or unexplained**", ""]
+    links = " ".join(f"[{_link_label(url)}]({url})" for url in cause["links"])
+    return [
+        md_cell(cause["title"]),
+        md_cell(cause["cause"], 400) + " " + links,
+        md_cell(cause["way_out"], 400),
+    ]
+
+
+def _link_label(url: str) -> str:
+    """keras-team/keras#18709 for an issue or pull request; the host otherwise."""
+    parts = url.split("/")
+    if len(parts) > 6 and parts[2] == "github.com" and parts[5] in ("issues", "pull"):
+        return f"{parts[3]}/{parts[4]}#{parts[6]}"
+    if len(parts) > 4 and parts[2] == "github.com":
+        return f"{parts[3]}/{parts[4]}"
+    return parts[2] if len(parts) > 2 else url
+
+
+def _inference_text(group: view.ErrorGroup) -> str:
+    if group.status is not Status.LOAD_ERROR:
+        return ""
+    tried = sum(1 for c in group.cells if c.get("inference"))
+    if not tried:
+        return ""
+    return f"{view.INFERENCE_MARK} {group.inference_ok}/{tried} load"
 
 
 def _envs_text(found: list[str], everyone: list[str], labels: dict[str, str]) -> str:
@@ -373,13 +491,20 @@ def _key_cells(cell: dict[str, Any], labels: dict[str, str]) -> list[str]:
     ]
 
 
-def _drift_row(cell: dict[str, Any], labels: dict[str, str]) -> list[str]:
+def _drift_row(cell: dict[str, Any], labels: dict[str, str], causes: dict[str, Any]) -> list[str]:
+    cause = causes.get(cell.get("known") or "")
+    known = (
+        f"{md_cell(cause['title'])} ([link]({cause['links'][0]}))"
+        if cause
+        else "**new or unexplained**"
+    )
     return [
         *_key_cells(cell, labels),
         _number(cell["max_abs"]),
         _number(cell["max_rel"]),
         _number(cell["max_ulp"]),
         md_cell(cell.get("error") or ""),
+        known,
     ]
 
 

@@ -10,10 +10,18 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from matrix.known import EXPLAINABLE
 from matrix.report.escape import shorten
 from matrix.status import Status
 
 SILENT_MARK = "⚠️"
+# Beside a load-error count: how many of those cells load and predict within
+# tolerance with `load_model(path, compile=False)` (the inference-only load).
+INFERENCE_MARK = "🔧"
+INFERENCE_MEANING = (
+    "of the load-errors, loads and predicts within tolerance with "
+    "load_model(path, compile=False): only the optimizer, loss or metrics failed"
+)
 SILENT_MEANING = {
     "config": "the loaded model's config differs from the saved one",
     "dtype": "a loaded weight has another dtype than the saved one",
@@ -86,6 +94,8 @@ def grids(document: dict[str, Any]) -> list[Grid]:
         tally[cell["status"]] += 1
         if cell.get("silent_changes"):
             tally[SILENT_MARK] += 1
+        if inference_passes(cell):
+            tally[INFERENCE_MARK] += 1
     producers, consumers = env_ids(document)
     found = []
     for fmt in document["run"]["selection"]["formats"] + _user_formats(document):
@@ -102,6 +112,12 @@ def _user_formats(document: dict[str, Any]) -> list[str]:
     selected = set(document["run"]["selection"]["formats"])
     extra = {a["format"] for a in document["artifacts"] if a["format"] not in selected}
     return sorted(extra)
+
+
+def inference_passes(cell: dict[str, Any]) -> bool:
+    """A failing default load whose compile=False load predicts within tolerance."""
+    inference = cell.get("inference") or {}
+    return bool(inference) and Status(inference["status"]).passing
 
 
 def ordered(counts: Counter[str] | dict[str, int]) -> list[tuple[str, int]]:
@@ -124,12 +140,18 @@ def failing(document: dict[str, Any]) -> dict[Status, list[dict[str, Any]]]:
 
 @dataclass
 class ErrorGroup:
-    """Failing cells of one status that raised the same message."""
+    """Failing cells of one status with one known cause, or (unexplained)
+    that raised the same message."""
 
     status: Status
     error_type: str
     message: str
     cells: list[dict[str, Any]] = field(default_factory=list)
+    cause: str | None = None  # the known cause's id
+
+    @property
+    def inference_ok(self) -> int:
+        return sum(1 for cell in self.cells if inference_passes(cell))
 
     def values(self, key: str) -> list[str]:
         """The distinct values of `key` over the group, in first-seen order."""
@@ -142,16 +164,40 @@ def error_groups(cells: list[dict[str, Any]]) -> list[ErrorGroup]:
     thousands of cells, and one row per cause is what a reader can take in."""
     groups: dict[tuple[str, str, str], ErrorGroup] = {}
     for cell in cells:
-        message = _PLACEHOLDER_PATH.sub(r"\1/…", cell.get("error") or cell.get("reason") or "")
-        message = _RUNTIME_NUMBER.sub("N", message)
-        # Renderers show the start of a message; cells that agree on it belong together.
-        message = _without_long_mappings(" ".join(message.split()))
-        message = shorten(message + _wrapped_cause(cell), MESSAGE_CHARS)
-        key = (cell["status"], cell.get("error_type") or "", message)
+        message = group_message(cell)
+        cause = cell.get("known")
+        # One row per known cause (its cells' messages vary: LSTM and GRU,
+        # one layer name or another); one row per message for the rest.
+        key = (
+            (cell["status"], "", cause)
+            if cause
+            else (cell["status"], cell.get("error_type") or "", message)
+        )
         if key not in groups:
-            groups[key] = ErrorGroup(Status(cell["status"]), key[1], message)
+            groups[key] = ErrorGroup(Status(cell["status"]), key[1], message, cause=cause)
         groups[key].cells.append(cell)
     return sorted(groups.values(), key=lambda g: (-len(g.cells), g.error_type, g.message))
+
+
+def group_message(cell: dict[str, Any]) -> str:
+    """A cell's message as groups compare it: artifact paths, numbers TF makes
+    up per process and long configs shortened."""
+    message = _PLACEHOLDER_PATH.sub(r"\1/…", cell.get("error") or cell.get("reason") or "")
+    message = _RUNTIME_NUMBER.sub("N", message)
+    # Renderers show the start of a message; cells that agree on it belong together.
+    message = _without_long_mappings(" ".join(message.split()))
+    return shorten(message + _wrapped_cause(cell), MESSAGE_CHARS)
+
+
+def unexplained(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Failing cells no known cause explains: harness defects or upstream
+    regressions worth reporting."""
+    return [
+        cell
+        for cells in failing(document).values()
+        for cell in cells
+        if cell["status"] in EXPLAINABLE and not cell.get("known")
+    ]
 
 
 def _wrapped_cause(cell: dict[str, Any]) -> str:

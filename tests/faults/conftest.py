@@ -53,13 +53,40 @@ SAVE = textwrap.dedent(
     plain.export(out + "/plain_served")
     np.savez(out + "/plain_expected.npz", output_0=plain(x).numpy())
 
-    # A Lambda whose code writes a marker file whenever it runs.
-    touch = eval("lambda t: (open(%r, 'w').write('the Lambda ran'), t)[1]" % os.environ["MARKER"])
+    # A Lambda whose code writes two marker files whenever it runs: one where
+    # the probe runs (a relative path), one outside the output folder.
+    touch = eval(
+        "lambda t: (open('lambda-ran.txt', 'w').write('ran'), open(%r, 'w').write('ran'), t)[2]"
+        % os.environ["MARKER"]
+    )
     lam = keras.Model(inputs, head(keras.layers.Lambda(touch)(inputs)))
     lam.save(out + "/marker.keras")
     lam.save(out + "/marker.h5")
     np.savez(out + "/marker_expected.npz", output_0=lam(x).numpy())
-    os.remove(os.environ["MARKER"])  # building the model ran it; loading must not
+    # The same Lambda inside a nested model.
+    inner_in = keras.Input((4,), name="inner_x")
+    inner = keras.Model(inner_in, keras.layers.Lambda(touch)(inner_in), name="inner")
+    nested = keras.Model(inputs, head(inner(inputs)))
+    nested.save(out + "/nested.h5")
+    # Building the models ran the Lambda; loading them must not.
+    os.remove(os.environ["MARKER"])
+    os.remove("lambda-ran.txt")
+
+    # A SavedModel whose serving function writes files: WriteFile (absolute and
+    # relative) and PrintV2 to a file.
+    import tensorflow as tf
+
+    class Writer(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def serve(self, x):
+            tf.io.write_file(os.environ["MARKER"] + ".writefile", "ran")
+            tf.io.write_file("writefile-ran.txt", "ran")
+            tf.print("ran", output_stream="file://" + os.environ["MARKER"] + ".print")
+            return {"output_0": x * 2.0}
+
+    writer = Writer()
+    signatures = {"serving_default": writer.serve}
+    tf.saved_model.save(writer, out + "/writer_served", signatures=signatures)
     """
 )
 
@@ -128,16 +155,35 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("fault-models")
     python = ensure_env(K3)
     (folder / "save.py").write_text(SAVE, encoding="utf-8")
-    env = {**os.environ, "MARKER": str(folder / "marker-ran.txt"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    marker(folder).parent.mkdir(exist_ok=True)
+    env = {**os.environ, "MARKER": str(marker(folder)), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    scratch = folder / "scratch"
+    scratch.mkdir()
     subprocess.run(
         [str(python), str(folder / "save.py"), str(folder)],
         env=env,
         check=True,
         capture_output=True,
         timeout=600,
+        cwd=scratch,
     )
     write_modules(folder)
     return folder
+
+
+def marker(models: Path) -> Path:
+    """Where the hostile models' code writes when it runs (outside any output)."""
+    return models.parent / "markers" / "code-ran.txt"
+
+
+def markers_written(*roots: Path) -> list[Path]:
+    """Every marker any hostile payload wrote, wherever it landed."""
+    names = ("code-ran.txt", "lambda-ran.txt", "writefile-ran.txt")
+    found = []
+    for root in roots:
+        if root.is_dir():
+            found += [p for p in root.rglob("*") if p.name.startswith(names)]
+    return found
 
 
 def ensure_env(env_id: str) -> Path:

@@ -135,7 +135,7 @@ def test_tensorflow_import_failure_is_an_env_error(tmp_path: Path) -> None:
         doc = document(tmp_path / "reports")
         env = _env(doc, BROKEN)
         assert env["status"] == "env-error"
-        assert "before TensorFlow loaded" in env["reason"] and "numpy" in env["reason"].lower()
+        assert "before it loaded TensorFlow" in env["reason"] and "numpy" in env["reason"].lower()
         assert cell(doc, producer=K3, consumer=K3, model="mlp")["status"] in PASSING
         assert cell(doc, producer=K3, consumer=BROKEN, model="mlp")["status"] == "env-error"
     finally:

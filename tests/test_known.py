@@ -1,0 +1,109 @@
+"""Known causes: the data file parses, matches what it says, and still
+explains cells of the published real runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from matrix import known
+from matrix.config import ConfigError
+from tests.conftest import ROOT
+
+# The published reports of real runs (the default matrix and the full preset).
+RECORDED = [ROOT / "reports" / "compat.json", ROOT / "reports" / "full" / "compat.json"]
+
+
+def cell(**fields: Any) -> dict[str, Any]:
+    base = {
+        "producer": "tf2.15-keras2-py3.11-cpu",
+        "consumer": "tf2.21-keras3-py3.11-cpu",
+        "model": "lstm",
+        "policy": "float32",
+        "format": "h5",
+        "loader": "keras",
+        "status": "load-error",
+        "error_type": "builtins.ValueError",
+        "error": "Unrecognized keyword arguments passed to LSTM: {'time_major': False}",
+    }
+    return {**base, **fields}
+
+
+def test_the_data_file_parses_with_unique_ids_and_links() -> None:
+    causes = known.causes()
+    assert len(causes) >= 25
+    assert len({c.id for c in causes}) == len(causes)
+    for cause in causes:
+        assert cause.links and cause.way_out and cause.cause
+
+
+def test_matching_by_message_flavour_and_version() -> None:
+    cells = [
+        cell(),
+        cell(consumer="tf2.18-tf-keras-py3.11-cpu"),  # tf-keras keeps time_major
+        cell(error="Unrecognized keyword arguments passed to GRU: {'time_major': False}"),
+        cell(status="drift", error=None),
+    ]
+    used = known.explain(cells)
+    assert [c["known"] for c in cells] == [
+        "keras3-rnn-time-major",
+        None,
+        "keras3-rnn-time-major",
+        None,
+    ]
+    assert set(used) == {"keras3-rnn-time-major"}
+
+
+def test_version_ranges() -> None:
+    spec = known.VersionRange.parse(">=2.11,<2.16", "x")
+    assert (2, 11) in spec and (2, 15) in spec and (2, 16) not in spec and (2, 5) not in spec
+    with pytest.raises(ConfigError, match="invalid version range"):
+        known.VersionRange.parse("2.11+", "x")
+
+
+def test_user_models_match_only_causes_without_producer_rules() -> None:
+    cells = [
+        cell(
+            producer="user:mine", model="mine", error="Op type not registered 'DisableCopyOnRead'"
+        ),
+    ]
+    known.explain(cells)
+    assert cells[0]["known"] is None  # that cause needs a producer TF >= 2.12
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"kind": "rumour"}, "kind"),
+        ({"links": ["http://insecure"]}, "https"),
+        ({"status": ["identical"]}, "not a failure"),
+        ({"message": "("}, "invalid pattern"),
+        ({"colour": "red"}, "unknown key"),
+    ],
+)
+def test_malformed_entries_are_refused(entry: dict[str, Any], message: str) -> None:
+    good = {
+        "id": "x",
+        "title": "t",
+        "cause": "c",
+        "way_out": "w",
+        "kind": "upstream",
+        "links": ["https://github.com/keras-team/keras/issues/1"],
+    }
+    with pytest.raises(ConfigError, match=message):
+        known.parse({"cause": [{**good, **entry}]}, "test.toml")
+
+
+@pytest.mark.skipif(not all(p.exists() for p in RECORDED), reason="no published real runs")
+def test_every_entry_explains_cells_of_a_recorded_real_run() -> None:
+    """The file cannot rot silently: an entry whose cells no published real
+    run has any more must be updated or removed."""
+    cells: list[dict[str, Any]] = []
+    for path in RECORDED:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        cells += [dict(c) for c in document["cells"]]
+    used = known.explain(cells)
+    unused = [c.id for c in known.causes() if c.id not in used]
+    assert unused == []
