@@ -3,6 +3,7 @@
     nox -s matrix [-- --tf 2.15 2.21 --models mlp ...]   the whole job
     nox -s "produce(<env-id>)" / "consume(<env-id>)"       one env's phase
     nox -s report                                          reports from stored results
+    nox -s repro -- CELL                                   replay one cell by hand
     nox -s tests | lint
 
 The per-env sessions are listed from the configured plan and tagged (`tf2.15`,
@@ -72,6 +73,13 @@ def report(session: nox.Session) -> None:
     """Rebuild the reports from stored results, without touching any env."""
     session.install(*HOST)
     session.run("python", "-m", "matrix", "report", *session.posargs)
+
+
+@nox.session(default=False)
+def repro(session: nox.Session) -> None:
+    """Write a standalone reproduction of one cell (-- CELL) and replay it."""
+    session.install(*HOST)
+    session.run("python", "-m", "matrix", "repro", *session.posargs)
 
 
 @nox.session(default=False)

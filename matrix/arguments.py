@@ -74,7 +74,7 @@ def common(sub: argparse.ArgumentParser) -> None:
     )
     places = sub.add_argument_group("places")
     places.add_argument(
-        "--config", default="pyproject.toml", help="pyproject.toml to read settings from"
+        "--config", help="pyproject.toml to read settings from (default ./pyproject.toml, if any)"
     )
     places.add_argument("--output", help="working folder (default build/matrix)")
     places.add_argument("--reports", help="report folder (default reports)")

@@ -1,4 +1,4 @@
-"""The command line: `python -m matrix run|plan|produce|consume|report|merge`.
+"""The command line: `python -m matrix run|plan|produce|consume|report|repro|merge`.
 
 `run` is the whole pipeline, one stage after the other:
 
@@ -28,6 +28,7 @@ from matrix.plan import Plan
 from matrix.produce import produce
 from matrix.publish import Extras, publish, report_paths
 from matrix.report import selfcheck, view
+from matrix.report.escape import terminal
 from matrix.selection import (
     plan_from,
     selection_given,
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.command(args))
     except (ConfigError, files.LockedError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal(exc)}", file=sys.stderr)
         return 2
 
 
@@ -93,6 +94,13 @@ def report(args: argparse.Namespace) -> int:
     extras = Extras.from_args(args, upgrade)
     layout = Layout(settings.output, settings.envdir)
     plan = _stored_plan(args, settings, layout, upgrade)
+    if not store.any_results(layout, plan.env_ids):
+        print(
+            f"error: nothing to report: no env of this selection has a stored result in "
+            f"{terminal(layout.output)} (run the matrix first, or pass its --output)",
+            file=sys.stderr,
+        )
+        return 1
     document, code = publish(plan, settings, layout, extras)
     _print_summary(document, settings)
     return code
@@ -110,6 +118,32 @@ def merge(args: argparse.Namespace) -> int:
         document, code = publish(plan, settings, layout, extras)
     _print_summary(document, settings)
     return code
+
+
+def repro(args: argparse.Namespace) -> int:
+    """Write a standalone reproduction of one cell and replay it in its env."""
+    from matrix.repro import folder
+
+    settings = settings_from(args)
+    layout = Layout(settings.output, settings.envdir)
+    plan = _stored_plan(args, settings, layout, None)
+    key = folder.parse_cell_id(args.cell, plan)
+    target = Path(args.folder) if args.folder else folder.default_folder(layout, key)
+    prepared = folder.prepare(key, plan, layout, settings, target)
+    print(f"wrote {target}: repro.py, README.md, the artifact and its reference")
+    if args.no_run:
+        return 0
+    replayed = folder.run(prepared, settings.timeouts.start + settings.timeouts.cell)
+    print("\n".join(replayed.stdout.rstrip().splitlines()[-8:]))
+    recorded = prepared.recorded + (
+        f" (compile=False: {prepared.recorded_inference})" if prepared.recorded_inference else ""
+    )
+    if replayed.reproduces(prepared):
+        print(f"reproduced: the script gives {recorded}, as the run recorded")
+        return 0
+    got = f"{replayed.status} (compile=False: {replayed.inference})"
+    print(f"NOT reproduced: the run recorded {recorded}; the script gives {got}")
+    return 1
 
 
 def show_plan(args: argparse.Namespace) -> int:
@@ -175,7 +209,7 @@ def _print_plan(plan: Plan, settings: Settings) -> None:
     )
     for planned in plan.envs:
         where = planned.unavailable and f"unavailable: {planned.unavailable}"
-        print(f"  {planned.id:32} {where or planned.interpreter}")
+        print(terminal(f"  {planned.id:32} {where or planned.interpreter}"))
 
 
 def _print_summary(document: dict[str, Any], settings: Settings) -> None:
@@ -241,6 +275,18 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(phase=phase)
     arguments.publishing(
         command("report", report, "Rebuild the reports from stored results (no env runs).")
+    )
+    replay = command("repro", repro, "Write a standalone reproduction of one cell and replay it.")
+    replay.add_argument(
+        "cell",
+        metavar="CELL",
+        help="producer/consumer/model/policy/format/loader (as compat.md shows)",
+    )
+    replay.add_argument(
+        "--folder", metavar="DIR", help="where to write it (default <output>/repro/...)"
+    )
+    replay.add_argument(
+        "--no-run", action="store_true", help="write the folder without running the script"
     )
     merged = command("merge", merge, "Merge the output folders of CI shards and report.")
     merged.add_argument("shards", nargs="+", metavar="DIR", help="output folders of shards")

@@ -6,8 +6,10 @@ what was received, raised before any env starts.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,16 @@ SECTION = "compat-matrix"
 
 class ConfigError(ValueError):
     """A user's setting is wrong; the message says which and why."""
+
+
+def suggest(value: object, choices: Iterable[str]) -> str:
+    """A hint such as " Did you mean 'mlp'?" for a near miss (difflib) or the
+    one choice that starts with what was typed; "" when nothing is close."""
+    options = list(choices)
+    started = [c for c in options if c.lower().startswith(str(value).lower())]
+    found = started[:1] if len(started) == 1 else []
+    found = found or difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
+    return f" Did you mean {found[0]!r}?" if found else ""
 
 
 @dataclass(frozen=True)
@@ -130,9 +142,10 @@ def build_settings(file_values: dict[str, Any], cli_values: dict[str, Any]) -> S
         elif key in simple:
             settings = replace(settings, **{key: _coerce(key, value)})
         else:
+            known = sorted(simple | {"timeouts", "tolerances", "pins"})
             msg = (
                 f"Unknown setting {key!r} in [tool.{SECTION}]: expected one of "
-                f"{', '.join(sorted(simple | {'timeouts', 'tolerances', 'pins'}))}"
+                f"{', '.join(known)}.{suggest(key, known)}"
             )
             raise ConfigError(msg)
     return settings
@@ -180,7 +193,11 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "preset":
         name = _typed(key, value, str)
         if name not in axes.PRESETS and name != "full":
-            msg = f"Unknown preset {name!r}: expected one of {', '.join([*axes.PRESETS, 'full'])}"
+            presets = [*axes.PRESETS, "full"]
+            msg = (
+                f"Unknown preset {name!r}: expected one of {', '.join(presets)}."
+                f"{suggest(name, presets)}"
+            )
             raise ConfigError(msg)
         return name
     return value
@@ -220,7 +237,10 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
     if choices is not None:
         for name in value:
             if name not in choices:
-                msg = f"Unknown {_singular(key)} {name!r}: expected one of {', '.join(choices)}"
+                msg = (
+                    f"Unknown {_singular(key)} {name!r}: expected one of {', '.join(choices)}."
+                    f"{suggest(name, choices)}"
+                )
                 raise ConfigError(msg)
     return tuple(dict.fromkeys(value))
 
@@ -262,7 +282,10 @@ def _timeouts(value: Any) -> Timeouts:
     result = Timeouts()
     for key, seconds in value.items():
         if key not in known:
-            msg = f"Unknown timeout {key!r}: expected one of {', '.join(sorted(known))}"
+            msg = (
+                f"Unknown timeout {key!r}: expected one of {', '.join(sorted(known))}."
+                f"{suggest(key, known)}"
+            )
             raise ConfigError(msg)
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
             msg = f"Invalid timeout {key!r}: expected seconds > 0. Received: {seconds!r}"
@@ -279,7 +302,10 @@ def _tolerances(settings: Settings, value: Any) -> dict[str, Tolerance]:
     for policy, pair in value.items():
         if policy not in axes.POLICIES:
             choices = ", ".join(axes.POLICIES)
-            msg = f"Unknown policy {policy!r} in tolerances: expected one of {choices}"
+            msg = (
+                f"Unknown policy {policy!r} in tolerances: expected one of {choices}."
+                f"{suggest(policy, axes.POLICIES)}"
+            )
             raise ConfigError(msg)
         if not isinstance(pair, dict) or set(pair) - {"atol", "rtol"}:
             msg = (

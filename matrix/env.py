@@ -112,6 +112,12 @@ class Env:
         if self.keras and self.flavour != "keras3":
             msg = f"Env {self.id}: a Keras pin (-k{self.keras}) needs the keras3 flavour"
             raise ValueError(msg)
+        if self.keras and not self.keras.startswith("3."):
+            msg = (
+                f"Env {self.id}: a Keras pin must be a Keras 3 minor such as -k3.6; "
+                f"received -k{self.keras}"
+            )
+            raise ValueError(msg)
         if self.onednn_off and self.device != "cpu":
             msg = f"Env {self.id}: oneDNN can only be switched off in a cpu env"
             raise ValueError(msg)

@@ -44,7 +44,7 @@ _LISTS = (
 _PATTERNS = ("error_type", "message", "traceback")
 _RANGES = ("producer_tf", "consumer_tf")
 _TEXT = ("id", "title", "cause", "way_out", "kind")
-_ALLOWED = {*_LISTS, *_PATTERNS, *_RANGES, *_TEXT, "links", "diagonal"}
+_ALLOWED = {*_LISTS, *_PATTERNS, *_RANGES, *_TEXT, "links", "diagonal", "evidence"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,9 @@ class Cause:
     patterns: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
     ranges: Mapping[str, VersionRange] = field(default_factory=dict)
     diagonal: bool | None = None
+    # A cell of a published run that shows it, replayable with
+    # `python -m matrix repro <evidence>` (producer/consumer/model/policy/format/loader).
+    evidence: str | None = None
 
     def matches(self, cell: Mapping[str, Any], envs: Mapping[str, EnvFacts | None]) -> bool:
         if cell.get("status") not in self.lists.get("status", EXPLAINABLE):
@@ -126,6 +129,7 @@ class Cause:
             "way_out": self.way_out,
             "kind": self.kind,
             "links": list(self.links),
+            "evidence": self.evidence,
         }
 
 
@@ -185,6 +189,11 @@ def _cause(entry: Any, where: str) -> Cause:
     diagonal = entry.get("diagonal")
     if diagonal is not None and not isinstance(diagonal, bool):
         raise ConfigError(f"{where}: diagonal must be true or false")
+    evidence = entry.get("evidence")
+    if evidence is not None and (not isinstance(evidence, str) or evidence.count("/") != 5):
+        raise ConfigError(
+            f"{where}: evidence must be a cell id producer/consumer/model/policy/format/loader"
+        )
     return Cause(
         str(entry["id"]),
         str(entry["title"]),
@@ -196,6 +205,7 @@ def _cause(entry: Any, where: str) -> Cause:
         patterns,
         ranges,
         diagonal,
+        evidence,
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix import axes
-from matrix.config import ConfigError, Settings
+from matrix.config import ConfigError, Settings, suggest
 from matrix.env import Env
 from matrix.usermodels import UserModel
 
@@ -65,7 +65,10 @@ class Plan:
         for planned in self.envs:
             if planned.id == env_id:
                 return planned
-        msg = f"Env {env_id!r} is not in the plan: expected one of {', '.join(self.env_ids)}"
+        msg = (
+            f"Env {env_id!r} is not in the plan: expected one of {', '.join(self.env_ids)}."
+            f"{suggest(env_id, self.env_ids)}"
+        )
         raise ConfigError(msg)
 
     @property
@@ -152,12 +155,18 @@ def make_plan(
     """Choose the envs (with interpreters or reasons) and the other axes."""
     chooser = _PythonChooser(interpreters, host_python, settings.python)
     if settings.envs:
-        envs = _match_env_patterns(settings.envs, chooser)
+        envs = _match_env_patterns(settings.envs, chooser, settings.devices)
     else:
         envs = _on_devices(_preset_envs(settings.preset, chooser), settings.devices)
     if settings.tf:
         envs = _select_tf(envs, settings.tf, chooser, settings.devices)
     if settings.keras:
+        if not any(env.flavour == "keras3" for env in envs):
+            msg = (
+                f"--keras {' '.join(settings.keras)} pins Keras 3, but the selection has no "
+                "keras3 env (TF >= 2.16): nothing to pin"
+            )
+            raise ConfigError(msg)
         envs = _with_keras_pins(envs, settings.keras)
     if settings.onednn_off:
         envs += [replace(e, onednn_off=True) for e in envs if e.device == "cpu"]
@@ -167,6 +176,7 @@ def make_plan(
         for env in ordered
     )
     _check_baselines(user_models, [p.id for p in planned])
+    _check_pins(settings.pins, [p.env for p in planned])
     return Plan(
         planned,
         settings.models,
@@ -236,6 +246,17 @@ def _on_devices(envs: list[Env], devices: tuple[str, ...]) -> list[Env]:
     return [replace(env, device=device) for device in devices for env in envs]
 
 
+def _check_pins(pins: tuple[tuple[str, tuple[str, ...]], ...], envs: list[Env]) -> None:
+    """A pin that matches no planned env would do nothing: say so."""
+    for glob, requirements in pins:
+        if not any(fnmatch.fnmatchcase(env.venv_id, glob) for env in envs):
+            msg = (
+                f"Pin {glob}={','.join(requirements)} matches no planned env: expected a glob "
+                f"over env ids such as {', '.join(e.venv_id for e in envs[:2])}"
+            )
+            raise ConfigError(msg)
+
+
 def _check_baselines(user_models: tuple[UserModel, ...], env_ids: list[str]) -> None:
     for user in user_models:
         if user.baseline and user.baseline not in env_ids:
@@ -260,17 +281,24 @@ def _select_tf(
     return chosen
 
 
-def _match_env_patterns(patterns: tuple[str, ...], chooser: _PythonChooser) -> list[Env]:
+def _match_env_patterns(
+    patterns: tuple[str, ...], chooser: _PythonChooser, devices: tuple[str, ...]
+) -> list[Env]:
+    """Env ids and globs; a glob matches envs on the selected devices only."""
     known = universe(chooser.interpreters, chooser.host, chooser.choice)
     chosen: list[Env] = []
     for pattern in patterns:
         if any(ch in pattern for ch in "*?["):
-            hits = [env for env in known if fnmatch.fnmatchcase(env.id, pattern)]
+            hits = [
+                env
+                for env in known
+                if fnmatch.fnmatchcase(env.id, pattern) and env.device in devices
+            ]
             if not hits:
                 examples = ", ".join(env.id for env in known[:3])
                 msg = (
-                    f"Env pattern {pattern!r} matches no env: expected ids like "
-                    f"{examples} (see `python -m matrix plan --preset full`)"
+                    f"Env pattern {pattern!r} matches no env on {', '.join(devices)}: expected "
+                    f"ids like {examples} (see `python -m matrix plan --preset full`)"
                 )
                 raise ConfigError(msg)
             chosen.extend(hits)
@@ -278,7 +306,8 @@ def _match_env_patterns(patterns: tuple[str, ...], chooser: _PythonChooser) -> l
             try:
                 chosen.append(Env.parse(pattern))
             except ValueError as exc:
-                raise ConfigError(str(exc)) from exc
+                hint = suggest(pattern, [env.id for env in known])
+                raise ConfigError(f"{exc}{hint}") from exc
     return chosen
 
 

@@ -1,11 +1,11 @@
-"""Provision: build an env's virtualenv with nox's backends, or reuse it.
+"""Provision: build an env's virtualenv with uv, or reuse it.
 
-The venv lives at `<envdir>/<env-id>` and is created by nox's own virtualenv
-machinery (uv, falling back to virtualenv); packages go in with `uv pip` (or
-pip), bytecode compiled at install so each TensorFlow import costs seconds,
-not tens of seconds. The spec it was built from is recorded next to it; an
-unchanged spec is reused without calling the installer, a changed one is
-rebuilt and the log says why.
+The venv lives at `<envdir>/<env-id>` and is created with `uv venv` (what
+nox's uv backend runs; the interpreter's own venv module where uv is
+missing); packages go in with `uv pip` (or pip), bytecode compiled at
+install so each TensorFlow import costs seconds, not tens of seconds. The
+spec it was built from is recorded next to it; an unchanged spec is reused
+without calling the installer, a changed one is rebuilt and the log says why.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import dataclasses
 import datetime
 import functools
 import json
+import shutil
 import subprocess
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,6 @@ from matrix.plan import PlannedEnv
 # Bump when the way envs are built changes, so old envs are rebuilt.
 BUILD_FORMAT = "1"
 _EXCERPT_LINES = 25
-# nox's backend detection reads sysconfig, whose first use is not thread-safe
-# (uv's find_uv_bin saw EXE=None when two envs were provisioned at once).
-_DETECT = threading.Lock()
 
 
 class ProvisionError(RuntimeError):
@@ -124,36 +121,35 @@ def _why_rebuild(old: Any, spec: dict[str, Any], python: Path) -> str | None:
 
 
 def _create(venv: Path, interpreter: Path, log: Path) -> str:
-    """Create the venv with nox's uv backend, falling back to virtualenv."""
-    import nox.command
-    import nox.virtualenv
-
-    _uv()  # detect backends once, under the lock
-    try:
-        made = nox.virtualenv.get_virtualenv(
-            "uv",
-            "virtualenv",
-            download_python="never",
-            envdir=str(venv),
-            reuse_existing=False,
-            interpreter=str(interpreter),
+    """Create the venv with uv (what nox's uv backend runs), or with the
+    interpreter's own venv module and pip where uv is missing."""
+    if venv.exists():
+        shutil.rmtree(venv)
+    uv = _uv()
+    if uv is not None:
+        _run(
+            "creating the virtualenv",
+            [uv, "venv", "--python", str(interpreter), str(venv)],
+            log,
+            300,
         )
-        made.create()
-    except (nox.command.CommandFailed, nox.virtualenv.InterpreterNotFound) as exc:
-        msg = f"creating the virtualenv {venv} with {interpreter} failed: {exc}"
-        raise ProvisionError(msg) from exc
-    backend = str(made.venv_backend)
-    _note(log, f"created with the {backend} backend")
+        backend = "uv"
+    else:
+        _run("creating the virtualenv", [str(interpreter), "-m", "venv", str(venv)], log, 300)
+        backend = "venv"
+    _note(log, f"created with {backend}")
     return backend
 
 
 @functools.cache
-def _uv() -> str:
-    import nox.virtualenv
+def _uv() -> str | None:
+    """The uv binary the host package depends on (or one on PATH); None: none."""
+    try:
+        import uv
 
-    with _DETECT:
-        nox.virtualenv.OPTIONAL_VENVS  # noqa: B018 - computed lazily by nox
-        return str(nox.virtualenv.find_uv()[1])
+        return str(uv.find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
 
 
 # Never compile these from source: a missing wheel must fail in seconds with
@@ -162,10 +158,11 @@ _WHEELS_ONLY = ("numpy", "h5py", "grpcio", "tensorflow", "tensorflow-cpu", "tf-n
 
 
 def _install_command(backend: str, python: Path, requirements: list[str]) -> list[str]:
-    if backend == "uv":
+    uv = _uv()
+    if backend == "uv" and uv is not None:
         wheels_only = [arg for name in _WHEELS_ONLY for arg in ("--only-binary", name)]
         return [
-            _uv(),
+            uv,
             "pip",
             "install",
             "--python",
@@ -187,8 +184,9 @@ def _install_command(backend: str, python: Path, requirements: list[str]) -> lis
 
 
 def _freeze_command(backend: str, python: Path) -> list[str]:
-    if backend == "uv":
-        return [_uv(), "pip", "freeze", "--python", str(python)]
+    uv = _uv()
+    if backend == "uv" and uv is not None:
+        return [uv, "pip", "freeze", "--python", str(python)]
     return [str(python), "-m", "pip", "freeze", "--disable-pip-version-check"]
 
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from matrix import axes, machine, usermodels
-from matrix.config import ConfigError, Settings, build_settings, read_pyproject
+from matrix.config import ConfigError, Settings, build_settings, read_pyproject, suggest
 from matrix.plan import Plan, make_plan, universe
 
 SELECTION = (
@@ -34,8 +34,20 @@ PLACES = ("output", "reports", "envdir")
 FLAGS = ("fresh", "onednn_off", "unsafe")
 
 
+def config_path(args: argparse.Namespace) -> Path:
+    """The settings file: the one named (which must exist), else ./pyproject.toml."""
+    named = getattr(args, "config", None)
+    if named is None:
+        return Path("pyproject.toml")
+    path = Path(named)
+    if not path.is_file():
+        msg = f"The --config file {named!r} does not exist (looked at {path.resolve()})"
+        raise ConfigError(msg)
+    return path
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
-    file_values = read_pyproject(Path(args.config))
+    file_values = read_pyproject(config_path(args))
     timeouts = dict(file_values.get("timeouts") or {})
     for name in ("cell", "start", "install"):
         value = getattr(args, f"{name}_timeout", None)
@@ -46,6 +58,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
         cli[flag] = True if getattr(args, flag, False) else None
     if timeouts:
         cli["timeouts"] = timeouts
+    if cli.get("envs") and cli.get("tf"):
+        msg = (
+            "--envs and --tf both select envs: give one (--tf 2.15 2.21 keeps the default "
+            "matrix's envs of those versions; --envs names envs or globs)"
+        )
+        raise ConfigError(msg)
     settings = build_settings(file_values, cli)
     upgrade = upgrade_from(args)
     if upgrade and not settings.envs and not settings.tf:
@@ -67,7 +85,7 @@ def upgrade_from(args: argparse.Namespace) -> tuple[str, str] | None:
         if version not in axes.RELEASES:
             msg = (
                 f"Unknown TensorFlow version {version!r} for --from/--to: expected one of "
-                f"{', '.join(axes.RELEASES)}"
+                f"{', '.join(axes.RELEASES)}.{suggest(version, axes.RELEASES)}"
             )
             raise ConfigError(msg)
     return old, new
@@ -75,7 +93,7 @@ def upgrade_from(args: argparse.Namespace) -> tuple[str, str] | None:
 
 def user_models_from(args: argparse.Namespace) -> tuple[usermodels.UserModel, ...]:
     """User models of the config file, then of the command line."""
-    config = Path(args.config)
+    config = config_path(args)
     declared = read_pyproject(config).get("user-models", [])
     if not isinstance(declared, list):
         msg = f"[[tool.compat-matrix.user-models]] in {config} must be an array of tables"
@@ -119,6 +137,13 @@ def plan_from(
         ]
     if wanted != plan.env_ids:
         plan = make(replace(settings, envs=tuple(wanted), tf=()))
+    if next(plan.cells(), None) is None:
+        formats, loaders = ", ".join(plan.formats), ", ".join(plan.loaders)
+        msg = (
+            "The selection has no cells: no format it writes is read by a loader it selects "
+            f"(formats {formats or 'none'}; loaders {loaders or 'none'})"
+        )
+        raise ConfigError(msg)
     return plan
 
 

@@ -114,6 +114,11 @@ def verify_entry(root: Path, entry: dict[str, Any]) -> bool:
 # -- cell results ---------------------------------------------------------
 
 
+def any_results(layout: Layout, env_ids: list[str]) -> bool:
+    """Whether any of these consumers has stored a result."""
+    return any(layout.results(env_id).is_file() for env_id in env_ids)
+
+
 def read_results(layout: Layout, env_id: str) -> dict[str, dict[str, Any]]:
     """Stored cell records of one consumer by key; the last line for a key wins."""
     records: dict[str, dict[str, Any]] = {}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matrix.config import ConfigError
+from matrix.config import ConfigError, suggest
 from matrix.safety import sniff
 
 PRODUCER_PREFIX = "user:"
@@ -92,7 +92,7 @@ def _one(entry: Mapping[str, Any], base: Path) -> UserModel:
     if unknown:
         msg = (
             f"Unknown user-model setting {sorted(unknown)[0]!r}: expected one of "
-            f"{', '.join(sorted(_KEYS))}"
+            f"{', '.join(sorted(_KEYS))}.{suggest(sorted(unknown)[0], _KEYS)}"
         )
         raise ConfigError(msg)
     path = _existing(base, entry["path"], "user model")
@@ -223,6 +223,9 @@ def _policy(value: Any) -> str:
     from matrix import axes
 
     if value not in axes.POLICIES:
-        msg = f"Invalid user-model policy {value!r}: expected one of {', '.join(axes.POLICIES)}"
+        msg = (
+            f"Invalid user-model policy {value!r}: expected one of {', '.join(axes.POLICIES)}."
+            f"{suggest(value, axes.POLICIES)}"
+        )
         raise ConfigError(msg)
     return str(value)

@@ -65,7 +65,7 @@ def test_plan_json_lists_envs_with_tags() -> None:
     assert "tf2.21" in envs[1]["tags"] and "keras3" in envs[1]["tags"]
 
 
-def test_report_without_any_run_says_cells_are_pending(tmp_path: Path) -> None:
+def test_report_with_nothing_to_report_fails_and_writes_nothing(tmp_path: Path) -> None:
     done = matrix(
         "report",
         "--tf",
@@ -77,11 +77,42 @@ def test_report_without_any_run_says_cells_are_pending(tmp_path: Path) -> None:
         "--reports",
         str(tmp_path / "r"),
     )
+    assert done.returncode == 1
+    assert "nothing to report" in done.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--models", "mpl"], "Did you mean 'mlp'?"),
+        (["--tf", "2.15.1"], "Did you mean '2.15'?"),
+        (["--envs", "tf2.15-keras2-py3.11-cpu", "--tf", "2.21"], "--envs and --tf both select"),
+        (["--config", "nowhere.toml"], "does not exist"),
+        (["--tf", "2.15", "--pin", "tf9.*=six"], "matches no planned env"),
+        (["--tf", "2.15", "--keras", "3.6"], "no keras3 env"),
+        (["--envs", "tf2.18-keras3-py3.11-cpu-k9.9"], "Keras 3 minor"),
+        (["--formats", "h5", "--loaders", "saved-model"], "no cells"),
+        (["--loaders", "tfsm"], "Did you mean 'tfsm-layer'?"),
+    ],
+)
+def test_no_ops_and_conflicts_are_errors_that_say_what_to_do(args: list[str], message: str) -> None:
+    done = matrix("plan", *args)
+    assert done.returncode == 2, done.stdout
+    assert message in done.stderr
+
+
+def test_env_globs_stay_on_the_selected_devices() -> None:
+    done = matrix("plan", "--envs", "tf2.21-keras3-*", "--json")
     assert done.returncode == 0, done.stderr
-    assert "have no result yet" in (tmp_path / "r" / "compat.md").read_text(encoding="utf-8")
-    document = json.loads((tmp_path / "r" / "compat.json").read_text(encoding="utf-8"))
-    # mlp x 2 policies x (h5, keras, weights: keras; savedmodel: 4 loaders) = 14
-    assert document["cells"] == [] and len(document["pending"]) == 14
+    assert {e["device"] for e in json.loads(done.stdout)} == {"cpu"}
+
+
+def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
+    name = "evil\x1b[31mred.h5"
+    done = matrix("plan", "--user-model", str(tmp_path / name))
+    assert done.returncode == 2
+    assert "\x1b" not in done.stderr and "\\x1b" in done.stderr
 
 
 def test_second_run_on_the_same_output_is_refused(tmp_path: Path) -> None:

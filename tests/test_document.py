@@ -227,6 +227,6 @@ def test_markdown_renders_tables_and_escapes(stored: tuple[Plan, Layout], tmp_pa
     rows = [line for line in text.splitlines() if "TypeError" in line and "boom" in line]
     assert len(rows) == 2  # under "New or unexplained" and under Details
     for row in rows:
-        assert len(re.split(r"(?<!\\)\|", row)) == 9 + 2  # 9 columns, 2 edges
+        assert len(re.split(r"(?<!\\)\|", row)) == 10 + 2  # 10 columns, 2 edges
     assert "**new or unexplained**" in text
     assert "have no result yet" in text

@@ -322,6 +322,28 @@ NO_EPSILON = textwrap.dedent(
 )
 
 
+# What consumers get from another reimplementation: right epsilon, output
+# scaled by 1.001, a drift well past the float32 tolerance.
+SCALED = textwrap.dedent(
+    """
+    import tensorflow as tf
+
+    def get_custom_objects(keras):
+        class EpsGuard(keras.layers.Layer):
+            def __init__(self, epsilon=0.0, **kwargs):
+                super().__init__(**kwargs)
+                self.epsilon = epsilon
+
+            def call(self, x):
+                centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
+                variance = tf.reduce_mean(centred * centred, axis=-1, keepdims=True)
+                return 1.001 * centred / (variance + self.epsilon)
+
+        return {"EpsGuard": EpsGuard}
+    """
+)
+
+
 def user_models(mine: Path) -> list[str]:
     return [
         "--user-model", str(mine / "dense.h5"),
@@ -329,6 +351,10 @@ def user_models(mine: Path) -> list[str]:
         "--user-model", str(mine / "guard.h5"), "--inputs", str(mine / "guard_inputs.npz"),
         "--expected", str(mine / "guard_expected.npz"),
         "--custom-objects", str(mine / "no_epsilon.py"),
+        "--user-model", str(mine / "guard.h5"), "--name", "scaled",
+        "--inputs", str(mine / "guard_inputs.npz"),
+        "--expected", str(mine / "guard_expected.npz"),
+        "--custom-objects", str(mine / "scaled.py"),
         "--user-model", str(mine / "broken.keras"),
     ]  # fmt: skip
 
@@ -341,6 +367,7 @@ def user_run(
     mine = tmp_path_factory.mktemp("user")
     (mine / "eps_layers.py").write_text(EPS_LAYERS, encoding="utf-8")
     (mine / "no_epsilon.py").write_text(NO_EPSILON, encoding="utf-8")
+    (mine / "scaled.py").write_text(SCALED, encoding="utf-8")
     (mine / "save.py").write_text(SAVE_USER_MODELS, encoding="utf-8")
     python = ROOT / ".nox" / K2 / "bin" / "python"
     subprocess.run(
@@ -458,3 +485,76 @@ def test_upgrade_advice_from_measured_cells(run: tuple[Path, dict[str, Any]]) ->
     assert "load it with the saved-model loader" in [w["how"] for w in served["alternatives"]]
     text = (tmp / "advice" / "compat.md").read_text(encoding="utf-8")
     assert "## Upgrade advice: TF 2.15 → 2.21" in text
+
+
+# -- replaying cells by hand ------------------------------------------------------
+
+
+def _sample(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One measured cell per outcome (and one that loads only with
+    compile=False), the first in plan order, GPU cells left out."""
+    found: dict[str, dict[str, Any]] = {}
+    for cell in doc["cells"]:
+        if GPU in (cell["producer"], cell["consumer"]):
+            continue
+        if cell["status"] in ("identical", "close", "drift", "nan", "load-error", "predict-error"):
+            found.setdefault(cell["status"], cell)
+        inference = cell.get("inference") or {}
+        if inference.get("status") in PASSING:
+            found.setdefault("inference-only", cell)
+    return found
+
+
+def _repro(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable, "-m", "matrix", "repro", *args,
+            "--output", str(tmp / "out"), "--envdir", str(ROOT / ".nox"),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def test_replayed_cells_reproduce_their_status(
+    run: tuple[Path, dict[str, Any]], user_run: tuple[Path, dict[str, Any]]
+) -> None:
+    from matrix.report.view import cell_id
+
+    tmp, _ = run
+    _, doc = user_run
+    samples = _sample(doc)
+    assert set(samples) >= {
+        "identical", "close", "drift", "nan", "load-error", "predict-error", "inference-only"
+    }  # fmt: skip
+    for outcome, cell in samples.items():
+        done = _repro(tmp, cell_id(cell))
+        assert done.returncode == 0, (outcome, cell_id(cell), done.stdout + done.stderr)
+        assert "reproduced:" in done.stdout
+
+
+def test_a_repro_folder_is_a_bug_report(
+    run: tuple[Path, dict[str, Any]], user_run: tuple[Path, dict[str, Any]]
+) -> None:
+    from matrix.report.view import cell_id
+
+    tmp, _ = run
+    _, doc = user_run
+    cell = _sample(doc)["load-error"]
+    folder = tmp / "report-sample"
+    done = _repro(tmp, cell_id(cell), "--no-run", "--folder", str(folder))
+    assert done.returncode == 0, done.stderr
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert "pip install" in readme and f"RESULT: {cell['status']}" in readme
+    assert cell["error"][:40] in readme
+    text = (folder / "repro.py").read_text(encoding="utf-8")
+    assert "import zoo" not in text and "import _probe" not in text
+    assert "import matrix" not in text and "from matrix" not in text
+
+
+def test_cells_nothing_ran_for_cannot_be_replayed(run: tuple[Path, dict[str, Any]]) -> None:
+    tmp, doc = run
+    from matrix.report.view import cell_id
+
+    refused = next(c for c in doc["cells"] if c["status"] == "not-applicable")
+    done = _repro(tmp, cell_id(refused))
+    assert done.returncode == 2 and "nothing to replay" in done.stderr

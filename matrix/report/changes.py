@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix import files
-from matrix.config import ConfigError
+from matrix.config import ConfigError, suggest
 from matrix.status import Status
 
 DEFAULT_FAIL_ON = ("drift", "nan", "load-error", "predict-error", "crash", "timeout")
@@ -31,7 +31,10 @@ def check_fail_on(statuses: list[str]) -> tuple[str, ...]:
     valid = [s.value for s in Status]
     for status in statuses:
         if status not in valid:
-            msg = f"Unknown --fail-on status {status!r}: expected one of {', '.join(valid)}"
+            msg = (
+                f"Unknown --fail-on status {status!r}: expected one of {', '.join(valid)}."
+                f"{suggest(status, valid)}"
+            )
             raise ConfigError(msg)
     return tuple(statuses)
 

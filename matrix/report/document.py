@@ -35,8 +35,9 @@ from matrix.usermodels import is_user_producer
 SCHEMA_VERSION = 1
 
 
-class _Stored:
-    """Everything on disk the document needs, read once."""
+class Stored:
+    """Everything on disk the document needs, each file read once, when
+    first needed (a single cell reads only its producer and consumer)."""
 
     def __init__(self, plan: Plan, layout: Layout) -> None:
         self.plan = plan
@@ -47,10 +48,30 @@ class _Stored:
         self.consumers = {
             p.id: gate.consumer_of(p.env, self.states[p.id].get("freeze") or []) for p in plan.envs
         }
-        self.manifests = {p: store.by_key(store.read_manifest(layout, p)) for p in plan.producers}
-        self.results = {p.id: store.read_results(layout, p.id) for p in plan.envs}
+        self._manifests: dict[str, dict[tuple[str, str, str], dict[str, Any]]] = {}
+        self._results: dict[str, dict[str, dict[str, Any]]] = {}
         self._arrays: dict[Path, list[np.ndarray] | None] = {}
         self._inspections: dict[str, Inspection | None] = {}
+
+    def manifest(self, producer: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+        if producer not in self._manifests:
+            self._manifests[producer] = store.by_key(store.read_manifest(self.layout, producer))
+        return self._manifests[producer]
+
+    def results(self, consumer: str) -> dict[str, dict[str, Any]]:
+        if consumer not in self._results:
+            self._results[consumer] = store.read_results(self.layout, consumer)
+        return self._results[consumer]
+
+    def record(self, key: CellKey) -> dict[str, Any] | None:
+        """The stored measurement of a cell, or None."""
+        entry, fingerprint = self.entry(key), self.states[key.consumer].get("fingerprint")
+        if entry is None or not fingerprint or entry.get("status") != "saved":
+            return None
+        digest = store.cell_key(
+            entry["sha256"], fingerprint, self.probe, key.loader, self.plan.unsafe
+        )
+        return self.results(key.consumer).get(digest)
 
     def inspection(self, entry: dict[str, Any]) -> Inspection | None:
         key = store.inspection_key(entry)
@@ -65,13 +86,13 @@ class _Stored:
         return self._arrays[path]
 
     def entry(self, key: CellKey) -> dict[str, Any] | None:
-        return self.manifests[key.producer].get((key.model, key.policy, key.format))
+        return self.manifest(key.producer).get((key.model, key.policy, key.format))
 
 
 def build(
     plan: Plan, layout: Layout, settings: Settings, when: datetime.datetime | None = None
 ) -> dict[str, Any]:
-    stored = _Stored(plan, layout)
+    stored = Stored(plan, layout)
     cells: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
     for key in plan.cells():
@@ -137,7 +158,7 @@ def _state(layout: Layout, planned: PlannedEnv) -> dict[str, Any]:
     return state
 
 
-def _env_entry(env_id: str, python: str, tf: str, stored: _Stored) -> dict[str, Any]:
+def _env_entry(env_id: str, python: str, tf: str, stored: Stored) -> dict[str, Any]:
     state = stored.states[env_id]
     versions = state.get("versions") or {}
     return {
@@ -160,10 +181,10 @@ def _env_entry(env_id: str, python: str, tf: str, stored: _Stored) -> dict[str, 
     }
 
 
-def _artifacts(plan: Plan, stored: _Stored) -> list[dict[str, Any]]:
+def _artifacts(plan: Plan, stored: Stored) -> list[dict[str, Any]]:
     rows = []
     for producer, model, policy, fmt in plan.artifacts():
-        entry = stored.manifests[producer].get((model, policy, fmt)) or {}
+        entry = stored.manifest(producer).get((model, policy, fmt)) or {}
         inspection = stored.inspection(entry) if entry.get("status") == "saved" else None
         row = {
             "id": artifact_id(producer, model, policy, fmt),
@@ -216,7 +237,16 @@ def _decided(key: CellKey, status: Status, reason: str, **extra: Any) -> dict[st
     }
 
 
-def _resolve(key: CellKey, stored: _Stored, settings: Settings) -> dict[str, Any] | None:
+def resolve(key: CellKey, stored: Stored, settings: Settings) -> dict[str, Any] | None:
+    """One cell as the report gives it (None: no result yet), known cause included."""
+    cell = _resolve(key, stored, settings)
+    if cell is not None:
+        _portable(cell, stored.layout)
+        known.explain([cell])
+    return cell
+
+
+def _resolve(key: CellKey, stored: Stored, settings: Settings) -> dict[str, Any] | None:
     env_level = _env_level(key, stored)
     if env_level is not None:
         return env_level
@@ -245,18 +275,13 @@ def _resolve(key: CellKey, stored: _Stored, settings: Settings) -> dict[str, Any
     )
     if skip:
         return _decided(key, Status.NOT_APPLICABLE, skip)
-    fingerprint = stored.states[key.consumer].get("fingerprint")
-    if not fingerprint:
-        return None
-    record = stored.results[key.consumer].get(
-        store.cell_key(entry["sha256"], fingerprint, stored.probe, key.loader, stored.plan.unsafe)
-    )
+    record = stored.record(key)
     if record is None:
         return None
     return _measured(key, record, entry, stored, settings)
 
 
-def _env_level(key: CellKey, stored: _Stored) -> dict[str, Any] | None:
+def _env_level(key: CellKey, stored: Stored) -> dict[str, Any] | None:
     consumer = stored.states[key.consumer]
     if consumer.get("status") == "unavailable":
         return _decided(
@@ -289,7 +314,7 @@ _PART_FIELDS = ("status", "max_abs", "max_rel", "max_ulp", "error_type", "error"
 
 
 def _measured(
-    key: CellKey, record: dict[str, Any], entry: dict[str, Any], stored: _Stored, settings: Settings
+    key: CellKey, record: dict[str, Any], entry: dict[str, Any], stored: Stored, settings: Settings
 ) -> dict[str, Any] | None:
     tolerance = settings.tolerances.get(key.policy) or settings.tolerances["float32"]
     main = _outcome(key, record, entry, stored, tolerance)
@@ -328,7 +353,7 @@ def _measured(
 
 
 def _outcome(
-    key: CellKey, record: dict[str, Any], entry: dict[str, Any], stored: _Stored, tolerance: Any
+    key: CellKey, record: dict[str, Any], entry: dict[str, Any], stored: Stored, tolerance: Any
 ) -> dict[str, Any] | None:
     seconds = _seconds(record)
     if record["status"] == "refused":

@@ -47,6 +47,13 @@ def md_code(text: object) -> str:
     return f"{fence} {cleaned} {fence}" if "`" in cleaned else f"{fence}{cleaned}{fence}"
 
 
+def terminal(text: object) -> str:
+    """Text safe to print on a terminal: ANSI escapes and control characters
+    (from file names, exception messages) spelled out, never obeyed."""
+    cleaned = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", cleaned)
+
+
 def xml_text(text: object) -> str:
     """Text that is legal inside any XML or HTML document."""
     cleaned = str(text).encode("utf-8", "backslashreplace").decode("utf-8")

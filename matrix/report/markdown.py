@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -11,6 +12,7 @@ from matrix.report import selfcheck, view
 from matrix.report.escape import md_cell
 from matrix.status import MEANINGS, SYMBOLS, Status
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.:/ -]+")
 TRUNCATED = (
     "\n\n**The report was cut here to fit GitHub's 1 MiB job summary; the whole "
     "report is in the uploaded reports (compat.md, compat.json, compat.html).**\n"
@@ -29,6 +31,7 @@ def render(document: dict[str, Any]) -> str:
         _user_models(document),
         _legend(),
         _tables(document, labels),
+        _disagreements(document, labels),
         _notes(document, labels),
         _silent(document, labels),
         _details(document, labels),
@@ -312,6 +315,33 @@ def _tables(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "\n\n".join(sections)
 
 
+def _disagreements(document: dict[str, Any], labels: dict[str, str]) -> str:
+    """Where tf.saved_model.load and TensorFlow Serving's path part ways: a
+    user who serves with one must not read the other's column."""
+    found = view.loader_disagreements(document)
+    if not found:
+        return ""
+    rows = [
+        [
+            md_cell(labels.get(d.producer, d.producer)),
+            md_cell(labels.get(d.consumer, d.consumer)),
+            str(d.count),
+            md_cell(" ".join(f"{Status(s).symbol}{n}" for s, n in view.ordered(d.saved_model))),
+            md_cell(" ".join(f"{Status(s).symbol}{n}" for s, n in view.ordered(d.serving))),
+            md_cell(d.examples[0] if d.examples else "", view.MESSAGE_CHARS),
+        ]
+        for d in found
+    ]
+    headers = ["producer", "consumer", "cells", "saved-model", "serving", "the failing side says"]
+    return (
+        f"## `saved-model` and `serving` disagree ({sum(d.count for d in found)} cells)\n\n"
+        "The same SavedModel, read through the TF2 object API (`tf.saved_model.load`, which "
+        "revives Python objects) and through what TensorFlow Serving runs (graph mode, a v1 "
+        "session, no Python objects), passes one way and fails the other.\n\n"
+        + _table(rows, headers)
+    )
+
+
 def _summary(counts: Counter[str]) -> str:
     if not counts:
         return "…"
@@ -376,7 +406,7 @@ def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
         if status is Status.DRIFT:
             headers = [
                 *["producer", "consumer", "model", "policy", "format", "loader"],
-                *["max abs", "max rel", "max ULP", "note", "known cause"],
+                *["max abs", "max rel", "max ULP", "note", "known cause", "replay by hand"],
             ]
             causes = document.get("causes") or {}
             rows = [_drift_row(cell, labels, causes) for cell in cells]
@@ -419,17 +449,31 @@ def _error_groups(
                 md_cell(_envs_text(group.values("consumer"), consumers, labels)),
                 md_cell(", ".join(group.values("model"))),
                 md_cell(", ".join(places)),
+                _replay(group.cells[0]),
             ]
         )
     headers = [
         *["cells", "what happens", "why (known cause)", "way out", "compile=False"],
-        *["producers", "consumers", "models", "where"],
+        *["producers", "consumers", "models", "where", "replay one by hand"],
     ]
     return (
         "One row per known cause, or per message where none is known (artifact paths, "
         "numbers TF makes up per process and whole configs shortened); compat.json and "
         "compat.html have each cell's own message and traceback.\n\n" + _table(rows, headers)
     )
+
+
+def _replay(cell: dict[str, Any]) -> str:
+    """The command that writes and runs a standalone reproduction of a cell.
+
+    Cell ids are env ids, zoo names and validated user-model names: no
+    character that needs escaping in a code span (checked, not assumed)."""
+    return _replay_id(view.cell_id(cell))
+
+
+def _replay_id(cell_id: str) -> str:
+    command = f"python -m matrix repro {cell_id}"
+    return f"`{command}`" if _PLAIN.fullmatch(command) else md_cell(command)
 
 
 def _why(group: view.ErrorGroup, causes: dict[str, Any]) -> list[str]:
@@ -444,9 +488,11 @@ def _why(group: view.ErrorGroup, causes: dict[str, Any]) -> list[str]:
         )
         return [md_cell(what, view.MESSAGE_CHARS), "**new or unexplained**", ""]
     links = " ".join(f"[{_link_label(url)}]({url})" for url in cause["links"])
+    evidence = cause.get("evidence")
+    shown = f" Reproduced: {_replay_id(evidence)}" if evidence else ""
     return [
         md_cell(cause["title"]),
-        md_cell(cause["cause"], 400) + " " + links,
+        md_cell(cause["cause"], 400) + " " + links + shown,
         md_cell(cause["way_out"], 400),
     ]
 
@@ -505,6 +551,7 @@ def _drift_row(cell: dict[str, Any], labels: dict[str, str], causes: dict[str, A
         _number(cell["max_ulp"]),
         md_cell(cell.get("error") or ""),
         known,
+        _replay(cell),
     ]
 
 

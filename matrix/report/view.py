@@ -114,6 +114,13 @@ def _user_formats(document: dict[str, Any]) -> list[str]:
     return sorted(extra)
 
 
+def cell_id(cell: dict[str, Any]) -> str:
+    """producer/consumer/model/policy/format/loader: how a cell is named to
+    `python -m matrix repro`."""
+    fields = ("producer", "consumer", "model", "policy", "format", "loader")
+    return "/".join(str(cell[f]) for f in fields)
+
+
 def inference_passes(cell: dict[str, Any]) -> bool:
     """A failing default load whose compile=False load predicts within tolerance."""
     inference = cell.get("inference") or {}
@@ -242,3 +249,49 @@ def silent_details(cell: dict[str, Any]) -> list[str]:
     if cell.get("policy_sensitive"):
         what.append(f"under global {cell['policy']}: {own.get('status')} {own.get('error') or ''}")
     return what
+
+
+@dataclass
+class Disagreement:
+    """Cells of one producer and consumer where the TF2 object API
+    (`saved-model`) and the model server's path (`serving`) part ways."""
+
+    producer: str
+    consumer: str
+    serving: Counter[str] = field(default_factory=Counter)
+    saved_model: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(self.serving.values())
+
+
+def loader_disagreements(document: dict[str, Any]) -> list[Disagreement]:
+    """Where one of saved-model and serving passes and the other does not."""
+    by_key = {
+        (c["producer"], c["consumer"], c["model"], c["policy"], c["format"]): c
+        for c in document["cells"]
+        if c["loader"] == "saved-model"
+    }
+    found: dict[tuple[str, str], Disagreement] = {}
+    for cell in document["cells"]:
+        if cell["loader"] != "serving":
+            continue
+        other = by_key.get(
+            (cell["producer"], cell["consumer"], cell["model"], cell["policy"], cell["format"])
+        )
+        if other is None or Status(cell["status"]).passing == Status(other["status"]).passing:
+            continue
+        if Status.NOT_APPLICABLE.value in (cell["status"], other["status"]):
+            continue
+        pair = found.setdefault(
+            (cell["producer"], cell["consumer"]), Disagreement(cell["producer"], cell["consumer"])
+        )
+        pair.serving[cell["status"]] += 1
+        pair.saved_model[other["status"]] += 1
+        failing = other if Status(cell["status"]).passing else cell
+        message = group_message(failing)
+        if message and message not in pair.examples:
+            pair.examples.append(message)
+    return sorted(found.values(), key=lambda d: -d.count)

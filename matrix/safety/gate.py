@@ -75,9 +75,9 @@ def decide(
     reads = _reads(loader, fmt, consumer)
     resolve: list[tuple[str, str]] = []
     for finding in inspection.blocking:
-        if not reads or (
-            finding.scope is not Scope.EVERYTHING and finding.scope.value not in reads
-        ):
+        # What cannot be cleared (bombs, unreadable or mismatched files, a
+        # refused source) reaches no loader, even one that would read nothing.
+        if finding.scope is not Scope.EVERYTHING and finding.scope.value not in reads:
             continue
         if finding.kind is Kind.CODE and axes.enforces_safe_mode(
             consumer.flavour, consumer.keras_version, fmt

@@ -182,7 +182,7 @@ def test_hostile_message_is_kept_in_json_and_escaped_in_markdown(
     text = (tmp / "reports" / "compat.md").read_text(encoding="utf-8")
     assert "<script>" not in text and "\x1b" not in text and "\x00" not in text
     (row,) = [line for line in text.splitlines() if "user:hostile" in line and "boom" in line]
-    assert len(re.split(r"(?<!\\)\|", row)) == 7 + 2  # still exactly 7 columns
+    assert len(re.split(r"(?<!\\)\|", row)) == 10 + 2  # still exactly 10 columns
     element = ET.Element("failure", message=_xml(faulty["error_text"]))
     assert ET.fromstring(ET.tostring(element)).get("message")
 

@@ -64,7 +64,10 @@ def test_unsafe_opt_in_runs_it_inside_the_sandbox(models: Path, tmp_path: Path) 
     assert written and all((tmp_path / "out" / "tmp") in p.parents for p in written)
     assert not marker(models).exists()
     ran = cell(doc, producer="user:marker_h5", consumer=K3)
-    assert ran["status"] == "predict-error" and "Permission denied" in ran["error"]
+    # Keras 3 runs a Lambda while it rebuilds the model, so the denied write
+    # fails the load itself.
+    assert ran["status"] in ("load-error", "predict-error")
+    assert "Permission denied" in ran["error_text"]
     text = (tmp_path / "reports" / "compat.md").read_text(encoding="utf-8")
     assert "Unsafe mode was on" in text
 
