@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from matrix import __version__, files, store
+from matrix import __version__, files, progress, store
 from matrix.config import ConfigError, Settings
 from matrix.consume import consume
 from matrix.merge import merge as merge_folders
@@ -55,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
     extras = Extras.from_args(args, upgrade)
     plan = plan_from(settings, user_models_from(args), upgrade=upgrade)
     layout = Layout(settings.output, settings.envdir)
-    with files.exclusive_lock(layout.lock, f"the output folder {settings.output}"):
+    with (
+        files.exclusive_lock(layout.lock, f"the output folder {settings.output}"),
+        progress.Progress() as shown,
+    ):
+        progress.use(shown)
         files.write_json(layout.plan, plan.to_dict())
         _print_plan(plan, settings)
         each_env("provision", provision, plan, settings, layout)

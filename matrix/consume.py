@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from matrix import store
+from matrix import progress, store
 from matrix.config import Settings
 from matrix.launch import Fault, LaunchResult, Sink, run_probe
 from matrix.paths import Layout
@@ -36,6 +36,7 @@ def consume(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
     tasks = pending_tasks(planned, plan, settings, layout, record)
     if not tasks:
         return
+    progress.current().env_started("consume", planned.id, len(tasks))
     command = probe_command(
         planned,
         layout,
@@ -54,6 +55,7 @@ def consume(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
         if outcomes[-1].env_error is not None:
             break
     record_launch(layout, planned.id, "consume", combined(outcomes))
+    progress.current().env_finished(planned.id)
 
 
 def combined(outcomes: list[LaunchResult]) -> LaunchResult:
@@ -239,3 +241,4 @@ class _ResultSink(Sink):
             **fields,
         }
         store.append_result(self.layout, self.env_id, record)
+        progress.current().cell_done(self.env_id, str(record.get("status")))

@@ -232,6 +232,7 @@ def explain(
     envs: dict[str, EnvFacts | None] = {}
     used: dict[str, Cause] = {}
     for cell in cells:
+        cell["known"] = None
         if cell.get("status") not in EXPLAINABLE:
             continue
         for env_id in (cell["producer"], cell["consumer"]):

@@ -30,8 +30,13 @@ def _probes_dir() -> Path:
 PROBES_DIR = _probes_dir()
 ENV_RECORD = ".matrix-env.json"
 MANIFEST = "manifest.json"
+# The report files, written side by side in the report folder.
 REPORT_MD = "compat.md"
 REPORT_JSON = "compat.json"
+REPORT_HTML = "compat.html"
+REPORT_SVG = "compat.svg"
+REPORT_JUNIT = "junit.xml"
+HISTORY = "history.jsonl"
 
 # The file or folder name each format is written as; Keras 3 insists on the
 # ".weights.h5" suffix for weights-only files.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from matrix import files, store
+from matrix import files, progress, store
 from matrix.config import Settings
 from matrix.launch import Fault, Sink, run_probe
 from matrix.paths import Layout
@@ -37,11 +37,13 @@ def produce(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
         }
     tasks = _missing_tasks(planned, plan, layout, manifest)
     if tasks:
+        progress.current().env_started("produce", planned.id, len(tasks))
         root = layout.artifacts(planned.id)
         sink = _ManifestSink(planned.id, layout, manifest, tasks)
         command = probe_command(planned, layout, settings, "produce", writable=[root])
         outcome = run_probe(command, tasks, sink)
         record_launch(layout, planned.id, "produce", outcome)
+        progress.current().env_finished(planned.id)
     else:
         store.write_env_state(
             layout, planned.id, {"status": "ok", "versions": manifest.get("env", {})}
@@ -145,6 +147,13 @@ class _ManifestSink(Sink):
             self._artifact(self.tasks[event["task"]], event)
         elif event["event"] == "done":
             store.write_manifest(self.layout, self.env_id, self.manifest)
+            task = self.tasks[event["task"]]
+            failed = any(
+                self.manifest["artifacts"].get(self.names[(task["id"], fmt)], {}).get("status")
+                == "no-artifact"
+                for fmt in task["formats"]
+            )
+            progress.current().cell_done(self.env_id, "no-artifact" if failed else "saved")
 
     def fault(self, fault: Fault) -> None:
         task = self.tasks[fault.task]

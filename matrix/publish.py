@@ -17,13 +17,18 @@ from typing import Any
 
 from matrix import files
 from matrix.config import Settings
-from matrix.paths import REPORT_JSON, REPORT_MD, Layout
+from matrix.paths import (
+    HISTORY,
+    REPORT_HTML,
+    REPORT_JSON,
+    REPORT_JUNIT,
+    REPORT_MD,
+    REPORT_SVG,
+    Layout,
+)
 from matrix.plan import Plan
-from matrix.report import advice, changes
+from matrix.report import advice, answer, changes
 
-REPORT_HTML = "compat.html"
-REPORT_JUNIT = "junit.xml"
-HISTORY = "history.jsonl"
 STEP_SUMMARY_LIMIT = 1_000_000  # GitHub refuses job summaries over 1 MiB
 
 
@@ -55,17 +60,19 @@ def publish(
     plan: Plan, settings: Settings, layout: Layout, extras: Extras
 ) -> tuple[dict[str, Any], int]:
     from matrix.report import document as builder
-    from matrix.report import html, junit, markdown
+    from matrix.report import html, jsonfile, junit, markdown, svg
 
     document = builder.build(plan, layout, settings)
+    document["answers"] = answer.answers(document)
     if extras.baseline is not None:
         document["changes"] = changes.changes(extras.baseline, document, extras.fail_on)
     if extras.upgrade is not None:
         document["advice"] = advice.advise(document, *extras.upgrade)
     text = markdown.render(document)
-    files.write_json(settings.reports / REPORT_JSON, document)
+    files.write_atomic(settings.reports / REPORT_JSON, jsonfile.dumps(document))
     files.write_atomic(settings.reports / REPORT_MD, text)
     files.write_atomic(settings.reports / REPORT_HTML, html.render(document))
+    files.write_atomic(settings.reports / REPORT_SVG, svg.render(document))
     files.write_atomic(settings.reports / REPORT_JUNIT, junit.render(document))
     if extras.history:
         files.append_line(settings.reports / HISTORY, history_line(document))
@@ -94,4 +101,5 @@ def history_line(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def report_paths(settings: Settings) -> list[Path]:
-    return [settings.reports / name for name in (REPORT_MD, REPORT_JSON, REPORT_HTML, REPORT_JUNIT)]
+    names = (REPORT_MD, REPORT_JSON, REPORT_HTML, REPORT_SVG, REPORT_JUNIT)
+    return [settings.reports / name for name in names]

@@ -34,3 +34,16 @@ def plan_for(settings: Settings, pythons: dict[str, Path] | None = None, gpu: bo
 @pytest.fixture
 def host_python() -> Path:
     return Path(sys.executable)
+
+
+SCHEMA = ROOT / "reports" / "compat.schema.json"
+
+
+def assert_valid_report(path: Path) -> None:
+    """A written compat.json matches reports/compat.schema.json."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.validate(json.loads(path.read_text(encoding="utf-8")), schema)

@@ -9,7 +9,6 @@ saved by the test itself. Envs are built once in the repository's `.nox`.
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from matrix.report import jsonfile
+from tests.conftest import ROOT, assert_valid_report
 
 pytestmark = pytest.mark.tf
 
@@ -62,7 +62,8 @@ def run_matrix(tmp: Path, *extra: str) -> dict[str, Any]:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads((tmp / "reports" / "compat.json").read_text(encoding="utf-8"))
+    assert_valid_report(tmp / "reports" / "compat.json")
+    return jsonfile.loads((tmp / "reports" / "compat.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -474,7 +475,7 @@ def test_upgrade_advice_from_measured_cells(run: tuple[Path, dict[str, Any]]) ->
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    advice = json.loads((tmp / "advice" / "compat.json").read_text(encoding="utf-8"))["advice"]
+    advice = jsonfile.loads((tmp / "advice" / "compat.json").read_text(encoding="utf-8"))["advice"]
     assert advice["from_envs"] == [K2] and advice["to_env"] == K3
     rows = {(r["model"], r["policy"], r["format"]): r for r in advice["rows"]}
     assert rows[("mlp", "float32", "h5")]["works"]

@@ -64,9 +64,22 @@ def test_chromium_renders_the_heat_maps_and_details(page: Path) -> None:
     assert "<h1>TensorFlow/Keras compatibility matrix</h1>" in dom
     tables = re.findall(r'<table class="heat" data-format="([^"]+)" data-loader="([^"]+)"', dom)
     assert ("h5", "keras") in tables and ("savedmodel", "saved-model") in tables
-    assert re.search(r'<td style="background:hsl\(\d+,65%,78%\)"[^>]*>✅1</td>', dom)
-    assert "Failing cells" in dom and "boom | &lt;script&gt;" in dom
+    # A square: its colour, its letters, a link to its cells.
+    assert re.search(
+        r'<td style="background:#[0-9a-f]{6};color:#[0f]{3}"[^>]*><a href="#sq-[^"]+">I1</a></td>',
+        dom,
+    )
+    assert "Failing cells, by cause" in dom and "boom | &lt;script&gt;" in dom
     assert "<script>" not in dom
+
+
+def test_statuses_need_no_emoji_font(page: Path) -> None:
+    """Debian's Chromium as installed has no emoji font: every status is a word
+    or a letter, and nothing on the page comes from an emoji block."""
+    text = page.read_text(encoding="utf-8")
+    emoji = [c for c in text if 0x1F000 <= ord(c) <= 0x1FAFF or 0x2600 <= ord(c) <= 0x27BF]
+    assert emoji == []
+    assert '<span class="badge pass">identical</span>' in text
 
 
 def test_chromium_paints_a_screenshot(page: Path, tmp_path: Path) -> None:
@@ -75,3 +88,24 @@ def test_chromium_paints_a_screenshot(page: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_heat_map_squares_link_to_their_cells(page: Path) -> None:
+    done = chromium("--dump-dom", page.as_uri())
+    links = set(re.findall(r'<a href="#(sq-[^"]+)"', done.stdout))
+    targets = set(re.findall(r'<details id="(sq-[^"]+)"', done.stdout))
+    assert links and {link for link in links if "crash" in done.stdout} <= links
+    failing = [link for link in links if link in targets]
+    assert failing, "squares with failures link to their details"
+
+
+def test_the_svg_heat_map_renders(stored: tuple[Plan, Layout], tmp_path: Path) -> None:  # noqa: F811
+    from matrix.report import svg
+
+    plan, layout = stored
+    picture = tmp_path / "compat.svg"
+    picture.write_text(svg.render(document.build(plan, layout, Settings())), "utf-8")
+    shot = tmp_path / "svg.png"
+    done = chromium(f"--screenshot={shot}", "--window-size=700,600", picture.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shot.read_bytes().startswith(b"\x89PNG")

@@ -3,13 +3,13 @@ explains cells of the published real runs."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from matrix import known
 from matrix.config import ConfigError
+from matrix.report import jsonfile
 from tests.conftest import ROOT
 
 # The published reports of real runs (the default matrix and the full preset).
@@ -102,7 +102,7 @@ def test_every_entry_explains_cells_of_a_recorded_real_run() -> None:
     run has any more must be updated or removed."""
     cells: list[dict[str, Any]] = []
     for path in RECORDED:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = jsonfile.loads(path.read_text(encoding="utf-8"))
         cells += [dict(c) for c in document["cells"]]
     used = known.explain(cells)
     unused = [c.id for c in known.causes() if c.id not in used]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from matrix.report import jsonfile
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.tf
@@ -82,7 +83,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
 
 
 def _doc(reports: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((reports / "compat.json").read_text(encoding="utf-8"))
+    data: dict[str, Any] = jsonfile.loads((reports / "compat.json").read_text(encoding="utf-8"))
     return data
 
 

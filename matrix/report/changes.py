@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from matrix import files
 from matrix.config import ConfigError, suggest
 from matrix.status import Status
 
@@ -20,7 +19,12 @@ _KEY = ("producer", "consumer", "model", "policy", "format", "loader")
 
 
 def read_baseline(path: Path) -> dict[str, Any]:
-    data = files.read_json(path)
+    from matrix.report import jsonfile
+
+    try:
+        data = jsonfile.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        data = None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         msg = f"Invalid --baseline {path}: expected a compat.json written by tf-compat-matrix"
         raise ConfigError(msg)

@@ -32,7 +32,8 @@ from matrix.safety.findings import Inspection
 from matrix.status import Status
 from matrix.usermodels import is_user_producer
 
-SCHEMA_VERSION = 1
+# compat.json's format (reports/compat.schema.json); 2: texts stored once.
+SCHEMA_VERSION = 2
 
 
 class Stored:
@@ -222,13 +223,24 @@ def _key_fields(key: CellKey) -> dict[str, Any]:
     }
 
 
+# What a cell holds beyond its key and status when nothing was measured: every
+# cell has every field (compat.json leaves the empty ones out and the reader
+# puts these back).
+CELL_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(("max_abs", "max_rel", "max_ulp", "error_type", "error", "error_text")),
+    **dict.fromkeys(("reason", "seconds", "known", "own_policy", "inference")),
+    **dict.fromkeys(("config_drift", "dtype_drift")),
+    "nondeterministic": False,
+    "policy_sensitive": False,
+    "silent_changes": [],
+}
+
+
 def _decided(key: CellKey, status: Status, reason: str, **extra: Any) -> dict[str, Any]:
     return {
         **_key_fields(key),
+        **CELL_DEFAULTS,
         "status": status.value,
-        "max_abs": None,
-        "max_rel": None,
-        "max_ulp": None,
         "error_type": extra.get("error_type"),
         "error": extra.get("error") or reason,
         "error_text": extra.get("error_text"),

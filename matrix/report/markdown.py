@@ -8,6 +8,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from matrix.paths import REPORT_SVG
 from matrix.report import selfcheck, view
 from matrix.report.escape import md_cell
 from matrix.status import MEANINGS, SYMBOLS, Status
@@ -23,6 +24,7 @@ def render(document: dict[str, Any]) -> str:
     labels = view.labels(document)
     parts = [
         _header(document),
+        _answers(document, labels),
         _self_check(document, labels),
         _unexplained(document, labels),
         _changes(document, labels),
@@ -93,6 +95,93 @@ def _header(document: dict[str, Any]) -> str:
             "`nox -s matrix` with the same selection to compute them).",
         ]
     return "\n".join(lines)
+
+
+def _answers(document: dict[str, Any], labels: dict[str, str]) -> str:
+    """The upgrade answer: per main path, how many models of each format
+    still load with load_model after the upgrade, and what to do for the rest."""
+    found = document.get("answers") or []
+    if not found:
+        return ""
+    formats = sorted({f for a in found for f in a["formats"]}, key=_format_order)
+    rows = [
+        [md_cell(f"{a['from']} → {a['to']}")] + [_verdict(a["formats"].get(f)) for f in formats]
+        for a in found
+    ]
+    lines = [
+        "## The upgrade answer",
+        "",
+        f"![Heat-map: for each format and loader, producers (rows) by consumers (columns); "
+        f"letters give the worst outcome, colour the share that passes]({REPORT_SVG})",
+        "",
+        "A model saved with the old TensorFlow's default Keras, loaded with `load_model` "
+        "after `pip install tensorflow==<new>` (its default Keras): of the zoo's models (each "
+        "under each policy) that the old env read back itself, ✅ how many still load and "
+        "predict the same, ↪ how many break with a measured way out, ❌ how many with none.",
+        "",
+        _table(rows, ["upgrade", *[f"`{f}`" for f in formats]]),
+    ]
+    for found_path in found:
+        lines += ["", _answer_path(found_path, labels)]
+    return "\n".join(lines)
+
+
+def _format_order(fmt: str) -> int:
+    order = ["h5", "keras", "savedmodel", "weights"]
+    return order.index(fmt) if fmt in order else len(order)
+
+
+def _verdict(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return "–"
+    text = f"✅ {counts.get('work', 0)}/{counts['models']}"
+    if counts.get("way_out"):
+        text += f" · ↪ {counts['way_out']}"
+    if counts.get("no_way"):
+        text += f" · ❌ {counts['no_way']}"
+    if counts.get("not_measured"):
+        text += f" · … {counts['not_measured']}"
+    return text
+
+
+def _answer_path(found: dict[str, Any], labels: dict[str, str]) -> str:
+    saved = ", ".join(labels.get(e, e) for e in found["from_envs"])
+    target = labels.get(found["to_env"], found["to_env"])
+    head = (
+        f"### TF {md_cell(found['from'])} → {md_cell(found['to'])}\n\n"
+        f"Saved in {md_cell(saved)}, loaded in {md_cell(target)}."
+    )
+    if not found["breaking"]:
+        return head + " Every model of every format loads and predicts the same."
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for row in found["breaking"]:
+        ways = "; ".join(w["how"] for w in row["alternatives"]) or "no measured way"
+        key = (row["format"], row["direct"]["status"], ways)
+        groups.setdefault(key, []).append(f"{row['model']} ({row['policy']})")
+    rows = [
+        [
+            md_cell(fmt),
+            md_cell("not measured" if status == "pending" else f"{Status(status).symbol} {status}"),
+            md_cell(_models_text(models), 400),
+            md_cell(ways, 400),
+        ]
+        for (fmt, status, ways), models in sorted(groups.items())
+    ]
+    table = _table(rows, ["format", "load_model after the upgrade", "models", "what to do"])
+    return f"{head} What breaks, and what to do:\n\n{table}"
+
+
+def _models_text(entries: list[str]) -> str:
+    """ "cnn, mlp (mixed_float16)": a model named alone breaks under every policy listed."""
+    policies: dict[str, list[str]] = {}
+    for entry in entries:
+        model, policy = entry[:-1].split(" (", 1)
+        policies.setdefault(model, []).append(policy)
+    everywhere = max(len(p) for p in policies.values())
+    return ", ".join(
+        model if len(found) == everywhere else f"{model} ({', '.join(found)})"
+        for model, found in policies.items()
+    )
 
 
 def _sandbox_line(document: dict[str, Any]) -> str:

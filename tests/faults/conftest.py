@@ -10,7 +10,6 @@ and expected outputs, so no reference stage runs the faulty code.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from matrix.report import jsonfile
+from tests.conftest import ROOT, assert_valid_report
 
 K3 = "tf2.21-keras3-py3.11-cpu"
 PASSING = {"identical", "close"}
@@ -223,7 +223,8 @@ def run_ok(*args: str, env: dict[str, str] | None = None) -> None:
 
 
 def document(reports: Path) -> dict[str, Any]:
-    return json.loads((reports / "compat.json").read_text(encoding="utf-8"))
+    assert_valid_report(reports / "compat.json")
+    return jsonfile.loads((reports / "compat.json").read_text(encoding="utf-8"))
 
 
 def cell(doc: dict[str, Any], **match: str) -> dict[str, Any]:

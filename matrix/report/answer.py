@@ -1,0 +1,93 @@
+"""The upgrade answer: the question people open the report with, answered first.
+
+For the main upgrade paths (each step between adjacent releases of the
+default matrix, and the Keras 2 -> Keras 3 jump 2.15 -> 2.21), one verdict
+per format (how many of the zoo's models still load with `load_model` and
+predict the same after the upgrade, how many break with a measured way out,
+how many with none) and the models that break, each with what to do. Every
+statement is a measured cell (`advice.advise`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from typing import Any
+
+from matrix import axes
+from matrix.env import Env
+from matrix.report.advice import advise
+
+# The Keras 2 -> Keras 3 jump, answered whatever the default matrix holds.
+KERAS3_JUMP = ("2.15", "2.21")
+
+
+def main_paths(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """Adjacent releases of the default matrix, then 2.15 -> 2.21, each kept
+    only where the document has envs of both versions."""
+    default = sorted(
+        {tf for tf, _ in axes.PRESETS["default"]}, key=lambda v: axes.RELEASES[v].version
+    )
+    paths = list(itertools.pairwise(default))
+    if KERAS3_JUMP not in paths:
+        paths.append(KERAS3_JUMP)
+    present = {Env.parse(e["id"]).tf for e in document["envs"]}
+    return [(old, new) for old, new in paths if old in present and new in present]
+
+
+def answers(document: dict[str, Any]) -> list[dict[str, Any]]:
+    # What each env read back itself through load_model: a model that never
+    # loaded before the upgrade has nothing to keep working.
+    read_back = {
+        (c["producer"], c["model"], c["policy"], c["format"])
+        for c in document["cells"]
+        if c["producer"] == c["consumer"]
+        and c["loader"] == "keras"
+        and c["status"] in ("identical", "close")
+    }
+    found = []
+    for old, new in main_paths(document):
+        advice = advise(document, old, new)
+        # Zoo models saved with the old release's default Keras (what
+        # `pip install tensorflow==<old>` gives) that existed before the upgrade.
+        sources = [e for e in advice["from_envs"] if _is_default(e)]
+        rows = [
+            r
+            for r in advice["rows"]
+            if r["producer"] in sources
+            and (r["producer"], r["model"], r["policy"], r["format"]) in read_back
+        ]
+        if advice["to_env"] is None or not rows:
+            continue
+        found.append(
+            {
+                "from": old,
+                "to": new,
+                "from_envs": sources,
+                "to_env": advice["to_env"],
+                "formats": _verdicts(rows),
+                "breaking": [r for r in rows if not r["works"]],
+            }
+        )
+    return found
+
+
+def _is_default(env_id: str) -> bool:
+    env = Env.parse(env_id)
+    return env.flavour == env.release.default_flavour and not env.keras and env.produces
+
+
+def _verdicts(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter[str]] = {}
+    for row in rows:
+        tally = counts.setdefault(row["format"], Counter())
+        tally["models"] += 1
+        if row["direct"]["status"] == "pending":
+            tally["not_measured"] += 1
+        elif row["works"]:
+            tally["work"] += 1
+        elif row["alternatives"]:
+            tally["way_out"] += 1
+        else:
+            tally["no_way"] += 1
+    return {fmt: dict(tally) for fmt, tally in counts.items()}

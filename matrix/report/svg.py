@@ -1,0 +1,143 @@
+"""Render `compat.svg`: the heat-map as small multiples, one per format and loader.
+
+Each square is one producer (row) and consumer (column): its colour is the
+share of the measured cells that pass (identical or close), on viridis, a
+scale readable with every common colour-vision deficiency and in grey; its
+letter is the worst outcome among them, so nothing depends on colour alone.
+Embedded in compat.md (GitHub shows SVG images), one file, no scripts.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from typing import Any
+
+from matrix.report import view
+from matrix.status import Status
+
+CELL = 14  # px per square
+GAP = 28  # px between grids
+LABEL = 74  # px for row labels and rotated column labels
+COLUMNS = 2  # grids per row of the picture
+# Worst first: the letter a square shows is the first of these it holds.
+LETTERS: dict[Status, str] = {
+    Status.CRASH: "X",
+    Status.TIMEOUT: "T",
+    Status.LOAD_ERROR: "L",
+    Status.PREDICT_ERROR: "P",
+    Status.NAN: "N",
+    Status.DRIFT: "D",
+    Status.CLOSE: "C",
+    Status.IDENTICAL: "I",
+}
+# viridis, from no cell passing to every cell passing.
+_VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
+_EMPTY = "#f2f2f2"
+
+
+def render(document: dict[str, Any]) -> str:
+    labels = view.labels(document)
+    grids = view.grids(document)
+    if not grids:
+        return _svg(320, 40, ['<text x="8" y="24">No measured cells.</text>'])
+    size = max(max(len(g.producers), len(g.consumers)) for g in grids)
+    panel = LABEL + size * CELL
+    width = max(COLUMNS * panel + (COLUMNS - 1) * GAP + 16, 560)
+    rows = (len(grids) + COLUMNS - 1) // COLUMNS
+    legend_top = 16 + rows * (panel + GAP + 18)
+    parts = []
+    for index, grid in enumerate(grids):
+        x = 8 + (index % COLUMNS) * (panel + GAP)
+        y = 8 + (index // COLUMNS) * (panel + GAP + 18)
+        parts.append(_grid(grid, labels, x, y))
+    parts.append(_legend(8, legend_top))
+    return _svg(width, legend_top + 80, parts)
+
+
+def _svg(width: int, height: int, parts: list[str]) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="9">\n'
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>\n'
+        + "\n".join(parts)
+        + "\n</svg>\n"
+    )
+
+
+def _grid(grid: view.Grid, labels: dict[str, str], x: int, y: int) -> str:
+    out = [
+        f'<text x="{x}" y="{y + 10}" font-size="11" font-weight="bold">'
+        f"{_text(grid.format)} · {_text(grid.loader)}</text>"
+    ]
+    top = y + 18 + LABEL
+    left = x + LABEL
+    for col, consumer in enumerate(grid.consumers):
+        cx = left + col * CELL + CELL - 4
+        label = _text(labels[consumer])
+        out.append(f'<text transform="translate({cx},{top - 4}) rotate(-60)">{label}</text>')
+    for row, producer in enumerate(grid.producers):
+        cy = top + row * CELL
+        out.append(
+            f'<text x="{left - 4}" y="{cy + CELL - 4}" text-anchor="end">'
+            f"{_text(labels[producer])}</text>"
+        )
+        for col, consumer in enumerate(grid.consumers):
+            out.append(
+                _square(grid.at(producer, consumer), left + col * CELL, cy, producer, consumer)
+            )
+    return "\n".join(out)
+
+
+def _square(counts: Counter[str], x: int, y: int, producer: str, consumer: str) -> str:
+    measured = {s: n for s, n in view.ordered(counts) if Status(s) in LETTERS}
+    total = sum(measured.values())
+    title = f"{producer} → {consumer}: " + (
+        ", ".join(f"{n} {s}" for s, n in view.ordered(counts)) or "nothing planned"
+    )
+    if not total:
+        fill, letter, ink = _EMPTY, "–" if counts else "", "#777777"
+    else:
+        share = sum(n for s, n in measured.items() if Status(s).passing) / total
+        fill = colour(share)
+        letter = next(LETTERS[s] for s in LETTERS if measured.get(s.value))
+        ink = "#000000" if share >= 0.5 else "#ffffff"
+    return (
+        f'<g><title>{_text(title)}</title><rect x="{x}" y="{y}" width="{CELL - 1}" '
+        f'height="{CELL - 1}" fill="{fill}"/><text x="{x + CELL / 2 - 0.5}" y="{y + CELL - 4}" '
+        f'text-anchor="middle" fill="{ink}">{letter}</text></g>'
+    )
+
+
+def colour(share: float) -> str:
+    position = share * (len(_VIRIDIS) - 1)
+    low = min(int(position), len(_VIRIDIS) - 2)
+    mix = position - low
+    a, b = _rgb(_VIRIDIS[low]), _rgb(_VIRIDIS[low + 1])
+    return "#" + "".join(f"{round(p + (q - p) * mix):02x}" for p, q in zip(a, b, strict=True))
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def _legend(x: int, y: int) -> str:
+    items = [f"{letter} {status.value}" for status, letter in LETTERS.items()]
+    items.append("– not applicable")
+    half = len(items) // 2
+    swatches = "".join(
+        f'<rect x="{x + 212 + i * 26}" y="{y + 46}" width="24" height="10" fill="{colour(i / 4)}"/>'
+        for i in range(5)
+    )
+    return (
+        f'<text x="{x}" y="{y + 10}">Letter: the worst outcome in the square: '
+        f"{_text(' · '.join(items[:half]))}</text>"
+        f'<text x="{x}" y="{y + 24}">{_text(" · ".join(items[half:]))}</text>'
+        f'<text x="{x}" y="{y + 55}">Colour: share of measured cells that pass</text>'
+        f'<text x="{x + 190}" y="{y + 55}">0%</text>{swatches}'
+        f'<text x="{x + 346}" y="{y + 55}">100%</text>'
+    )
+
+
+def _text(value: object) -> str:
+    return html.escape(str(value), quote=True)
