@@ -102,5 +102,6 @@ def lint(session: nox.Session) -> None:
     session.install("-e", ".[lint,test]")
     session.run("ruff", "check", ".")
     session.run("ruff", "check", "probes")
+    session.run("ruff", "format", "--check", "probes")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")

@@ -7,12 +7,16 @@ spine's zoo; every format and loader) it measures side by side:
 - tool-cold: `python -m matrix run` with an empty result cache (envs reused);
 - tool-rerun: the same command again, nothing changed;
 - naive: bench/naive_noxfile.py, nox's defaults, one session per env pair;
+- naive-reuse: the same naive noxfile again with nox's `-r` over the venvs
+  it built, so what the naive way loses without rebuilding envs shows;
 - floor: one TensorFlow import per env and phase plus the in-process time of
   every build, train, save, load and predict, as the probes measured them,
   divided by the parallelism used.
 
-It also checks that removing an env computes nothing and adding one computes
-exactly the cells that involve it, and writes build/bench.json.
+It breaks the floor down (probe start-ups; per phase, format and loader the
+in-probe seconds per cell; the host's compare and rendering), checks that
+removing an env computes nothing and adding one computes exactly the cells
+that involve it, and writes build/bench.json.
 
     python bench/run.py [--envs 4] [--no-naive] [--scaling 2 4 8]
 """
@@ -54,7 +58,7 @@ ENV_ORDER = [
 MODELS = ["mlp", "cnn", "lstm", "custom"]  # the spine's zoo
 POLICIES = ["float32", "mixed_float16"]
 FORMATS = ["h5", "keras", "savedmodel", "weights"]
-LOADERS = ["keras", "saved-model", "tfsm-layer"]
+LOADERS = ["keras", "saved-model", "serving", "tfsm-layer"]
 JOBS = 2
 WORK = ROOT / "build" / "bench"
 MEASURED = {"identical", "close", "drift", "nan", "load-error", "predict-error", "crash", "timeout"}
@@ -96,10 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     _prepare(ENV_ORDER[: args.envs + 1])
     report["tool_cold"] = _tool(envs, WORK / "tool", fresh=True)
     report["floor"] = _floor(envs, WORK / "tool")
+    report["breakdown"] = _breakdown(envs, WORK / "tool")
     report["tool_rerun"] = _tool(envs, WORK / "tool", fresh=False)
     report["incremental"] = _incremental(envs, ENV_ORDER[args.envs], WORK / "tool")
     if not args.no_naive:
         report["naive"] = _naive(envs, WORK / "naive")
+        report["naive_reuse"] = _naive_again(envs, WORK / "naive")
     report["scaling"] = {
         str(n): _tool(ENV_ORDER[:n], WORK / f"scale-{n}", fresh=True) for n in args.scaling
     }
@@ -240,7 +246,8 @@ def _floor(envs: list[str], out: Path) -> dict[str, Any]:
             builds[(entry["model"], entry["policy"])] = entry.get("build_seconds") or 0.0
         produce += sum(builds.values())
         for record in store.read_results(layout, env_id).values():
-            for part in (record, record.get("own_policy") or {}):
+            consume += record.get("prepare_seconds") or 0.0
+            for part in _parts(record):
                 consume += (part.get("load_seconds") or 0.0) + 2 * (
                     part.get("predict_seconds") or 0.0
                 )
@@ -251,6 +258,94 @@ def _floor(envs: list[str], out: Path) -> dict[str, Any]:
         "produce_work": round(produce, 2),
         "consume_work": round(consume, 2),
         "jobs": JOBS,
+    }
+
+
+def _parts(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A result's measurements: the default load, then under the artifact's
+    own policy and the compile=False retry when they ran."""
+    return [record] + [
+        record[name] for name in ("own_policy", "inference") if isinstance(record.get(name), dict)
+    ]
+
+
+def _breakdown(envs: list[str], out: Path) -> dict[str, Any]:
+    """Where the cold run's time goes: probe start-ups per phase; per format
+    the seconds to build and save; per (format, loader) the in-probe seconds
+    per cell (load, predict twice, the per-artifact preparation); and the
+    host's share, rebuilding the report from the stored results."""
+    layout = Layout(out, ROOT / ".nox")
+    startups: dict[str, list[float]] = {"produce": [], "consume": []}
+    saving: dict[str, list[float]] = {}
+    loading: dict[str, dict[str, float]] = {}
+    for env_id in envs:
+        state = store.read_env_state(layout, env_id)
+        for phase, found in startups.items():
+            found.extend(state.get(f"{phase}_startups") or [])
+        for entry in store.read_manifest(layout, env_id)["artifacts"].values():
+            saving.setdefault(entry["format"], []).append(entry.get("seconds") or 0.0)
+        for record in store.read_results(layout, env_id).values():
+            row = loading.setdefault(
+                f"{record['format']} / {record['loader']}",
+                {"cells": 0, "loads": 0, "load": 0.0, "predict": 0.0, "prepare": 0.0},
+            )
+            row["cells"] += 1
+            row["prepare"] += record.get("prepare_seconds") or 0.0
+            for part in _parts(record):
+                row["loads"] += 1
+                row["load"] += part.get("load_seconds") or 0.0
+                row["predict"] += 2 * (part.get("predict_seconds") or 0.0)
+    per_cell = {
+        name: {
+            "cells": int(row["cells"]),
+            "loads_per_cell": round(row["loads"] / row["cells"], 2),
+            "load_s": round(row["load"] / row["cells"], 4),
+            "predict_s": round(row["predict"] / row["cells"], 4),
+            "prepare_s": round(row["prepare"] / row["cells"], 5),
+            "total_s": round(sum(row[k] for k in ("load", "predict", "prepare")), 2),
+        }
+        for name, row in sorted(loading.items())
+    }
+    return {
+        "startups": {
+            phase: {"count": len(found), "seconds": round(sum(found), 2)}
+            for phase, found in startups.items()
+        },
+        "save_per_artifact_s": {
+            fmt: round(sum(found) / len(found), 4) for fmt, found in sorted(saving.items())
+        },
+        "per_cell": per_cell,
+        "host": _host_seconds(envs, out),
+    }
+
+
+def _host_seconds(envs: list[str], out: Path) -> dict[str, Any]:
+    """The host's part: building the document (every compare) and rendering it."""
+    from matrix.report import document as builder
+    from matrix.report import html, jsonfile, markdown, svg
+
+    settings = Settings(
+        envs=tuple(envs),
+        models=tuple(MODELS),
+        policies=tuple(POLICIES),
+        formats=tuple(FORMATS),
+        loaders=tuple(LOADERS),
+    )
+    plan = _plan(envs)
+    layout = Layout(out, ROOT / ".nox")
+    started = time.monotonic()
+    document = builder.build(plan, layout, settings)
+    built = time.monotonic() - started
+    started = time.monotonic()
+    for render in (markdown.render, html.render, svg.render, jsonfile.dumps):
+        render(document)
+    rendered = time.monotonic() - started
+    cells = len(document["cells"])
+    return {
+        "cells": cells,
+        "compare_s": round(built, 2),
+        "compare_ms_per_cell": round(1000 * built / max(cells, 1), 3),
+        "render_s": round(rendered, 2),
     }
 
 
@@ -343,6 +438,27 @@ def _naive(envs: list[str], work: Path) -> dict[str, Any]:
     }
 
 
+def _naive_again(envs: list[str], work: Path) -> dict[str, Any]:
+    """The naive noxfile a second time with nox's `-r`: its venvs are reused,
+    so what is left is its process start-ups and serial sessions."""
+    env = {**os.environ, "NAIVE_PLAN": str(work / "plan.json")}
+    nox = [
+        sys.executable,
+        "-m",
+        "nox",
+        "-r",
+        "-f",
+        str(ROOT / "bench" / "naive_noxfile.py"),
+        "--envdir",
+        str(work / "envs"),
+    ]
+    started = time.monotonic()
+    subprocess.run([*nox, "-s", "produce"], env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([*nox, "-s", "consume"], env=env, cwd=ROOT, check=True, capture_output=True)
+    seconds = time.monotonic() - started
+    return {"seconds": round(seconds, 2), "envs": len(envs), "cells": _naive_cells(work)}
+
+
 def _plan(envs: list[str]) -> Plan:
     settings = Settings(
         envs=tuple(envs),
@@ -368,7 +484,13 @@ def _naive_env(planned: Any, plan: Plan, layout: Layout, work: Path) -> dict[str
         "id": planned.id,
         "python": str(planned.interpreter),
         "requirements": planned.requirements(),
-        "environment": {**planned.env.environment(), "COMPAT_MATRIX_THREADS": "0"},
+        # The naive way has no sandbox: the probes run unconfined.
+        "environment": {
+            **planned.env.environment(),
+            "COMPAT_MATRIX_THREADS": "0",
+            "COMPAT_MATRIX_SANDBOX": "off",
+            "COMPAT_MATRIX_NETWORK": "open",
+        },
         "produce_tasks": str(path),
     }
 
@@ -463,6 +585,11 @@ def _table(report: dict[str, Any]) -> str:
     if "naive" in report:
         naive = report["naive"]["seconds"]
         rows.append(("naive", naive, f"naive / tool-cold = {naive / cold:.2f}  (target >= 5)"))
+    if "naive_reuse" in report:
+        reuse = report["naive_reuse"]["seconds"]
+        rows.append(
+            ("naive-reuse", reuse, f"naive -r / tool-cold = {reuse / cold:.2f}  (venvs reused)")
+        )
     lines = [
         f"selection: {len(report['selection']['envs'])} envs, {report['tool_cold']['cells']} cells",
         f"{'measure':<12} {'seconds':>9}  ratio",
@@ -479,9 +606,36 @@ def _table(report: dict[str, Any]) -> str:
         f"{added['measured_cells_involving']} measured cells involve it, "
         f"{added['expected']} distinct results not stored before (target: equal)"
     )
+    lines += _breakdown_lines(report.get("breakdown"))
     for count, run in report["scaling"].items():
         lines.append(f"scaling: {count} envs -> {run['seconds']:.1f} s, {run['cells']} cells")
     return "\n".join(lines)
+
+
+def _breakdown_lines(found: dict[str, Any] | None) -> list[str]:
+    if not found:
+        return []
+    starts = ", ".join(
+        f"{phase} {s['count']} x, {s['seconds']:.1f} s" for phase, s in found["startups"].items()
+    )
+    saves = ", ".join(f"{fmt} {s:.2f} s" for fmt, s in found["save_per_artifact_s"].items())
+    lines = [
+        f"probe start-ups: {starts}",
+        f"saving, per artifact: {saves}",
+        f"{'format / loader':<24} {'cells':>6} {'loads':>6} {'load s':>8} {'predict s':>9} "
+        f"{'prep s':>8} {'total s':>8}",
+    ]
+    for name, row in found["per_cell"].items():
+        lines.append(
+            f"{name:<24} {row['cells']:>6} {row['loads_per_cell']:>6} {row['load_s']:>8.3f} "
+            f"{row['predict_s']:>9.3f} {row['prepare_s']:>8.4f} {row['total_s']:>8.1f}"
+        )
+    host = found["host"]
+    lines.append(
+        f"host: compare {host['compare_s']:.1f} s ({host['compare_ms_per_cell']:.2f} ms per "
+        f"cell over {host['cells']} cells), render {host['render_s']:.1f} s"
+    )
+    return lines
 
 
 if __name__ == "__main__":

@@ -43,6 +43,11 @@ def common(sub: argparse.ArgumentParser) -> None:
         action="store_true",
         help="load models holding Python code (Lambda) even where no safe_mode guards it",
     )
+    select.add_argument(
+        "--download-python",
+        action="store_true",
+        help="let uv download a Python an env needs and this machine lacks",
+    )
     users = sub.add_argument_group("user models (repeat --user-model; options apply to the last)")
     users.add_argument(
         "--user-model", action=_NewUserModel, metavar="PATH", help=".h5, .keras or SavedModel dir"

@@ -22,9 +22,10 @@ from typing import Any
 from matrix import __version__, files, progress, store
 from matrix.config import ConfigError, Settings
 from matrix.consume import consume
+from matrix.estimate import estimate, nightly
 from matrix.merge import merge as merge_folders
 from matrix.paths import Layout
-from matrix.plan import Plan
+from matrix.plan import NO_GPU, Plan
 from matrix.produce import produce
 from matrix.publish import Extras, publish, report_paths
 from matrix.report import selfcheck, view
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         progress.use(shown)
         files.write_json(layout.plan, plan.to_dict())
-        _print_plan(plan, settings)
+        _print_plan(plan, settings, layout)
         each_env("provision", provision, plan, settings, layout)
         each_env("produce", produce, plan, settings, layout, plan.producer_envs)
         prepare_user_models(plan, settings, layout)
@@ -153,12 +154,25 @@ def repro(args: argparse.Namespace) -> int:
 def show_plan(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     plan = plan_from(settings, user_models_from(args), upgrade=upgrade_from(args))
-    if args.github_matrix:
+    if args.estimate and not args.github_matrix:
+        msg = (
+            "--estimate prices the sharded nightly: give it with --github-matrix "
+            "(plain `plan` already prints this machine's estimate)"
+        )
+        raise ConfigError(msg)
+    if args.github_matrix and args.estimate:
+        entries = github_matrix(plan, args.cpu_runner, args.gpu_runner)
+        layout = Layout(settings.output, settings.envdir)
+        found = nightly(plan, layout, entries, gpu_runners=args.gpu_runners)
+        print(f"the sharded nightly of this selection ({len(entries)} envs):")
+        for line in found.lines():
+            print(terminal(line))
+    elif args.github_matrix:
         print(json.dumps(github_matrix(plan, args.cpu_runner, args.gpu_runner)))
     elif args.json:
         print(json.dumps(plan_listing(plan), indent=2))
     else:
-        _print_plan(plan, settings)
+        _print_plan(plan, settings, Layout(settings.output, settings.envdir))
     return 0
 
 
@@ -186,7 +200,10 @@ def github_matrix(plan: Plan, cpu_runner: str, gpu_runner: str | None) -> list[d
     entries = []
     for planned in plan.envs:
         runner = gpu_runner if planned.env.device == "gpu" else cpu_runner
-        if runner and planned.env.produces:
+        # An env unavailable for good (TF < 2.14 on GPU) gets no job; one
+        # unavailable only because this machine has no GPU does.
+        lasting = planned.unavailable not in (None, NO_GPU)
+        if runner and planned.env.produces and not lasting:
             entries.append({"env": planned.id, "python": planned.env.python, "runner": runner})
     return entries
 
@@ -204,7 +221,7 @@ def _stored_plan(
 # -- output -------------------------------------------------------------------
 
 
-def _print_plan(plan: Plan, settings: Settings) -> None:
+def _print_plan(plan: Plan, settings: Settings, layout: Layout) -> None:
     cells = sum(1 for _ in plan.cells())
     print(
         f"tf-compat-matrix {__version__}: {len(plan.envs)} env(s), "
@@ -214,6 +231,8 @@ def _print_plan(plan: Plan, settings: Settings) -> None:
     for planned in plan.envs:
         where = planned.unavailable and f"unavailable: {planned.unavailable}"
         print(terminal(f"  {planned.id:32} {where or planned.interpreter}"))
+    for line in estimate(plan, layout, settings.effective_jobs()).lines():
+        print(terminal(line))
 
 
 def _print_summary(document: dict[str, Any], settings: Settings) -> None:
@@ -246,8 +265,10 @@ def _print_summary(document: dict[str, Any], settings: Settings) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Installed, the tool is `tf-compat-matrix`; from a checkout, `python -m matrix`.
+    invoked = Path(sys.argv[0]).name
     parser = argparse.ArgumentParser(
-        prog="python -m matrix",
+        prog="tf-compat-matrix" if invoked == "tf-compat-matrix" else "python -m matrix",
         description="Does a TensorFlow/Keras model saved in one env load and predict "
         "the same in another? Builds envs, saves the zoo in each, loads every "
         "artifact in every env and reports the differences.",
@@ -273,6 +294,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--cpu-runner", default="ubuntu-latest", help="runner label for CPU envs")
     plan.add_argument("--gpu-runner", default="", help="runner label for GPU envs (none: skip)")
+    plan.add_argument(
+        "--estimate",
+        action="store_true",
+        help="with --github-matrix: the nightly's jobs, longest job, runner minutes, wall time",
+    )
+    plan.add_argument(
+        "--gpu-runners", type=int, default=1, metavar="N", help="GPU runners for --estimate"
+    )
     for phase in ("produce", "consume"):
         sub = command(phase, one_phase, f"Run the {phase} phase of one env.")
         sub.add_argument("--env", required=True, help="the env id, e.g. tf2.15-keras2-py3.11-cpu")

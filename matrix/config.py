@@ -81,6 +81,10 @@ class Settings:
     fresh: bool = False
     onednn_off: bool = False  # add a TF_ENABLE_ONEDNN_OPTS=0 consumer per CPU env
     unsafe: bool = False  # load models that carry Python code (Lambda) everywhere
+    # Let uv download a missing Python (`uv python install 3.X`) instead of
+    # reporting the envs that need it as unavailable. Off by default: a run
+    # should not fetch interpreters from the network unless the user says so.
+    download_python: bool = False
     timeouts: Timeouts = field(default_factory=Timeouts)
     tolerances: dict[str, Tolerance] = field(
         default_factory=lambda: {

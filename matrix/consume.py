@@ -8,6 +8,7 @@ appended to the env's results file the moment its event arrives.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -47,6 +48,7 @@ def consume(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
     )
     sink = _ResultSink(planned.id, layout, tasks)
     outcomes: list[LaunchResult] = []
+    started = time.monotonic()
     for start in range(0, len(tasks), CELLS_PER_PROBE):
         # The restart budget is the env's and phase's, not each batch's.
         budget = max(0, command.max_restarts - sum(o.restarts for o in outcomes))
@@ -54,7 +56,7 @@ def consume(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
         outcomes.append(run_probe(replace(command, max_restarts=budget), batch, sink))
         if outcomes[-1].env_error is not None:
             break
-    record_launch(layout, planned.id, "consume", combined(outcomes))
+    record_launch(layout, planned.id, "consume", combined(outcomes), len(tasks), started)
     progress.current().env_finished(planned.id)
 
 

@@ -8,6 +8,7 @@ version's shim answers "command not found").
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -94,6 +95,40 @@ def _version_of(python: Path) -> str | None:
         return None
     text = out.stdout.strip()
     return text if out.returncode == 0 and text.startswith("3.") else None
+
+
+@functools.cache
+def uv_binary() -> str | None:
+    """The uv binary the host package depends on (or one on PATH); None: none."""
+    try:
+        import uv
+
+        return str(uv.find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def download_pythons(versions: list[str]) -> str | None:
+    """Have uv install these Python minors (its managed Pythons, found by
+    `discover` afterwards); None when it did, else what went wrong."""
+    uv = uv_binary()
+    if uv is None:
+        return "uv is not installed"
+    print(f"downloading Python {', '.join(versions)} with uv (--download-python)", flush=True)
+    try:
+        done = subprocess.run(
+            [uv, "python", "install", *versions],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if done.returncode == 0:
+        return None
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    return lines[-1] if lines else f"uv exited with {done.returncode}"
 
 
 def gpu_visible() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,16 +57,20 @@ def ready_env(
 PROBE_SCHEMA_VERSION = 2
 
 
-def record_launch(layout: Layout, env_id: str, phase: str, outcome: LaunchResult) -> None:
-    """An env's state after a probe ran there: broken, or its versions and
-    what starting probes cost (`<phase>_startups`: seconds to TensorFlow's
-    hello per process; more than one means restarts)."""
+def record_launch(  # noqa: PLR0917 - what a phase's probes did, and at what cost
+    layout: Layout, env_id: str, phase: str, outcome: LaunchResult, tasks: int, started: float
+) -> None:
+    """An env's state after a probe ran there: broken, or its versions, what
+    starting probes cost (`<phase>_startups`: seconds to TensorFlow's hello
+    per process; more than one means restarts) and the phase's measured rate
+    (`<phase>_work`: tasks and wall seconds, which `plan` estimates from)."""
     if outcome.env_error is not None:
         store.write_env_state(layout, env_id, {"status": "env-error", "reason": outcome.env_error})
         return
     state: dict[str, Any] = {
         f"{phase}_restarts": outcome.restarts,
         f"{phase}_startups": outcome.startups,
+        f"{phase}_work": {"tasks": tasks, "seconds": round(time.monotonic() - started, 2)},
     }
     if outcome.hello is not None:
         state["versions"] = outcome.hello

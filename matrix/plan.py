@@ -322,20 +322,25 @@ def _env_order(env: Env) -> tuple[Any, ...]:
     )
 
 
+# Unavailable here, but not on a machine with a GPU (a CI runner's job may run it).
+NO_GPU = "no GPU visible"
+
+
 def _place(env: Env, interpreters: Mapping[str, Path], gpu_visible: bool) -> PlannedEnv:
     interpreter = interpreters.get(env.python)
     if interpreter is None:
         found = ", ".join(sorted(interpreters, key=lambda v: int(v.split(".")[1])))
         reason = (
             f"no Python {env.python} interpreter found (looked on PATH, in pyenv's "
-            f"versions folder and uv-managed Pythons; found: {found or 'none'})"
+            f"versions folder and uv-managed Pythons; found: {found or 'none'}); "
+            f"get one with `uv python install {env.python}`, or run with --download-python"
         )
         return PlannedEnv(env, None, reason)
-    if env.device == "gpu" and not gpu_visible:
-        return PlannedEnv(env, interpreter, "no GPU visible")
     if env.device == "gpu" and env.release.version < (2, 14):
         reason = (
             "TF < 2.14 on GPU needs a system CUDA install; only tensorflow[and-cuda] envs are built"
         )
         return PlannedEnv(env, interpreter, reason)
+    if env.device == "gpu" and not gpu_visible:
+        return PlannedEnv(env, interpreter, NO_GPU)
     return PlannedEnv(env, interpreter)

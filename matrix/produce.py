@@ -8,6 +8,7 @@ every consumer to recompute it.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,10 @@ def produce(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
         root = layout.artifacts(planned.id)
         sink = _ManifestSink(planned.id, layout, manifest, tasks)
         command = probe_command(planned, layout, settings, "produce", writable=[root])
+        started = time.monotonic()
         outcome = run_probe(command, tasks, sink)
-        record_launch(layout, planned.id, "produce", outcome)
+        artifacts = sum(len(task["formats"]) for task in tasks)
+        record_launch(layout, planned.id, "produce", outcome, artifacts, started)
         progress.current().env_finished(planned.id)
     else:
         store.write_env_state(

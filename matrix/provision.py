@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import functools
 import json
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix import files
+from matrix.machine import uv_binary
 from matrix.paths import Layout
 from matrix.plan import PlannedEnv
 
@@ -85,6 +85,14 @@ def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> Ve
         return record
 
 
+def build_needed(planned: PlannedEnv, layout: Layout) -> str | None:
+    """Why the env would be (re)built now; None when it would be reused."""
+    venv_id = planned.env.venv_id
+    record_path = layout.venv_record(venv_id)
+    old = files.read_json(record_path) if record_path.exists() else _NO_RECORD
+    return _why_rebuild(old, _spec(planned), layout.venv_python(venv_id))
+
+
 def _spec(planned: PlannedEnv) -> dict[str, Any]:
     env = dataclasses.replace(planned.env, onednn_off=False)  # variants share it
     spec = {
@@ -125,7 +133,7 @@ def _create(venv: Path, interpreter: Path, log: Path) -> str:
     interpreter's own venv module and pip where uv is missing."""
     if venv.exists():
         shutil.rmtree(venv)
-    uv = _uv()
+    uv = uv_binary()
     if uv is not None:
         _run(
             "creating the virtualenv",
@@ -141,24 +149,13 @@ def _create(venv: Path, interpreter: Path, log: Path) -> str:
     return backend
 
 
-@functools.cache
-def _uv() -> str | None:
-    """The uv binary the host package depends on (or one on PATH); None: none."""
-    try:
-        import uv
-
-        return str(uv.find_uv_bin())
-    except (ImportError, FileNotFoundError):
-        return shutil.which("uv")
-
-
 # Never compile these from source: a missing wheel must fail in seconds with
 # uv's "no wheel" message, not after minutes of building HDF5 or NumPy.
 _WHEELS_ONLY = ("numpy", "h5py", "grpcio", "tensorflow", "tensorflow-cpu", "tf-nightly")
 
 
 def _install_command(backend: str, python: Path, requirements: list[str]) -> list[str]:
-    uv = _uv()
+    uv = uv_binary()
     if backend == "uv" and uv is not None:
         wheels_only = [arg for name in _WHEELS_ONLY for arg in ("--only-binary", name)]
         return [
@@ -184,7 +181,7 @@ def _install_command(backend: str, python: Path, requirements: list[str]) -> lis
 
 
 def _freeze_command(backend: str, python: Path) -> list[str]:
-    uv = _uv()
+    uv = uv_binary()
     if backend == "uv" and uv is not None:
         return [uv, "pip", "freeze", "--python", str(python)]
     return [str(python), "-m", "pip", "freeze", "--disable-pip-version-check"]

@@ -31,7 +31,7 @@ SELECTION = (
     "pins",
 )
 PLACES = ("output", "reports", "envdir")
-FLAGS = ("fresh", "onednn_off", "unsafe")
+FLAGS = ("fresh", "onednn_off", "unsafe", "download_python")
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -121,6 +121,13 @@ def plan_from(
         )
 
     plan = make(settings)
+    missing = sorted({p.env.python for p in plan.envs if p.interpreter is None})
+    if settings.download_python and missing:
+        failed = machine.download_pythons(missing)
+        if failed:
+            print(f"warning: uv could not install Python {', '.join(missing)}: {failed}")
+        interpreters = machine.discover()
+        plan = make(settings)
     wanted = list(plan.env_ids)
     if extra_env is not None and extra_env not in wanted:
         # A single env's session may name an env outside the configured

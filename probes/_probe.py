@@ -59,7 +59,7 @@ def _cut(fields):
         elif isinstance(value, dict):
             value = _cut(value)
         elif key == "traceback" and isinstance(value, str):
-            value = value[-_TRACEBACK_LIMIT // 4:]
+            value = value[-_TRACEBACK_LIMIT // 4 :]
         elif isinstance(value, str) and len(value) > _MESSAGE_LIMIT:
             value = value[:_MESSAGE_LIMIT] + "..."
         cut[key] = value

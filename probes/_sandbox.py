@@ -35,7 +35,20 @@ _READ = _EXECUTE | _READ_FILE | _READ_DIR
 _FILE_RIGHTS = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE
 # System folders a TensorFlow process reads; the user's home is not among
 # them (only this interpreter and the host-named folders inside it are).
-_SYSTEM = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/opt", "/run")
+_SYSTEM = (
+    "/usr",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/bin",
+    "/sbin",
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/opt",
+    "/run",
+)
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -79,10 +92,14 @@ def _landlock():
         return {"landlock": "off (asked for)"}
     libc = _libc()
     libc.syscall.restype = ctypes.c_long
-    abi = libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), _CREATE_RULESET_VERSION)
+    abi = libc.syscall(
+        _SYS_CREATE_RULESET, None, ctypes.c_size_t(0), _CREATE_RULESET_VERSION
+    )
     if abi < 1:
         return {"landlock": "unavailable (%s)" % os.strerror(ctypes.get_errno())}
-    write = _WRITE_FILE | _REMOVE_DIR | _REMOVE_FILE | _MAKE_CHAR | _MAKE_DIR | _MAKE_REG
+    write = (
+        _WRITE_FILE | _REMOVE_DIR | _REMOVE_FILE | _MAKE_CHAR | _MAKE_DIR | _MAKE_REG
+    )
     write |= _MAKE_SOCK | _MAKE_FIFO | _MAKE_BLOCK | _MAKE_SYM
     write |= (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
     attr = _RulesetAttr(_READ | write, 0, 0)
@@ -93,18 +110,25 @@ def _landlock():
     if abi >= 6:
         attr.scoped = _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL
         size = 24
-    ruleset = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0)
+    ruleset = libc.syscall(
+        _SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0
+    )
     if ruleset < 0:
         return {"landlock": "refused (%s)" % os.strerror(ctypes.get_errno())}
     try:
-        readable = list(_SYSTEM) + _interpreter_folders() + _folders("COMPAT_MATRIX_READABLE")
+        readable = (
+            list(_SYSTEM) + _interpreter_folders() + _folders("COMPAT_MATRIX_READABLE")
+        )
         for folder in readable:
             _allow(libc, ruleset, folder, _READ)
         for folder in _folders("COMPAT_MATRIX_WRITABLE"):
             _allow(libc, ruleset, folder, _READ | write)
         _allow(libc, ruleset, "/dev/null", _FILE_RIGHTS & (_READ | write))
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            return {"landlock": "refused (no_new_privs: %s)" % os.strerror(ctypes.get_errno())}
+            return {
+                "landlock": "refused (no_new_privs: %s)"
+                % os.strerror(ctypes.get_errno())
+            }
         if libc.syscall(_SYS_RESTRICT_SELF, ruleset, 0) != 0:
             return {"landlock": "refused (%s)" % os.strerror(ctypes.get_errno())}
     finally:
@@ -114,7 +138,9 @@ def _landlock():
         "writes": "only %s" % ", ".join(_folders("COMPAT_MATRIX_WRITABLE")),
         "reads": "system folders, this interpreter, the probes, the output folder",
         "tcp": "denied" if abi >= 4 else "not confined (Landlock ABI < 4)",
-        "signals": "this process tree only" if abi >= 6 else "not confined (Landlock ABI < 6)",
+        "signals": "this process tree only"
+        if abi >= 6
+        else "not confined (Landlock ABI < 6)",
     }
 
 

@@ -50,7 +50,9 @@ def consume_one(context, task):
     keras_load = task["loader"] == "keras" and task["format"] != "weights"
     if keras_load and result["status"] == "load-error":
         inference = dict(task, compile=False)
-        result["inference"] = measure(context, inference, inputs, "float32", task["output_inference"])
+        result["inference"] = measure(
+            context, inference, inputs, "float32", task["output_inference"]
+        )
     own = task.get("policy")
     # A weights rebuild already happens under the artifact's own policy.
     if keras_load and own not in (None, "float32"):
@@ -61,7 +63,13 @@ def consume_one(context, task):
 def _verify_once(task):
     """None when the artifact's files match its manifest, else the refusal."""
     key = json.dumps(
-        [task["root"], task["path"], task["files"], task.get("reference"), task.get("reference_sha256")],
+        [
+            task["root"],
+            task["path"],
+            task["files"],
+            task.get("reference"),
+            task.get("reference_sha256"),
+        ],
         sort_keys=True,
     )
     if key not in _VERIFIED:

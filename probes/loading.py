@@ -66,7 +66,9 @@ def load_keras(context, task):
     if task["format"] == "weights":
         model = rebuild_with_weights(context, task)
     else:
-        load = keras.saving.load_model if flavour == "keras3" else keras.models.load_model
+        load = (
+            keras.saving.load_model if flavour == "keras3" else keras.models.load_model
+        )
         kwargs = {}
         objects = custom_objects(context, task)
         check_resolved(keras, task.get("must_resolve") or [], objects, context["info"])
@@ -79,7 +81,9 @@ def load_keras(context, task):
             kwargs["compile"] = False
         model = load(task["path"], **kwargs)
     if not callable(model):
-        raise TypeError("load_model returned a %s, which cannot predict" % type(model).__name__)
+        raise TypeError(
+            "load_model returned a %s, which cannot predict" % type(model).__name__
+        )
 
     def predict(inputs):
         feed = [model_input(x) for x in inputs]
@@ -93,7 +97,10 @@ def check_resolved(keras, pairs, objects, info):
     imports that module to find a class the custom objects do not name, so
     every such class must resolve without it (CVE-2025-1550)."""
     saving = getattr(keras, "saving", None)
-    lookup = getattr(saving, "get_registered_object", None) or keras.utils.get_registered_object
+    lookup = (
+        getattr(saving, "get_registered_object", None)
+        or keras.utils.get_registered_object
+    )
     for name, module in pairs:
         if name in objects or lookup(name, custom_objects=objects) is not None:
             continue
@@ -134,7 +141,10 @@ def load_saved_model(context, task):
     names = input_order(sorted(specs), task.get("input_names"))
 
     def predict(inputs):
-        feeds = {name: tf.constant(x, dtype=specs[name].dtype) for name, x in zip(names, inputs)}
+        feeds = {
+            name: tf.constant(x, dtype=specs[name].dtype)
+            for name, x in zip(names, inputs)
+        }
         return order_outputs(signature(**feeds), task.get("output_names"))
 
     return Loaded(predict, keep=(loaded, signature))
@@ -148,7 +158,9 @@ def load_serving(context, task):
     session = tf.compat.v1.Session(graph=graph)
     try:
         with graph.as_default():
-            meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], task["path"])
+            meta = tf.compat.v1.saved_model.loader.load(
+                session, ["serve"], task["path"]
+            )
     except Exception:
         session.close()
         raise
@@ -161,7 +173,9 @@ def load_serving(context, task):
         for name, x in zip(names, inputs):
             info = signature.inputs[name]
             feeds[info.name] = serving_feed(x, tf.dtypes.as_dtype(info.dtype))
-        return order_outputs(session.run(fetches, feed_dict=feeds), task.get("output_names"))
+        return order_outputs(
+            session.run(fetches, feed_dict=feeds), task.get("output_names")
+        )
 
     return Loaded(predict, keep=(graph, session), close=session.close)
 
@@ -234,7 +248,8 @@ def _artifact_files(root, path):
             full = os.path.join(base, name)
             if os.path.islink(full):
                 raise Refused(
-                    "artifact contains a symbolic link: %s" % os.path.relpath(full, root)
+                    "artifact contains a symbolic link: %s"
+                    % os.path.relpath(full, root)
                 )
         found.extend(os.path.relpath(os.path.join(base, f), root) for f in files)
     return found

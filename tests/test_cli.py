@@ -94,6 +94,7 @@ def test_report_with_nothing_to_report_fails_and_writes_nothing(tmp_path: Path) 
         (["--envs", "tf2.18-keras3-py3.11-cpu-k9.9"], "Keras 3 minor"),
         (["--formats", "h5", "--loaders", "saved-model"], "no cells"),
         (["--loaders", "tfsm"], "Did you mean 'tfsm-layer'?"),
+        (["--estimate"], "give it with --github-matrix"),
     ],
 )
 def test_no_ops_and_conflicts_are_errors_that_say_what_to_do(args: list[str], message: str) -> None:

@@ -44,6 +44,36 @@ def test_missing_interpreter_is_unavailable_with_reason() -> None:
     assert planned.unavailable is not None
     assert "no Python 3.9 interpreter found" in planned.unavailable
     assert "found: 3.11" in planned.unavailable
+    # The reason says how to get one.
+    assert "`uv python install 3.9`" in planned.unavailable
+    assert "--download-python" in planned.unavailable
+
+
+def test_download_python_asks_uv_for_the_missing_minors_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from matrix import machine, selection
+
+    installed = {"3.11": Path("/usr/bin/python3.11")}
+    asked: list[list[str]] = []
+
+    def download(versions: list[str]) -> None:
+        asked.append(versions)
+        installed.update({v: Path(f"/uv/python{v}") for v in versions})
+
+    monkeypatch.setattr(machine, "discover", lambda: dict(installed))
+    monkeypatch.setattr(machine, "download_pythons", download)
+    monkeypatch.setattr(machine, "gpu_visible", lambda: False)
+    monkeypatch.setattr(machine, "host_version", lambda: "3.11")
+    plain = selection.plan_from(Settings(tf=("2.5", "2.15")))
+    assert [p.unavailable is not None for p in plain.envs] == [True, False]
+    assert asked == []
+    fetched = selection.plan_from(Settings(tf=("2.5", "2.15"), download_python=True))
+    assert asked == [["3.9"]]
+    assert [str(p.interpreter) for p in fetched.envs] == [
+        "/uv/python3.9",
+        "/usr/bin/python3.11",
+    ]
 
 
 def test_gpu_env_without_gpu_is_unavailable_not_an_error() -> None:

@@ -24,11 +24,12 @@ def render(document: dict[str, Any]) -> str:
     labels = view.labels(document)
     parts = [
         _header(document),
+        # The question the user asked (--from/--to) first, then the main paths.
+        _advice(document, labels),
         _answers(document, labels),
         _self_check(document, labels),
         _unexplained(document, labels),
         _changes(document, labels),
-        _advice(document, labels),
         _envs(document, labels),
         _user_models(document),
         _legend(),

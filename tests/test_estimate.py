@@ -1,0 +1,73 @@
+"""`plan` says what a run will cost: envs to build, disk and time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matrix import estimate
+from matrix.config import Settings
+from matrix.paths import Layout
+from tests.conftest import plan_for
+
+
+def test_an_empty_envdir_builds_every_venv_once(layout: Layout) -> None:
+    # tf2.18 keras3 and tf-keras are two envs, two venvs; onednn-off variants share.
+    plan = plan_for(Settings(tf=("2.15", "2.18"), onednn_off=True))
+    found = estimate.estimate(plan, layout, jobs=2)
+    assert found.envs == 6
+    assert found.to_build == 3
+    assert found.disk_gb > 3 * estimate.ENV_DISK_GB[True]
+    assert found.seconds_cold > found.seconds > 0
+
+
+def test_time_scales_with_cells_and_jobs(layout: Layout) -> None:
+    small = estimate.estimate(plan_for(Settings(tf=("2.21",), models=("mlp",))), layout, 1)
+    large = estimate.estimate(plan_for(Settings(tf=("2.21",))), layout, 1)
+    assert large.cells > 10 * small.cells
+    assert large.seconds > small.seconds
+    two = estimate.estimate(plan_for(Settings(tf=("2.15", "2.21"))), layout, 2)
+    one = estimate.estimate(plan_for(Settings(tf=("2.15", "2.21"))), layout, 1)
+    assert two.seconds < one.seconds
+
+
+def test_unavailable_envs_cost_nothing(tmp_path: Path) -> None:
+    plan = plan_for(Settings(tf=("2.5",)), {"3.11": Path("/usr/bin/python3.11")})
+    found = estimate.estimate(plan, Layout(tmp_path / "o", tmp_path / "e"), 2)
+    assert (found.envs, found.to_build, found.disk_gb) == (0, 0, 0.0)
+    assert "0 to build" in found.lines()[0]
+
+
+def test_the_nightly_estimate_uses_what_the_output_folder_measured(layout: Layout) -> None:
+    from matrix import store
+    from matrix.cli import github_matrix
+
+    plan = plan_for(Settings(tf=("2.15", "2.21"), devices=("cpu", "gpu")))
+    entries = github_matrix(plan, "ubuntu-latest", "gpu-box")
+    assert {e["env"] for e in entries} == set(plan.env_ids)
+    default = estimate.nightly(plan, layout, entries, gpu_runners=1)
+    assert {j.name for j in default.jobs} == {"produce", "consume"}
+    assert len(default.jobs) == 2 * len(entries)
+    # A consumer measured at 1 s per cell takes longer than the default rate.
+    slow = "tf2.21-keras3-py3.11-cpu"
+    store.write_env_state(layout, slow, {"consume_work": {"tasks": 10, "seconds": 10.0}})
+    measured = estimate.nightly(plan, layout, entries, gpu_runners=1)
+    time_of = {(j.name, j.env): j.seconds for j in measured.jobs}
+    before = {(j.name, j.env): j.seconds for j in default.jobs}
+    assert time_of[("consume", slow)] > before[("consume", slow)]
+    assert time_of[("produce", slow)] == before[("produce", slow)]
+    # Two GPU jobs per stage on one runner run one after the other.
+    gpu = [j for j in measured.jobs if j.device == "gpu"]
+    assert measured.wall_seconds("gpu") >= sum(j.seconds for j in gpu) - 1e-6
+    text = "\n".join(measured.lines())
+    assert "CPU half: 2 produce + 2 consume jobs" in text
+    assert "runner minutes" in text
+
+
+def test_gpu_envs_that_can_never_run_get_no_nightly_job() -> None:
+    from matrix.cli import github_matrix
+
+    plan = plan_for(Settings(tf=("2.12", "2.15"), devices=("cpu", "gpu")))
+    entries = github_matrix(plan, "ubuntu-latest", "gpu-box")
+    # TF 2.12 on GPU needs a system CUDA install: no job; TF 2.15 on GPU: a job.
+    assert "tf2.12-keras2-py3.11-gpu" not in {e["env"] for e in entries}
+    assert "tf2.15-keras2-py3.11-gpu" in {e["env"] for e in entries}
