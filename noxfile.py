@@ -34,7 +34,8 @@ HOST = ["-e", "."]
 def _configured_envs() -> list[tuple[str, list[str]]]:
     """(env id, tags) of the configured plan; nothing on a broken config, so
     `nox -l` still lists the other sessions and `matrix` reports the error."""
-    from matrix import cli, selection
+    from matrix import cli
+    from matrix.selection import select as selection
 
     try:
         args = cli._parser().parse_args(["plan"])

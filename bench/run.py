@@ -39,10 +39,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from matrix import axes, files, machine, store  # noqa: E402
-from matrix.config import Settings  # noqa: E402
+from matrix import files  # noqa: E402
 from matrix.paths import PROBES_DIR, Layout  # noqa: E402
-from matrix.plan import Plan, make_plan  # noqa: E402
+from matrix.results import store  # noqa: E402
+from matrix.selection import axes, machine  # noqa: E402
+from matrix.selection.config import Settings  # noqa: E402
+from matrix.selection.plan import Plan, make_plan  # noqa: E402
 
 ENV_ORDER = [
     "tf2.15-keras2-py3.11-cpu",
@@ -473,7 +475,7 @@ def _plan(envs: list[str]) -> Plan:
 
 
 def _naive_env(planned: Any, plan: Plan, layout: Layout, work: Path) -> dict[str, Any]:
-    from matrix.produce import _missing_tasks
+    from matrix.run.produce import _missing_tasks
 
     root = layout.artifacts(planned.id)
     root.mkdir(parents=True, exist_ok=True)
@@ -497,8 +499,8 @@ def _naive_env(planned: Any, plan: Plan, layout: Layout, work: Path) -> dict[str
 
 def _consume_tasks(plan: Plan, layout: Layout, work: Path) -> None:
     """Task files per (producer, consumer) pair, from what the producers saved."""
-    from matrix.consume import _task
-    from matrix.produce import artifact_name
+    from matrix.run.consume import _task
+    from matrix.run.produce import artifact_name
 
     for producer in plan.envs:
         root = layout.artifacts(producer.id)

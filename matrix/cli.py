@@ -19,25 +19,27 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from matrix import __version__, files, progress, store
-from matrix.config import ConfigError, Settings
-from matrix.consume import consume
-from matrix.estimate import estimate, nightly
-from matrix.merge import merge as merge_folders
+from matrix import __version__, files
 from matrix.paths import Layout
-from matrix.plan import NO_GPU, Plan
-from matrix.produce import produce
-from matrix.publish import Extras, publish, report_paths
 from matrix.report import selfcheck, view
 from matrix.report.escape import terminal
-from matrix.selection import (
+from matrix.report.publish import Extras, publish, report_paths
+from matrix.results import store
+from matrix.results.merge import merge as merge_folders
+from matrix.run import progress
+from matrix.run.consume import consume
+from matrix.run.estimate import estimate, nightly
+from matrix.run.produce import produce
+from matrix.run.runner import Envs, Stage, built, each_env, prepare_user_models
+from matrix.selection.config import ConfigError, Settings
+from matrix.selection.plan import NO_GPU, Plan
+from matrix.selection.select import (
     plan_from,
     selection_given,
     settings_from,
     upgrade_from,
     user_models_from,
 )
-from matrix.stages import Stage, each_env, prepare_user_models, provision
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,10 +65,11 @@ def run(args: argparse.Namespace) -> int:
         progress.use(shown)
         files.write_json(layout.plan, plan.to_dict())
         _print_plan(plan, settings, layout)
-        each_env("provision", provision, plan, settings, layout)
-        each_env("produce", produce, plan, settings, layout, plan.producer_envs)
-        prepare_user_models(plan, settings, layout)
-        each_env("consume", consume, plan, settings, layout)
+        envs = Envs(layout, settings.timeouts.install)
+        each_env("provision", built, envs, plan, settings, layout)
+        each_env("produce", produce, envs, plan, settings, layout, plan.producer_envs)
+        prepare_user_models(plan, settings, layout, envs)
+        each_env("consume", consume, envs, plan, settings, layout)
         document, code = publish(plan, settings, layout, extras)
     _print_summary(document, settings)
     return code
@@ -85,9 +88,10 @@ def one_phase(args: argparse.Namespace) -> int:
     lock = layout.output / f".{args.env}.{args.phase}.lock"
     with files.exclusive_lock(lock, f"{args.phase} of {args.env}"):
         files.write_json(layout.plan, plan.to_dict())
+        envs = Envs(layout, settings.timeouts.install)
         if args.phase == "consume":
-            prepare_user_models(plan, settings, layout)
-        each_env(args.phase, stage, plan, settings, layout, (planned,))
+            prepare_user_models(plan, settings, layout, envs)
+        each_env(args.phase, stage, envs, plan, settings, layout, (planned,))
     state = store.read_env_state(layout, args.env)
     return 0 if state.get("status") in ("ok", "unavailable") else 1
 

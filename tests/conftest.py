@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from matrix.config import Settings
 from matrix.paths import Layout
-from matrix.plan import Plan, make_plan
+from matrix.selection.config import Settings
+from matrix.selection.plan import Plan, make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from matrix.config import ConfigError
 from matrix.report.changes import DEFAULT_FAIL_ON, changes, check_fail_on, read_baseline
+from matrix.selection.config import ConfigError
 
 
 def doc(*statuses: tuple[str, str], envs: tuple[str, ...] = ("a", "b")) -> dict[str, Any]:

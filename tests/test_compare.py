@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from matrix.compare import compare_outputs
-from matrix.config import Tolerance
-from matrix.status import Status
+from matrix.results.compare import compare_outputs
+from matrix.results.status import Status
+from matrix.selection.config import Tolerance
 
 F32 = Tolerance(1e-5, 1e-4)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from matrix.config import ConfigError, Tolerance, build_settings, read_pyproject
+from matrix.selection.config import ConfigError, Tolerance, build_settings, read_pyproject
 
 
 def test_cli_beats_file() -> None:

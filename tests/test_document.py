@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from matrix import files, store
-from matrix.config import Settings
+from matrix import files
 from matrix.paths import Layout
-from matrix.plan import Plan
 from matrix.report import document, markdown
+from matrix.results import store
 from matrix.safety.findings import Inspection
+from matrix.selection.config import Settings
+from matrix.selection.plan import Plan
 from tests.conftest import plan_for
 
 K2 = "tf2.15-keras2-py3.11-cpu"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from matrix.drift import config_changes, dtype_changes
+from matrix.results.drift import config_changes, dtype_changes
 
 SAVED = {
     "inputs": [[None, 8]],

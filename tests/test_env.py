@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from matrix.env import Env
+from matrix.selection.env import Env
 
 
 def test_id_round_trips_through_parse() -> None:

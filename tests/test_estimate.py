@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matrix import estimate
-from matrix.config import Settings
 from matrix.paths import Layout
+from matrix.run import estimate
+from matrix.selection.config import Settings
 from tests.conftest import plan_for
 
 
@@ -38,8 +38,8 @@ def test_unavailable_envs_cost_nothing(tmp_path: Path) -> None:
 
 
 def test_the_nightly_estimate_uses_what_the_output_folder_measured(layout: Layout) -> None:
-    from matrix import store
     from matrix.cli import github_matrix
+    from matrix.results import store
 
     plan = plan_for(Settings(tf=("2.15", "2.21"), devices=("cpu", "gpu")))
     entries = github_matrix(plan, "ubuntu-latest", "gpu-box")

@@ -8,10 +8,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from matrix.config import Settings
 from matrix.paths import Layout
-from matrix.plan import Plan
 from matrix.report import document, jsonfile
+from matrix.selection.config import Settings
+from matrix.selection.plan import Plan
 from tests.conftest import SCHEMA
 from tests.test_document import stored  # noqa: F401 - the fixture
 

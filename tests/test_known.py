@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from matrix import known
-from matrix.config import ConfigError
 from matrix.report import jsonfile
+from matrix.results import known
+from matrix.selection.config import ConfigError
 from tests.conftest import ROOT
 
 # The published reports of real runs (the default matrix and the full preset).

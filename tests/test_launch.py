@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from matrix.launch import (
+from matrix.run.launch import (
     MAX_EVENT_BYTES,
     Fault,
     ProbeCommand,

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from matrix import files
-from matrix.config import ConfigError
-from matrix.merge import merge
+from matrix.results.merge import merge
+from matrix.selection.config import ConfigError
 
 
 def shard(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from matrix.config import ConfigError, Settings
+from matrix.selection.config import ConfigError, Settings
 from tests.conftest import ALL_PYTHONS, plan_for
 
 
@@ -52,7 +52,8 @@ def test_missing_interpreter_is_unavailable_with_reason() -> None:
 def test_download_python_asks_uv_for_the_missing_minors_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from matrix import machine, selection
+    from matrix.selection import machine
+    from matrix.selection import select as selection
 
     installed = {"3.11": Path("/usr/bin/python3.11")}
     asked: list[list[str]] = []
@@ -117,7 +118,7 @@ def test_cells_pair_every_format_with_its_loaders_only() -> None:
 
 
 def test_plan_round_trips_through_json() -> None:
-    from matrix.plan import Plan
+    from matrix.selection.plan import Plan
 
     plan = plan_for(Settings(tf=("2.5", "2.21")), {"3.11": Path("/usr/bin/python3.11")})
     assert Plan.from_dict(plan.to_dict()) == plan
@@ -176,11 +177,11 @@ def test_newest_python_choice() -> None:
 
 
 def test_user_models_are_rows_and_baselines_must_be_planned(tmp_path: Path) -> None:
-    from matrix.usermodels import UserModel
+    from matrix.selection.usermodels import UserModel
 
     user = UserModel("mine", tmp_path / "m.keras", "keras")
     plan = plan_for(Settings(tf=("2.15", "2.21"), models=("mlp",)))
-    from matrix.plan import make_plan
+    from matrix.selection.plan import make_plan
 
     with_user = make_plan(
         Settings(tf=("2.15", "2.21"), models=("mlp",)),
@@ -219,7 +220,7 @@ def test_keras_pins_expand_keras3_envs_only() -> None:
 
 
 def test_keras_pins_must_be_keras3_minors() -> None:
-    from matrix.config import build_settings
+    from matrix.selection.config import build_settings
 
     with pytest.raises(ConfigError, match="expected a Keras 3 minor"):
         build_settings({"keras": ["2.15"]}, {})

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from matrix import axes
 from matrix.paths import PROBES_DIR
+from matrix.selection import axes
 
 PROBES = sorted(PROBES_DIR.glob("*.py"))
 SIBLINGS = {p.stem for p in PROBES}

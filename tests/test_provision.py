@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from matrix import files, machine
-from matrix.env import Env
+from matrix import files
+from matrix.envs.provision import ProvisionError, provision
 from matrix.paths import Layout
-from matrix.plan import PlannedEnv
-from matrix.provision import ProvisionError, provision
+from matrix.selection import machine
+from matrix.selection.env import Env
+from matrix.selection.plan import PlannedEnv
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from matrix.config import Settings
 from matrix.paths import Layout
-from matrix.plan import Plan
 from matrix.report import document, junit, markdown, view
 from matrix.report import html as html_report
+from matrix.selection.config import Settings
+from matrix.selection.plan import Plan
 from tests.test_document import HOSTILE, stored  # noqa: F401 - the fixture
 
 Stored = tuple[Plan, Layout]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from matrix.env import Env
-from matrix.status import Status
+from matrix.results.status import Status
+from matrix.selection.env import Env
 
 
 def advise(document: dict[str, Any], old: str, new: str) -> dict[str, Any]:

@@ -14,9 +14,9 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from matrix import axes
-from matrix.env import Env
 from matrix.report.advice import advise
+from matrix.selection import axes
+from matrix.selection.env import Env
 
 # The Keras 2 -> Keras 3 jump, answered whatever the default matrix holds.
 KERAS3_JUMP = ("2.15", "2.21")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from matrix.config import ConfigError, suggest
-from matrix.status import Status
+from matrix.results.status import Status
+from matrix.selection.config import ConfigError, suggest
 
 DEFAULT_FAIL_ON = ("drift", "nan", "load-error", "predict-error", "crash", "timeout")
 _KEY = ("producer", "consumer", "model", "policy", "format", "loader")

@@ -21,16 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from matrix import __version__, drift, files, known, store
-from matrix.compare import compare_outputs
-from matrix.config import Settings
+from matrix import __version__, files
 from matrix.paths import Layout
-from matrix.plan import CellKey, Plan, PlannedEnv, artifact_id
 from matrix.report import selfcheck
+from matrix.results import drift, known, store
+from matrix.results.compare import compare_outputs
+from matrix.results.status import Status
 from matrix.safety import gate, inspections
 from matrix.safety.findings import Inspection
-from matrix.status import Status
-from matrix.usermodels import is_user_producer
+from matrix.selection.config import Settings
+from matrix.selection.plan import CellKey, Plan, PlannedEnv, artifact_id
+from matrix.selection.usermodels import is_user_producer
 
 # compat.json's format (reports/compat.schema.json); 2: texts stored once.
 SCHEMA_VERSION = 2

@@ -19,7 +19,7 @@ from typing import Any
 from matrix.report import selfcheck, view
 from matrix.report.escape import shorten, xml_text
 from matrix.report.svg import LETTERS, colour
-from matrix.status import MEANINGS, Status
+from matrix.results.status import MEANINGS, Status
 
 CELLS_PER_GROUP = 100  # a group lists this many of its cells; compat.json has every one
 

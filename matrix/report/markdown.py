@@ -11,7 +11,7 @@ from tabulate import tabulate
 from matrix.paths import REPORT_SVG
 from matrix.report import selfcheck, view
 from matrix.report.escape import md_cell
-from matrix.status import MEANINGS, SYMBOLS, Status
+from matrix.results.status import MEANINGS, SYMBOLS, Status
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.:/ -]+")
 TRUNCATED = (
@@ -237,12 +237,12 @@ def _unexplained(document: dict[str, Any], labels: dict[str, str]) -> str:
         causes = len(document.get("causes") or {})
         return (
             f"## New or unexplained\n\nNone: every failing cell is explained by one of "
-            f"{causes} known cause(s) (`matrix/known.toml`), listed with its upstream link "
+            f"{causes} known cause(s) (`matrix/results/known.toml`), listed with its upstream link "
             "under Details."
         )
     return (
         f"## New or unexplained ({len(cells)})\n\n"
-        "No known cause (`matrix/known.toml`) explains these cells: each group is either a "
+        "No known cause (`matrix/results/known.toml`) explains these cells: each group is either a "
         "defect of this tool or an upstream regression worth reporting.\n\n"
         + _error_groups(document, cells, labels)
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from matrix import axes
+from matrix.selection import axes
 
 # Outcomes that mean the env could not read or reproduce its own artifact
 # (`no-artifact` is a save failure, reported with the producer's notes).

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from matrix.report import view
-from matrix.status import Status
+from matrix.results.status import Status
 
 CELL = 14  # px per square
 GAP = 28  # px between grids

@@ -10,9 +10,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from matrix.known import EXPLAINABLE
 from matrix.report.escape import shorten
-from matrix.status import Status
+from matrix.results.known import EXPLAINABLE
+from matrix.results.status import Status
 
 SILENT_MARK = "⚠️"
 # Beside a load-error count: how many of those cells load and predict within

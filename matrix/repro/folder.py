@@ -11,16 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matrix import files, known
-from matrix.config import ConfigError, Settings
-from matrix.launch import environment
+from matrix import files
 from matrix.paths import PROBES_DIR, Layout
-from matrix.plan import CellKey, Plan
 from matrix.report import view
 from matrix.report.document import Stored, resolve
 from matrix.repro import script
+from matrix.results import known
+from matrix.results.status import Status
+from matrix.run.launch import environment
 from matrix.safety import gate
-from matrix.status import Status
+from matrix.selection.config import ConfigError, Settings
+from matrix.selection.plan import CellKey, Plan
 
 SCRIPT = "repro.py"
 README = "README.md"

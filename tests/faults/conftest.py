@@ -188,11 +188,11 @@ def markers_written(*roots: Path) -> list[Path]:
 
 def ensure_env(env_id: str) -> Path:
     """Build (or reuse) an env in the repository's .nox; its python."""
-    from matrix import machine
-    from matrix.config import Settings
+    from matrix.envs.provision import provision
     from matrix.paths import Layout
-    from matrix.plan import make_plan
-    from matrix.provision import provision
+    from matrix.selection import machine
+    from matrix.selection.config import Settings
+    from matrix.selection.plan import make_plan
 
     plan = make_plan(
         Settings(envs=(env_id,)),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix import files
-from matrix.config import ConfigError
+from matrix.selection.config import ConfigError
 
 _FOLDERS = ("artifacts", "user", "outputs", "inspections", "logs")
 

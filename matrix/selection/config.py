@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from matrix import axes
+from matrix.selection import axes
 
 if sys.version_info >= (3, 11):
     import tomllib

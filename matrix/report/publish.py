@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from matrix import files
-from matrix.config import Settings
 from matrix.paths import (
     HISTORY,
     REPORT_HTML,
@@ -26,8 +25,9 @@ from matrix.paths import (
     REPORT_SVG,
     Layout,
 )
-from matrix.plan import Plan
 from matrix.report import advice, answer, changes
+from matrix.selection.config import Settings
+from matrix.selection.plan import Plan
 
 STEP_SUMMARY_LIMIT = 1_000_000  # GitHub refuses job summaries over 1 MiB
 

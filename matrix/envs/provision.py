@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from matrix import files
-from matrix.machine import uv_binary
 from matrix.paths import Layout
-from matrix.plan import PlannedEnv
+from matrix.selection.machine import uv_binary
+from matrix.selection.plan import PlannedEnv
 
 # Bump when the way envs are built changes, so old envs are rebuilt.
 BUILD_FORMAT = "1"
@@ -47,6 +47,18 @@ class VenvRecord:
         return files.sha256_text(
             json.dumps({"spec": self.spec, "freeze": self.freeze}, sort_keys=True)
         )
+
+
+@dataclass(frozen=True)
+class ReadyEnv:
+    """A planned env whose virtualenv is built: what every stage runs in."""
+
+    planned: PlannedEnv
+    record: VenvRecord
+
+    @property
+    def id(self) -> str:
+        return self.planned.id
 
 
 def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> VenvRecord:

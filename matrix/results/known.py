@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from matrix.config import ConfigError
+from matrix.selection.config import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib

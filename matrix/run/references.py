@@ -15,23 +15,29 @@ each env says.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from matrix import files, store
-from matrix.config import Settings
-from matrix.launch import Sink, run_probe
+from matrix import files
+from matrix.envs.provision import ReadyEnv
 from matrix.paths import Layout
-from matrix.phase import probe_command, ready_env
-from matrix.plan import Plan, PlannedEnv
+from matrix.results import store
+from matrix.run.launch import Sink, run_probe
+from matrix.run.probe import probe_command
 from matrix.safety import folders, gate, inspections
 from matrix.safety.findings import Inspection
 from matrix.safety.limits import DEFAULT as LIMITS
-from matrix.usermodels import UserModel, read_arrays
+from matrix.selection.config import Settings
+from matrix.selection.plan import Plan, PlannedEnv
+from matrix.selection.usermodels import UserModel, read_arrays
+
+Ready = Callable[[PlannedEnv], ReadyEnv | None]
 
 
-def prepare(plan: Plan, settings: Settings, layout: Layout) -> None:
-    """Copy in every user model and make the references still missing."""
+def prepare(plan: Plan, settings: Settings, layout: Layout, ready: Ready) -> None:
+    """Copy in every user model and make the references still missing; `ready`
+    gives a candidate env ready to run (the runner builds each env once)."""
     waiting: list[tuple[UserModel, dict[str, Any]]] = []
     for user in plan.user_models:
         candidates = [p.id for p in _candidates(plan, [user])]
@@ -39,7 +45,7 @@ def prepare(plan: Plan, settings: Settings, layout: Layout) -> None:
         if entry.get("reference_sha256") is None and not entry.get("reference_error"):
             waiting.append((user, entry))
     for planned in _candidates(plan, [u for u, _ in waiting]):
-        waiting = _try_env(planned, waiting, plan, settings, layout)
+        waiting = _try_env(planned, waiting, plan, settings, layout, ready)
         if not waiting:
             break
     for user, entry in waiting:
@@ -132,20 +138,21 @@ def _loader(user: UserModel) -> str:
     return "saved-model" if user.format == "savedmodel" else "keras"
 
 
-def _try_env(
+def _try_env(  # noqa: PLR0917 - one candidate env and all it works with
     planned: PlannedEnv,
     waiting: list[tuple[UserModel, dict[str, Any]]],
     plan: Plan,
     settings: Settings,
     layout: Layout,
+    ready: Ready,
 ) -> list[tuple[UserModel, dict[str, Any]]]:
     mine = {u.name for u, _ in waiting if u.baseline in (None, planned.id)}
     if not mine:
         return waiting
-    record = ready_env(planned, layout, settings, "reference")
-    if record is None:
+    found = ready(planned)
+    if found is None:
         return waiting
-    consumer = gate.consumer_of(planned.env, record.freeze)
+    consumer = gate.consumer_of(planned.env, found.record.freeze)
     refusals: dict[str, str] = {}
     tasks = []
     for user, entry in waiting:
@@ -165,7 +172,7 @@ def _try_env(
             Path(t["custom_objects_module"]).parent for t in tasks if t.get("custom_objects_module")
         }
         command = probe_command(
-            planned, layout, settings, "reference", writable=roots, readable=sorted(modules)
+            found, layout, settings, "reference", writable=roots, readable=sorted(modules)
         )
         env_error = run_probe(command, tasks, sink).env_error
     still = []

@@ -12,20 +12,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from matrix import files, progress, store
-from matrix.config import Settings
-from matrix.launch import Fault, Sink, run_probe
+from matrix import files
+from matrix.envs.provision import ReadyEnv
 from matrix.paths import Layout
-from matrix.phase import probe_command, ready_env, record_launch
-from matrix.plan import Plan, PlannedEnv
+from matrix.results import store
+from matrix.run import progress
+from matrix.run.launch import Fault, Sink, run_probe
+from matrix.run.probe import probe_command, record_launch
 from matrix.safety import inspections
+from matrix.selection.config import Settings
+from matrix.selection.plan import Plan, PlannedEnv
 
 
-def produce(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout) -> None:
+def produce(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> None:
     """Save every planned (model, policy, format) of one env that is missing."""
-    record = ready_env(planned, layout, settings, "produce")
-    if record is None:
-        return
+    planned, record = ready.planned, ready.record
     probe = store.probe_version()
     manifest = store.read_manifest(layout, planned.id)
     if manifest.get("probe") != probe or manifest.get("env_fingerprint") != record.fingerprint:
@@ -41,7 +42,7 @@ def produce(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout)
         progress.current().env_started("produce", planned.id, len(tasks))
         root = layout.artifacts(planned.id)
         sink = _ManifestSink(planned.id, layout, manifest, tasks)
-        command = probe_command(planned, layout, settings, "produce", writable=[root])
+        command = probe_command(ready, layout, settings, "produce", writable=[root])
         started = time.monotonic()
         outcome = run_probe(command, tasks, sink)
         artifacts = sum(len(task["formats"]) for task in tasks)

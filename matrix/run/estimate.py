@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from matrix.envs.provision import build_needed
 from matrix.paths import Layout
-from matrix.plan import Plan
-from matrix.provision import build_needed
+from matrix.selection.plan import Plan
 
 # Seconds, measured per job while `jobs` probes share the machine.
 BUILD_SECONDS = 25.0  # one env, TensorFlow already in uv's cache
@@ -168,7 +168,7 @@ def nightly(
     `plan --github-matrix` prints): per env a produce and a consume job, each
     timed from what this output folder measured for that env (`<phase>_work`
     in its state), else from the rates above."""
-    from matrix import store
+    from matrix.results import store
 
     sharded = {e["env"] for e in entries}
     cells: dict[str, int] = {}

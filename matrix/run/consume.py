@@ -13,15 +13,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from matrix import progress, store
-from matrix.config import Settings
-from matrix.launch import Fault, LaunchResult, Sink, run_probe
+from matrix.envs.provision import ReadyEnv
 from matrix.paths import Layout
-from matrix.phase import probe_command, ready_env, record_launch
-from matrix.plan import Plan, PlannedEnv
-from matrix.provision import VenvRecord
+from matrix.results import store
+from matrix.run import progress
+from matrix.run.launch import Fault, LaunchResult, Sink, run_probe
+from matrix.run.probe import probe_command, record_launch
 from matrix.safety import gate, inspections
-from matrix.usermodels import is_user_producer
+from matrix.selection.config import Settings
+from matrix.selection.plan import Plan
+from matrix.selection.usermodels import is_user_producer
 
 # Cells one probe process measures before a fresh one takes over. A process
 # that loads thousands of models keeps some of each (graphs, caches): a fresh
@@ -29,17 +30,15 @@ from matrix.usermodels import is_user_producer
 CELLS_PER_PROBE = 400
 
 
-def consume(planned: PlannedEnv, plan: Plan, settings: Settings, layout: Layout) -> None:
+def consume(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> None:
     """Measure every cell of this consumer that has no stored result."""
-    record = ready_env(planned, layout, settings, "consume")
-    if record is None:
-        return
-    tasks = pending_tasks(planned, plan, settings, layout, record)
+    planned = ready.planned
+    tasks = pending_tasks(ready, plan, settings, layout)
     if not tasks:
         return
     progress.current().env_started("consume", planned.id, len(tasks))
     command = probe_command(
-        planned,
+        ready,
         layout,
         settings,
         "consume",
@@ -78,12 +77,9 @@ def _module_folders(tasks: list[dict[str, Any]]) -> list[Path]:
 
 
 def pending_tasks(
-    planned: PlannedEnv,
-    plan: Plan,
-    settings: Settings,
-    layout: Layout,
-    record: VenvRecord,
+    ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout
 ) -> list[dict[str, Any]]:
+    planned, record = ready.planned, ready.record
     probe = store.probe_version()
     done = {} if settings.fresh else store.read_results(layout, planned.id)
     consumer = gate.consumer_of(planned.env, record.freeze)

@@ -10,9 +10,9 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from matrix import axes, machine, usermodels
-from matrix.config import ConfigError, Settings, build_settings, read_pyproject, suggest
-from matrix.plan import Plan, make_plan, universe
+from matrix.selection import axes, machine, usermodels
+from matrix.selection.config import ConfigError, Settings, build_settings, read_pyproject, suggest
+from matrix.selection.plan import Plan, make_plan, universe
 
 SELECTION = (
     "preset",

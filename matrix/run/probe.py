@@ -1,4 +1,4 @@
-"""What every per-env phase starts with: a ready env and a probe command."""
+"""How a probe is started in a ready env, and what its launch leaves in the env's state."""
 
 from __future__ import annotations
 
@@ -8,50 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from matrix import store
-from matrix.config import Settings
-from matrix.launch import LaunchResult, ProbeCommand
+from matrix.envs.provision import ReadyEnv
 from matrix.paths import PROBES_DIR, Layout, probe_script
-from matrix.plan import PlannedEnv
-from matrix.provision import ProvisionError, VenvRecord, provision
-
-
-def ready_env(
-    planned: PlannedEnv, layout: Layout, settings: Settings, phase: str
-) -> VenvRecord | None:
-    """Build or reuse the env; on failure record why and return None."""
-    base = {
-        "device": planned.env.device,
-        "keras_flavour": planned.env.flavour,
-        "interpreter": str(planned.interpreter) if planned.interpreter else None,
-    }
-    if planned.unavailable:
-        store.write_env_state(
-            layout, planned.id, {**base, "status": "unavailable", "reason": planned.unavailable}
-        )
-        return None
-    try:
-        record = provision(planned, layout, settings.timeouts.install)
-    except ProvisionError as exc:
-        store.write_env_state(
-            layout, planned.id, {**base, "status": "env-error", "reason": str(exc), "phase": phase}
-        )
-        return None
-    store.write_env_state(
-        layout,
-        planned.id,
-        {
-            **base,
-            "status": "ok",
-            "reason": None,
-            "fingerprint": record.fingerprint,
-            "freeze": list(record.freeze),
-            "backend": record.backend,
-            "rebuild_reason": record.rebuild_reason,
-        },
-    )
-    return record
-
+from matrix.results import store
+from matrix.run.launch import LaunchResult, ProbeCommand
+from matrix.selection.config import Settings
 
 # The event schema the probes speak (`_probe.SCHEMA_VERSION`); checked on hello.
 PROBE_SCHEMA_VERSION = 2
@@ -79,7 +40,7 @@ def record_launch(  # noqa: PLR0917 - what a phase's probes did, and at what cos
 
 
 def probe_command(  # noqa: PLR0917 - what one probe process is given
-    planned: PlannedEnv,
+    ready: ReadyEnv,
     layout: Layout,
     settings: Settings,
     phase: str,
@@ -91,14 +52,14 @@ def probe_command(  # noqa: PLR0917 - what one probe process is given
     (`writable`) and read beyond the system and its interpreter (the output
     folder, plus `readable`) and its memory cap."""
     threads = max(1, (os.cpu_count() or 1) // settings.effective_jobs())
-    workdir = layout.output / "tmp" / planned.id / phase
+    workdir = layout.output / "tmp" / ready.planned.id / phase
     workdir.mkdir(parents=True, exist_ok=True)
     for folder in writable:
         folder.mkdir(parents=True, exist_ok=True)
     # CUDA reserves address space by the terabyte: a GPU env runs uncapped.
-    memory = settings.memory_mb if planned.env.device == "cpu" else 0
+    memory = settings.memory_mb if ready.planned.env.device == "cpu" else 0
     environment = {
-        **planned.env.environment(),
+        **ready.planned.env.environment(),
         "COMPAT_MATRIX_THREADS": str(threads),
         "COMPAT_MATRIX_MEMORY_MB": str(memory),
         "COMPAT_MATRIX_WRITABLE": os.pathsep.join(str(p) for p in [workdir, *writable]),
@@ -108,13 +69,14 @@ def probe_command(  # noqa: PLR0917 - what one probe process is given
         "OMP_NUM_THREADS": str(threads),
     }
     return ProbeCommand(
-        python=layout.venv_python(planned.env.venv_id),
+        python=layout.venv_python(ready.planned.env.venv_id),
         script=probe_script(phase),
         environment=environment,
-        log=layout.log(planned.id, phase),
+        log=layout.log(ready.planned.id, phase),
         workdir=workdir,
         start_timeout=settings.timeouts.start,
         task_timeout=settings.timeouts.cell,
         max_restarts=settings.max_restarts,
         schema_version=PROBE_SCHEMA_VERSION,
     )
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from matrix import axes
+from matrix.selection import axes
 
 _ID = re.compile(
     r"^tf(?P<tf>\d+\.\d+|nightly)-(?P<flavour>keras2|keras3|tf-keras)"

@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from matrix import axes
-from matrix.config import ConfigError, Settings, suggest
-from matrix.env import Env
-from matrix.usermodels import UserModel
+from matrix.selection import axes
+from matrix.selection.config import ConfigError, Settings, suggest
+from matrix.selection.env import Env
+from matrix.selection.usermodels import UserModel
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matrix.config import ConfigError, suggest
 from matrix.safety import sniff
+from matrix.selection.config import ConfigError, suggest
 
 PRODUCER_PREFIX = "user:"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -211,7 +211,7 @@ def _optional(base: Path, value: Any, what: str) -> Path | None:
 def _baseline(value: Any) -> str | None:
     if value is None:
         return None
-    from matrix.env import Env
+    from matrix.selection.env import Env
 
     try:
         return Env.parse(str(value)).id
@@ -220,7 +220,7 @@ def _baseline(value: Any) -> str | None:
 
 
 def _policy(value: Any) -> str:
-    from matrix import axes
+    from matrix.selection import axes
 
     if value not in axes.POLICIES:
         msg = (
