@@ -41,7 +41,10 @@ sys.path.insert(0, str(ROOT))
 
 from matrix import files  # noqa: E402
 from matrix.paths import PROBES_DIR, Layout  # noqa: E402
+from matrix.report import jsonfile  # noqa: E402
+from matrix.report.document import Document  # noqa: E402
 from matrix.results import store  # noqa: E402
+from matrix.results.records import ArtifactEntry  # noqa: E402
 from matrix.selection import axes, machine  # noqa: E402
 from matrix.selection.config import Settings  # noqa: E402
 from matrix.selection.plan import Plan, make_plan  # noqa: E402
@@ -204,7 +207,7 @@ def _tool(envs: list[str], out: Path, fresh: bool) -> dict[str, Any]:
         "envs": len(envs),
         "new_result_lines": after["lines"] - before["lines"],
         "probe_starts": after["starts"] - before["starts"],
-        "cells": len(_document(out)["cells"]),
+        "cells": len(_document(out).cells),
         "stages": _stage_seconds(done.stdout),
     }
 
@@ -229,9 +232,8 @@ def _fingerprint(out: Path) -> dict[str, int]:
     return {"lines": lines, "starts": starts}
 
 
-def _document(out: Path) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((out / "reports" / "compat.json").read_text("utf-8"))
-    return document
+def _document(out: Path) -> Document:
+    return jsonfile.load_document((out / "reports" / "compat.json").read_text("utf-8"))
 
 
 def _floor(envs: list[str], out: Path) -> dict[str, Any]:
@@ -241,18 +243,16 @@ def _floor(envs: list[str], out: Path) -> dict[str, Any]:
     for env_id in envs:
         state = store.read_env_state(layout, env_id)
         for phase in ("produce", "consume"):
-            imports += (state.get(f"{phase}_startups") or [0.0])[0]
+            imports += (state.phase_record(phase).startups or (0.0,))[0]
         builds: dict[tuple[str, str], float] = {}
-        for entry in store.read_manifest(layout, env_id)["artifacts"].values():
-            produce += entry.get("seconds") or 0.0
-            builds[(entry["model"], entry["policy"])] = entry.get("build_seconds") or 0.0
+        for entry in store.read_manifest(layout, env_id).artifacts.values():
+            produce += entry.seconds or 0.0
+            builds[(entry.model, entry.policy)] = entry.build_seconds or 0.0
         produce += sum(builds.values())
-        for record in store.read_results(layout, env_id).values():
-            consume += record.get("prepare_seconds") or 0.0
-            for part in _parts(record):
-                consume += (part.get("load_seconds") or 0.0) + 2 * (
-                    part.get("predict_seconds") or 0.0
-                )
+        for result in store.read_results(layout, env_id).values():
+            consume += result.measured.prepare_seconds or 0.0
+            for part in result.parts():
+                consume += (part.load_seconds or 0.0) + 2 * (part.predict_seconds or 0.0)
     total = imports + produce + consume
     return {
         "seconds": round(total / JOBS, 2),
@@ -261,14 +261,6 @@ def _floor(envs: list[str], out: Path) -> dict[str, Any]:
         "consume_work": round(consume, 2),
         "jobs": JOBS,
     }
-
-
-def _parts(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """A result's measurements: the default load, then under the artifact's
-    own policy and the compile=False retry when they ran."""
-    return [record] + [
-        record[name] for name in ("own_policy", "inference") if isinstance(record.get(name), dict)
-    ]
 
 
 def _breakdown(envs: list[str], out: Path) -> dict[str, Any]:
@@ -283,20 +275,20 @@ def _breakdown(envs: list[str], out: Path) -> dict[str, Any]:
     for env_id in envs:
         state = store.read_env_state(layout, env_id)
         for phase, found in startups.items():
-            found.extend(state.get(f"{phase}_startups") or [])
-        for entry in store.read_manifest(layout, env_id)["artifacts"].values():
-            saving.setdefault(entry["format"], []).append(entry.get("seconds") or 0.0)
-        for record in store.read_results(layout, env_id).values():
+            found.extend(state.phase_record(phase).startups)
+        for entry in store.read_manifest(layout, env_id).artifacts.values():
+            saving.setdefault(entry.format, []).append(entry.seconds or 0.0)
+        for result in store.read_results(layout, env_id).values():
             row = loading.setdefault(
-                f"{record['format']} / {record['loader']}",
+                f"{result.format} / {result.loader}",
                 {"cells": 0, "loads": 0, "load": 0.0, "predict": 0.0, "prepare": 0.0},
             )
             row["cells"] += 1
-            row["prepare"] += record.get("prepare_seconds") or 0.0
-            for part in _parts(record):
+            row["prepare"] += result.measured.prepare_seconds or 0.0
+            for part in result.parts():
                 row["loads"] += 1
-                row["load"] += part.get("load_seconds") or 0.0
-                row["predict"] += 2 * (part.get("predict_seconds") or 0.0)
+                row["load"] += part.load_seconds or 0.0
+                row["predict"] += 2 * (part.predict_seconds or 0.0)
     per_cell = {
         name: {
             "cells": int(row["cells"]),
@@ -342,7 +334,7 @@ def _host_seconds(envs: list[str], out: Path) -> dict[str, Any]:
     for render in (markdown.render, html.render, svg.render, jsonfile.dumps):
         render(document)
     rendered = time.monotonic() - started
-    cells = len(document["cells"])
+    cells = len(document.cells)
     return {
         "cells": cells,
         "compare_s": round(built, 2),
@@ -359,20 +351,20 @@ def _incremental(envs: list[str], extra: str, out: Path) -> dict[str, Any]:
     added = _tool([*envs, extra], out, fresh=False)
     involving = [
         c
-        for c in _document(out)["cells"]
-        if extra in (c["producer"], c["consumer"]) and c["status"] in MEASURED
+        for c in _document(out).cells
+        if extra in (c.producer, c.consumer) and c.status in MEASURED
     ]
     # A result is keyed by content: a cell whose artifact is byte-identical to
     # one the same consumer already loaded (two producers with the same Keras
     # writing the same file) reuses that result, so the cells to compute are
     # the distinct (artifact, consumer, loader) keys not stored before.
     digests = {
-        (env_id, e["model"], e["policy"], e["format"]): e["sha256"]
+        (env_id, *e.key): e.sha256
         for env_id in [*envs, extra]
-        for e in store.read_manifest(layout, env_id)["artifacts"].values()
+        for e in store.read_manifest(layout, env_id).artifacts.values()
     }
     keys = {
-        (digests[(c["producer"], c["model"], c["policy"], c["format"])], c["consumer"], c["loader"])
+        (digests[(c.producer, c.model, c.policy, c.format)], c.consumer, c.loader)
         for c in involving
     }
     return {
@@ -395,7 +387,7 @@ def _incremental(envs: list[str], extra: str, out: Path) -> dict[str, Any]:
 def _measured_keys(layout: Layout, envs: list[str]) -> set[tuple[str, str, str]]:
     """(artifact sha256, consumer, loader) of every result the envs have stored."""
     return {
-        (r["artifact_sha256"], r["consumer"], r["loader"])
+        (r.artifact_sha256, r.consumer, r.loader)
         for env_id in envs
         for r in store.read_results(layout, env_id).values()
     }
@@ -475,13 +467,13 @@ def _plan(envs: list[str]) -> Plan:
 
 
 def _naive_env(planned: Any, plan: Plan, layout: Layout, work: Path) -> dict[str, Any]:
-    from matrix.run.produce import _missing_tasks
+    from matrix.run.produce import missing_tasks
 
     root = layout.artifacts(planned.id)
     root.mkdir(parents=True, exist_ok=True)
-    tasks = _missing_tasks(planned, plan, layout, {"artifacts": {}})
+    tasks = missing_tasks(planned, plan, layout, {})
     path = work / "tasks" / f"produce-{planned.id}.json"
-    files.write_json(path, {"tasks": tasks})
+    files.write_json(path, {"tasks": [task.to_dict() for task in tasks]})
     return {
         "id": planned.id,
         "python": str(planned.interpreter),
@@ -499,7 +491,7 @@ def _naive_env(planned: Any, plan: Plan, layout: Layout, work: Path) -> dict[str
 
 def _consume_tasks(plan: Plan, layout: Layout, work: Path) -> None:
     """Task files per (producer, consumer) pair, from what the producers saved."""
-    from matrix.run.consume import _task
+    from matrix.run.consume import consume_task
     from matrix.run.produce import artifact_name
 
     for producer in plan.envs:
@@ -520,26 +512,29 @@ def _consume_tasks(plan: Plan, layout: Layout, work: Path) -> None:
                             key = f"{model}-{policy}-{fmt}-{loader}"
                             out = work / "outputs" / consumer.id
                             out.mkdir(parents=True, exist_ok=True)
-                            tasks.append(_task(key, producer.id, entry, loader, out, layout, plan))
+                            tasks.append(
+                                consume_task(key, producer.id, entry, loader, out, layout, plan)
+                            )
             files.write_json(
-                work / "tasks" / f"consume-{producer.id}__{consumer.id}.json", {"tasks": tasks}
+                work / "tasks" / f"consume-{producer.id}__{consumer.id}.json",
+                {"tasks": [task.to_dict() for task in tasks]},
             )
 
 
 def _entry(  # noqa: PLR0917 - the parts of one manifest entry
     root: Path, name: str, model: str, policy: str, fmt: str, layout: Layout
-) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "model": model,
-        "policy": policy,
-        "format": fmt,
-        "path": name,
-        "reference": layout.reference_name(model, policy),
-        "files": files.hash_tree(root, root / name),
-    }
-    entry["reference_sha256"] = files.sha256_file(root / entry["reference"])
-    entry["sha256"] = store.artifact_digest(entry)
-    return entry
+) -> ArtifactEntry:
+    entry = ArtifactEntry(
+        model=model,
+        policy=policy,
+        format=fmt,
+        path=name,
+        status="saved",
+        reference=layout.reference_name(model, policy),
+        files=files.hash_tree(root, root / name),
+    )
+    entry = entry.with_(reference_sha256=files.sha256_file(root / entry.reference))
+    return entry.with_(sha256=store.artifact_digest(entry))
 
 
 def _naive_cells(work: Path) -> int:

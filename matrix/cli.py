@@ -22,6 +22,7 @@ from typing import Any
 from matrix import __version__, files
 from matrix.paths import Layout
 from matrix.report import selfcheck, view
+from matrix.report.document import Document
 from matrix.report.escape import terminal
 from matrix.report.publish import Extras, publish, report_paths
 from matrix.results import store
@@ -93,7 +94,7 @@ def one_phase(args: argparse.Namespace) -> int:
             prepare_user_models(plan, settings, layout, envs)
         each_env(args.phase, stage, envs, plan, settings, layout, (planned,))
     state = store.read_env_state(layout, args.env)
-    return 0 if state.get("status") in ("ok", "unavailable") else 1
+    return 0 if state.status in ("ok", "unavailable") else 1
 
 
 def report(args: argparse.Namespace) -> int:
@@ -239,12 +240,12 @@ def _print_plan(plan: Plan, settings: Settings, layout: Layout) -> None:
         print(terminal(line))
 
 
-def _print_summary(document: dict[str, Any], settings: Settings) -> None:
-    counts = ", ".join(f"{status} {n}" for status, n in document["summary"].items())
-    print(f"{len(document['cells'])} cells: {counts}")
-    if document["pending"]:
-        print(f"{len(document['pending'])} cells have no result yet")
-    advice = document.get("advice")
+def _print_summary(document: Document, settings: Settings) -> None:
+    counts = ", ".join(f"{status} {n}" for status, n in document.summary.items())
+    print(f"{len(document.cells)} cells: {counts}")
+    if document.pending:
+        print(f"{len(document.pending)} cells have no result yet")
+    advice = document.advice
     if advice:
         summary = advice["summary"]
         print(
@@ -252,7 +253,7 @@ def _print_summary(document: dict[str, Any], settings: Settings) -> None:
             f"{summary['breaks_with_a_way_out']} break with a measured way out, "
             f"{summary['breaks']} break with none"
         )
-    found = document.get("changes")
+    found = document.changes
     if found:
         print(f"since the baseline: {found['regressions']} regression(s)")
     print("reports: " + ", ".join(str(p) for p in report_paths(settings)))
@@ -262,7 +263,7 @@ def _print_summary(document: dict[str, Any], settings: Settings) -> None:
             f"{unexplained} failing cell(s) have no known cause (New or unexplained, in compat.md)"
         )
     # The last line says whether the harness can be trusted on this run.
-    print(selfcheck.summary(document["self_check"]))
+    print(selfcheck.summary(document.self_check))
 
 
 # -- arguments ------------------------------------------------------------------

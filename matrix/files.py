@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# A parsed JSON object at a boundary, before it is read into a typed record
+# (matrix/results/records.py), or nested data a record carries as it came.
+JsonObject = dict[str, Any]
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temp file in the same folder, fsync, then os.replace."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from matrix.report.advice import advise
+from matrix.report.document import Document
 
 OLD = "tf2.15-keras2-py3.11-cpu"
 NEW = "tf2.21-keras3-py3.11-cpu"
@@ -22,17 +23,19 @@ def cell(consumer: str, fmt: str, loader: str, status: str, model: str = "mlp") 
     }
 
 
-def document(cells: list[dict[str, Any]]) -> dict[str, Any]:
+def document(cells: list[dict[str, Any]]) -> Document:
     formats = ["h5", "keras", "savedmodel"]
-    return {
-        "envs": [{"id": OLD}, {"id": NEW}, {"id": LEGACY}],
-        "producers": [OLD, NEW, LEGACY],
-        "run": {"selection": {"formats": formats}},
-        "artifacts": [
-            {"producer": OLD, "model": "mlp", "policy": "float32", "format": f} for f in formats
-        ],
-        "cells": cells,
-    }
+    return Document.from_dict(
+        {
+            "envs": [{"id": OLD}, {"id": NEW}, {"id": LEGACY}],
+            "producers": [OLD, NEW, LEGACY],
+            "run": {"selection": {"formats": formats}},
+            "artifacts": [
+                {"producer": OLD, "model": "mlp", "policy": "float32", "format": f} for f in formats
+            ],
+            "cells": cells,
+        }
+    )
 
 
 def test_every_way_out_comes_from_a_measured_cell() -> None:
@@ -77,7 +80,7 @@ def test_advice_table_is_a_markdown_block_of_its_own() -> None:
     from matrix.report.markdown import _advice
 
     doc = document([cell(NEW, "h5", "keras", "identical"), cell(NEW, "keras", "keras", "crash")])
-    doc["advice"] = advise(doc, "2.15", "2.21")
+    doc = doc.with_(advice=advise(doc, "2.15", "2.21"))
     text = _advice(doc, {OLD: "2.15 k2", NEW: "2.21 k3", LEGACY: "2.21 tfk"})
     # A table glued to the paragraph above it is not a table in GitHub's Markdown.
     assert "no measured way out.\n\n| saved in" in text

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from matrix.report.changes import DEFAULT_FAIL_ON, changes, check_fail_on, read_baseline
+from matrix.report.document import Document
 from matrix.selection.config import ConfigError
 
 
-def doc(*statuses: tuple[str, str], envs: tuple[str, ...] = ("a", "b")) -> dict[str, Any]:
+def doc(*statuses: tuple[str, str], envs: tuple[str, ...] = ("a", "b")) -> Document:
     cells = [
         {
             "producer": "a",
@@ -24,7 +24,9 @@ def doc(*statuses: tuple[str, str], envs: tuple[str, ...] = ("a", "b")) -> dict[
         }
         for model, status in statuses
     ]
-    return {"run": {"when": "then"}, "envs": [{"id": e} for e in envs], "cells": cells}
+    return Document.from_dict(
+        {"run": {"when": "then"}, "envs": [{"id": e} for e in envs], "cells": cells}
+    )
 
 
 def test_breakages_fixes_drift_and_envs() -> None:

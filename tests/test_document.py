@@ -12,7 +12,10 @@ import pytest
 from matrix import files
 from matrix.paths import Layout
 from matrix.report import document, markdown
+from matrix.report.document import Document
 from matrix.results import store
+from matrix.results.cells import Cell
+from matrix.results.records import ArtifactEntry, Manifest, Result
 from matrix.safety.findings import Inspection
 from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
@@ -24,23 +27,23 @@ HOSTILE = "boom | <script>x</script>\nsecond line"
 REF = np.array([[1.0, 2.0]], dtype=np.float32)
 
 
-def _saved(layout: Layout, env: str, fmt: str) -> dict[str, Any]:
+def _saved(layout: Layout, env: str, fmt: str) -> ArtifactEntry:
     root = layout.artifacts(env)
     root.mkdir(parents=True, exist_ok=True)
     name = layout.artifact_name("mlp", "float32", fmt)
     (root / name).write_bytes(f"{env}-{fmt}".encode())
     np.savez(root / "mlp-float32.ref.npz", input_0=REF, output_0=REF)
-    entry = {
-        "model": "mlp",
-        "policy": "float32",
-        "format": fmt,
-        "status": "saved",
-        "path": name,
-        "reference": "mlp-float32.ref.npz",
-        "files": files.hash_tree(root, root / name),
-        "reference_sha256": files.sha256_file(root / "mlp-float32.ref.npz"),
-    }
-    entry["sha256"] = store.artifact_digest(entry)
+    entry = ArtifactEntry(
+        model="mlp",
+        policy="float32",
+        format=fmt,
+        status="saved",
+        path=name,
+        reference="mlp-float32.ref.npz",
+        files=files.hash_tree(root, root / name),
+        reference_sha256=files.sha256_file(root / "mlp-float32.ref.npz"),
+    )
+    entry = entry.with_(sha256=store.artifact_digest(entry))
     # What the producer's inspection found: nothing (the gate lets it through).
     clean = Inspection(fmt).to_dict()
     files.write_json(layout.inspection(store.inspection_key(entry)), clean)
@@ -51,25 +54,26 @@ def _result(
     layout: Layout,
     consumer: str,
     producer: str,
-    entry: dict[str, Any],
+    entry: ArtifactEntry,
     loader: str,
     *,
     fields: dict[str, Any] | None = None,
     output: np.ndarray | None = None,
 ) -> None:
     fingerprint = f"fp-{consumer}"
+    assert entry.sha256 is not None
     record = {
-        "key": store.cell_key(entry["sha256"], fingerprint, store.probe_version(), loader),
+        "key": store.cell_key(entry.sha256, fingerprint, store.probe_version(), loader),
         "producer": producer,
         "consumer": consumer,
         "model": "mlp",
-        "policy": "float32",
-        "format": entry["format"],
+        "format": entry.format,
         "loader": loader,
+        "artifact_sha256": entry.sha256,
         **(fields or {}),
     }
     if output is not None:
-        path = layout.outputs(consumer) / f"{producer}-{entry['format']}-{loader}.npz"
+        path = layout.outputs(consumer) / f"{producer}-{entry.format}-{loader}.npz"
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, output_0=output)
         record.update(
@@ -80,7 +84,7 @@ def _result(
             predict_seconds=0.25,
             nondeterministic=False,
         )
-    store.append_result(layout, consumer, record)
+    store.append_result(layout, consumer, Result.from_dict(record))
 
 
 @pytest.fixture
@@ -91,40 +95,28 @@ def stored(layout: Layout) -> tuple[Plan, Layout]:
         )
     )
     for env, flavour in ((K2, "keras2"), (K3, "keras3")):
-        store.write_env_state(
+        store.update_env_state(
             layout,
             env,
-            {
-                "status": "ok",
-                "fingerprint": f"fp-{env}",
-                "keras_flavour": flavour,
-                "versions": {"python": "3.11.7", "keras": "x", "numpy": "1.26.4"},
-            },
+            status="ok",
+            fingerprint=f"fp-{env}",
+            keras_flavour=flavour,
+            versions={"python": "3.11.7", "keras": "x", "numpy": "1.26.4"},
         )
     k2_h5, k2_sm = _saved(layout, K2, "h5"), _saved(layout, K2, "savedmodel")
     k3_h5 = _saved(layout, K3, "h5")
-    store.write_manifest(
-        layout, K2, {"schema_version": 1, "artifacts": {k2_h5["path"]: k2_h5, k2_sm["path"]: k2_sm}}
+    store.write_manifest(layout, Manifest(K2, {k2_h5.path: k2_h5, k2_sm.path: k2_sm}))
+    failed = ArtifactEntry(
+        model="mlp",
+        policy="float32",
+        format="savedmodel",
+        path="mlp-float32.savedmodel",
+        status="no-artifact",
+        reference="mlp-float32.ref.npz",
+        error_type="builtins.ValueError",
+        error="export failed",
     )
-    store.write_manifest(
-        layout,
-        K3,
-        {
-            "schema_version": 1,
-            "artifacts": {
-                k3_h5["path"]: k3_h5,
-                "mlp-float32.savedmodel": {
-                    "model": "mlp",
-                    "policy": "float32",
-                    "format": "savedmodel",
-                    "status": "no-artifact",
-                    "error_type": "builtins.ValueError",
-                    "error": "export failed",
-                    "path": "mlp-float32.savedmodel",
-                },
-            },
-        },
-    )
+    store.write_manifest(layout, Manifest(K3, {k3_h5.path: k3_h5, failed.path: failed}))
     _result(layout, K2, K2, k2_h5, "keras", output=REF.copy())
     _result(layout, K2, K2, k2_sm, "keras", output=REF + np.float32(0.5))
     _result(layout, K2, K2, k2_sm, "saved-model", output=np.array([[1.0, np.nan]], np.float32))
@@ -147,14 +139,11 @@ def stored(layout: Layout) -> tuple[Plan, Layout]:
     return plan, layout
 
 
-def _cell(
-    doc: dict[str, Any], producer: str, consumer: str, fmt: str, loader: str
-) -> dict[str, Any]:
+def _cell(doc: Document, producer: str, consumer: str, fmt: str, loader: str) -> Cell:
     (cell,) = [
         c
-        for c in doc["cells"]
-        if (c["producer"], c["consumer"], c["format"], c["loader"])
-        == (producer, consumer, fmt, loader)
+        for c in doc.cells
+        if (c.producer, c.consumer, c.format, c.loader) == (producer, consumer, fmt, loader)
     ]
     return cell
 
@@ -162,11 +151,9 @@ def _cell(
 def test_every_cell_gets_exactly_one_status(stored: tuple[Plan, Layout]) -> None:
     plan, layout = stored
     doc = document.build(plan, layout, Settings())
-    assert doc["schema_version"] == 2
-    assert len(doc["cells"]) + len(doc["pending"]) == sum(1 for _ in plan.cells())
-    status = {
-        (c["producer"], c["consumer"], c["format"], c["loader"]): c["status"] for c in doc["cells"]
-    }
+    assert doc.schema_version == 2
+    assert len(doc.cells) + len(doc.pending) == sum(1 for _ in plan.cells())
+    status = {(c.producer, c.consumer, c.format, c.loader): c.status for c in doc.cells}
     assert status[(K2, K2, "h5", "keras")] == "identical"
     assert status[(K2, K2, "savedmodel", "keras")] == "drift"
     assert status[(K2, K2, "savedmodel", "saved-model")] == "nan"
@@ -182,32 +169,30 @@ def test_every_cell_gets_exactly_one_status(stored: tuple[Plan, Layout]) -> None
         "policy": "float32",
         "format": "savedmodel",
         "loader": "tfsm-layer",
-    } in doc["pending"]
+    } in doc.pending
 
 
 def test_drift_records_distances_and_errors_keep_their_text(stored: tuple[Plan, Layout]) -> None:
     plan, layout = stored
     doc = document.build(plan, layout, Settings())
     drift = _cell(doc, K2, K2, "savedmodel", "keras")
-    assert (drift["max_abs"], drift["max_ulp"]) == (0.5, drift["max_ulp"])
-    assert drift["max_rel"] == 0.5
-    assert drift["seconds"] == 0.75
+    assert (drift.max_abs, drift.max_ulp) == (0.5, drift.max_ulp)
+    assert drift.max_rel == 0.5
+    assert drift.seconds == 0.75
     error = _cell(doc, K3, K2, "h5", "keras")
-    assert (error["error_type"], error["error"]) == ("builtins.TypeError", HOSTILE)
+    assert (error.error_type, error.error) == ("builtins.TypeError", HOSTILE)
 
 
 def test_env_level_states_decide_whole_rows_and_columns(stored: tuple[Plan, Layout]) -> None:
     plan, layout = stored
-    store.write_env_state(
-        layout, K3, {"status": "env-error", "reason": "installing failed\nresolver"}
-    )
+    store.update_env_state(layout, K3, status="env-error", reason="installing failed\nresolver")
     doc = document.build(plan, layout, Settings())
-    assert _cell(doc, K2, K3, "h5", "keras")["status"] == "env-error"
-    assert _cell(doc, K3, K2, "h5", "keras")["status"] == "no-artifact"
-    assert "installing failed" in _cell(doc, K3, K2, "h5", "keras")["error"]
-    store.write_env_state(layout, K3, {"status": "unavailable", "reason": "no GPU visible"})
+    assert _cell(doc, K2, K3, "h5", "keras").status == "env-error"
+    assert _cell(doc, K3, K2, "h5", "keras").status == "no-artifact"
+    assert "installing failed" in _cell(doc, K3, K2, "h5", "keras").error
+    store.update_env_state(layout, K3, status="unavailable", reason="no GPU visible")
     doc = document.build(plan, layout, Settings())
-    assert _cell(doc, K3, K2, "h5", "keras")["status"] == "unavailable"
+    assert _cell(doc, K3, K2, "h5", "keras").status == "unavailable"
 
 
 def test_tampered_output_is_recomputed_not_trusted(stored: tuple[Plan, Layout]) -> None:
@@ -215,7 +200,7 @@ def test_tampered_output_is_recomputed_not_trusted(stored: tuple[Plan, Layout]) 
     for path in layout.outputs(K2).glob("*.npz"):
         path.write_bytes(b"tampered")
     doc = document.build(plan, layout, Settings())
-    assert all(c["status"] not in ("identical", "drift", "nan") for c in doc["cells"])
+    assert all(c.status not in ("identical", "drift", "nan") for c in doc.cells)
 
 
 def test_markdown_renders_tables_and_escapes(stored: tuple[Plan, Layout], tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from matrix.report import jsonfile
+from matrix.results.cells import KEY_FIELDS
 from tests.conftest import ROOT, assert_valid_report
 
 pytestmark = pytest.mark.tf
@@ -87,6 +88,11 @@ def cells(doc: dict[str, Any], **match: str) -> list[dict[str, Any]]:
 def one(doc: dict[str, Any], **match: str) -> dict[str, Any]:
     (cell,) = cells(doc, **match)
     return cell
+
+
+def cell_id(cell: dict[str, Any]) -> str:
+    """How compat.md and `repro` name a cell."""
+    return "/".join(cell[k] for k in KEY_FIELDS)
 
 
 # -- the spine ----------------------------------------------------------------
@@ -519,8 +525,6 @@ def _repro(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_replayed_cells_reproduce_their_status(
     run: tuple[Path, dict[str, Any]], user_run: tuple[Path, dict[str, Any]]
 ) -> None:
-    from matrix.report.view import cell_id
-
     tmp, _ = run
     _, doc = user_run
     samples = _sample(doc)
@@ -536,8 +540,6 @@ def test_replayed_cells_reproduce_their_status(
 def test_a_repro_folder_is_a_bug_report(
     run: tuple[Path, dict[str, Any]], user_run: tuple[Path, dict[str, Any]]
 ) -> None:
-    from matrix.report.view import cell_id
-
     tmp, _ = run
     _, doc = user_run
     cell = _sample(doc)["load-error"]
@@ -554,8 +556,6 @@ def test_a_repro_folder_is_a_bug_report(
 
 def test_cells_nothing_ran_for_cannot_be_replayed(run: tuple[Path, dict[str, Any]]) -> None:
     tmp, doc = run
-    from matrix.report.view import cell_id
-
     refused = next(c for c in doc["cells"] if c["status"] == "not-applicable")
     done = _repro(tmp, cell_id(refused))
     assert done.returncode == 2 and "nothing to replay" in done.stderr

@@ -40,6 +40,7 @@ def test_unavailable_envs_cost_nothing(tmp_path: Path) -> None:
 def test_the_nightly_estimate_uses_what_the_output_folder_measured(layout: Layout) -> None:
     from matrix.cli import github_matrix
     from matrix.results import store
+    from matrix.results.records import PhaseRecord
 
     plan = plan_for(Settings(tf=("2.15", "2.21"), devices=("cpu", "gpu")))
     entries = github_matrix(plan, "ubuntu-latest", "gpu-box")
@@ -49,7 +50,7 @@ def test_the_nightly_estimate_uses_what_the_output_folder_measured(layout: Layou
     assert len(default.jobs) == 2 * len(entries)
     # A consumer measured at 1 s per cell takes longer than the default rate.
     slow = "tf2.21-keras3-py3.11-cpu"
-    store.write_env_state(layout, slow, {"consume_work": {"tasks": 10, "seconds": 10.0}})
+    store.record_phase(layout, slow, "consume", PhaseRecord(tasks=10, seconds=10.0))
     measured = estimate.nightly(plan, layout, entries, gpu_runners=1)
     time_of = {(j.name, j.env): j.seconds for j in measured.jobs}
     before = {(j.name, j.env): j.seconds for j in default.jobs}

@@ -10,6 +10,7 @@ import pytest
 
 from matrix.paths import Layout
 from matrix.report import document, jsonfile
+from matrix.report.document import Document
 from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
 from tests.conftest import SCHEMA
@@ -17,36 +18,40 @@ from tests.test_document import stored  # noqa: F401 - the fixture
 
 
 @pytest.fixture
-def built(stored: tuple[Plan, Layout]) -> dict:  # type: ignore[type-arg]  # noqa: F811
+def built(stored: tuple[Plan, Layout]) -> Document:  # noqa: F811
     plan, layout = stored
     return document.build(plan, layout, Settings())
 
 
-def test_round_trip_gives_the_document_back(built: dict) -> None:  # type: ignore[type-arg]
-    assert jsonfile.loads(jsonfile.dumps(built)) == built
+def test_round_trip_gives_the_document_back(built: Document) -> None:
+    text = jsonfile.dumps(built)
+    assert jsonfile.loads(text) == built.to_dict()
+    assert jsonfile.load_document(text) == built
 
 
-def test_each_text_is_stored_once(built: dict) -> None:  # type: ignore[type-arg]
-    copies = [dict(c) for c in built["cells"] if c["error_text"]]
-    built["cells"] += [dict(c, model="other") for c in copies]  # same texts again
+def test_each_text_is_stored_once(built: Document) -> None:
+    copies = [c.with_(model="other") for c in built.cells if c.error_text]
+    built = built.with_(cells=(*built.cells, *copies))  # the same texts again
     data = json.loads(jsonfile.dumps(built))
     assert len(data["texts"]) == len(set(data["texts"]))
     assert all(isinstance(c.get("error_text", 0), int) for c in data["cells"])
 
 
-def test_a_text_holding_a_placeholder_survives(built: dict) -> None:  # type: ignore[type-arg]
-    cell = next(c for c in built["cells"] if c["error"])
-    cell["error"] = "a message that says {artifact} and {venv} itself"
-    assert jsonfile.loads(jsonfile.dumps(built))["cells"] == built["cells"]
+def test_a_text_holding_a_placeholder_survives(built: Document) -> None:
+    cells = list(built.cells)
+    index = next(i for i, c in enumerate(cells) if c.error)
+    cells[index] = cells[index].with_(error="a message that says {artifact} and {venv} itself")
+    built = built.with_(cells=tuple(cells))
+    assert jsonfile.load_document(jsonfile.dumps(built)).cells == built.cells
 
 
-def test_the_written_file_matches_the_schema(built: dict) -> None:  # type: ignore[type-arg]
+def test_the_written_file_matches_the_schema(built: Document) -> None:
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(json.loads(jsonfile.dumps(built)), schema)
 
 
-def test_a_broken_file_fails_the_schema(built: dict) -> None:  # type: ignore[type-arg]
+def test_a_broken_file_fails_the_schema(built: Document) -> None:
     data = json.loads(jsonfile.dumps(built))
     data["cells"][0]["status"] = "fine"
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ import pytest
 
 from matrix.report import jsonfile
 from matrix.results import known
+from matrix.results.cells import Cell
 from matrix.selection.config import ConfigError
 from tests.conftest import ROOT
 
@@ -16,7 +17,7 @@ from tests.conftest import ROOT
 RECORDED = [ROOT / "reports" / "compat.json", ROOT / "reports" / "full" / "compat.json"]
 
 
-def cell(**fields: Any) -> dict[str, Any]:
+def cell(**fields: Any) -> Cell:
     base = {
         "producer": "tf2.15-keras2-py3.11-cpu",
         "consumer": "tf2.21-keras3-py3.11-cpu",
@@ -28,7 +29,7 @@ def cell(**fields: Any) -> dict[str, Any]:
         "error_type": "builtins.ValueError",
         "error": "Unrecognized keyword arguments passed to LSTM: {'time_major': False}",
     }
-    return {**base, **fields}
+    return Cell.from_dict({**base, **fields})
 
 
 def test_the_data_file_parses_with_unique_ids_and_links() -> None:
@@ -46,8 +47,8 @@ def test_matching_by_message_flavour_and_version() -> None:
         cell(error="Unrecognized keyword arguments passed to GRU: {'time_major': False}"),
         cell(status="drift", error=None),
     ]
-    used = known.explain(cells)
-    assert [c["known"] for c in cells] == [
+    explained, used = known.explain(cells)
+    assert [c.known for c in explained] == [
         "keras3-rnn-time-major",
         None,
         "keras3-rnn-time-major",
@@ -69,8 +70,8 @@ def test_user_models_match_only_causes_without_producer_rules() -> None:
             producer="user:mine", model="mine", error="Op type not registered 'DisableCopyOnRead'"
         ),
     ]
-    known.explain(cells)
-    assert cells[0]["known"] is None  # that cause needs a producer TF >= 2.12
+    (explained,), _ = known.explain(cells)
+    assert explained.known is None  # that cause needs a producer TF >= 2.12
 
 
 @pytest.mark.parametrize(
@@ -100,10 +101,9 @@ def test_malformed_entries_are_refused(entry: dict[str, Any], message: str) -> N
 def test_every_entry_explains_cells_of_a_recorded_real_run() -> None:
     """The file cannot rot silently: an entry whose cells no published real
     run has any more must be updated or removed."""
-    cells: list[dict[str, Any]] = []
+    cells: list[Cell] = []
     for path in RECORDED:
-        document = jsonfile.loads(path.read_text(encoding="utf-8"))
-        cells += [dict(c) for c in document["cells"]]
-    used = known.explain(cells)
+        cells += jsonfile.load_document(path.read_text(encoding="utf-8")).cells
+    _, used = known.explain(cells)
     unused = [c.id for c in known.causes() if c.id not in used]
     assert unused == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,17 @@ def command(tmp_path: Path, env: dict[str, str] | None = None, **limits: Any) ->
     )
 
 
-def tasks(*hows: str) -> list[dict[str, str]]:
-    return [{"id": f"t{i}-{how}", "how": how} for i, how in enumerate(hows)]
+@dataclass(frozen=True)
+class FakeTask:
+    id: str
+    how: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "how": self.how}
+
+
+def tasks(*hows: str) -> list[FakeTask]:
+    return [FakeTask(f"t{i}-{how}", how) for i, how in enumerate(hows)]
 
 
 def test_clean_run_reports_every_task(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ import pytest
 from matrix.paths import Layout
 from matrix.report import document, junit, markdown, view
 from matrix.report import html as html_report
+from matrix.report.document import Document
+from matrix.results.cells import Cell
 from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
 from tests.test_document import HOSTILE, stored  # noqa: F401 - the fixture
@@ -19,26 +21,24 @@ Stored = tuple[Plan, Layout]
 
 
 @pytest.fixture
-def doc(stored: Stored) -> dict[str, Any]:  # noqa: F811
+def doc(stored: Stored) -> Document:  # noqa: F811
     plan, layout = stored
     built = document.build(plan, layout, Settings())
-    built["cells"][0]["error"] = HOSTILE + "\x00\x1b[31m\ud800"
-    return built
+    first = built.cells[0].with_(error=HOSTILE + "\x00\x1b[31m\ud800")
+    return built.with_(cells=(first, *built.cells[1:]))
 
 
-def test_junit_has_one_testcase_per_cell_and_always_parses(doc: dict[str, Any]) -> None:
+def test_junit_has_one_testcase_per_cell_and_always_parses(doc: Document) -> None:
     root = ET.fromstring(junit.render(doc).encode("utf-8"))
     cases = root.findall(".//testcase")
-    assert len(cases) == len(doc["cells"])
+    assert len(cases) == len(doc.cells)
     kinds = [[child.tag for child in case] for case in cases]
     assert ["failure"] in kinds  # drift, nan
     assert ["error"] in kinds  # load-error, crash
     assert ["skipped"] in kinds  # not-applicable
     assert [] in kinds  # identical
     assert int(root.get("tests", "0")) == len(cases)
-    assert int(root.get("failures", "0")) == sum(
-        c["status"] in ("drift", "nan") for c in doc["cells"]
-    )
+    assert int(root.get("failures", "0")) == sum(c.status in ("drift", "nan") for c in doc.cells)
 
 
 class _Collector(HTMLParser):
@@ -50,7 +50,7 @@ class _Collector(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
 
-def test_html_is_self_contained_and_escaped(doc: dict[str, Any]) -> None:
+def test_html_is_self_contained_and_escaped(doc: Document) -> None:
     page = html_report.render(doc)
     assert "<script" not in page.lower() and "http://" not in page and "https://" not in page
     assert "&lt;script&gt;" in page
@@ -62,7 +62,7 @@ def test_html_is_self_contained_and_escaped(doc: dict[str, Any]) -> None:
     assert any("identical" in (a["data-statuses"] or "") for a in cells)
 
 
-def test_summary_is_capped_with_a_visible_marker(doc: dict[str, Any]) -> None:
+def test_summary_is_capped_with_a_visible_marker(doc: Document) -> None:
     text = markdown.render(doc) * 50
     capped = markdown.truncate(text, 10_000)
     assert len(capped.encode("utf-8")) <= 10_000
@@ -70,17 +70,21 @@ def test_summary_is_capped_with_a_visible_marker(doc: dict[str, Any]) -> None:
     assert markdown.truncate("short\n", 10_000) == "short\n"
 
 
-def _failed(producer: str, model: str, error: str) -> dict[str, Any]:
-    return {
-        "status": "load-error",
-        "error_type": "builtins.ValueError",
-        "error": error,
-        "producer": producer,
-        "consumer": "tf2.5-keras2-py3.9-cpu",
-        "model": model,
-        "format": "savedmodel",
-        "loader": "saved-model",
-    }
+def _failed(producer: str, model: str, error: str, **more: Any) -> Cell:
+    return Cell.from_dict(
+        {
+            "status": "load-error",
+            "error_type": "builtins.ValueError",
+            "error": error,
+            "producer": producer,
+            "consumer": "tf2.5-keras2-py3.9-cpu",
+            "model": model,
+            "policy": "float32",
+            "format": "savedmodel",
+            "loader": "saved-model",
+            **more,
+        }
+    )
 
 
 def test_failures_group_by_message_not_by_file_or_run() -> None:
@@ -91,7 +95,7 @@ def test_failures_group_by_message_not_by_file_or_run() -> None:
         _failed("a", "cnn", "no file at <output>/artifacts/a/cnn.savedmodel (fn_1392)"),
         # Another cause, and the same text under another error type: two more.
         _failed("a", "mlp", "Unknown layer: Unregistered"),
-        {**_failed("b", "mlp", "Unknown layer: Unregistered"), "error_type": "builtins.TypeError"},
+        _failed("b", "mlp", "Unknown layer: Unregistered", error_type="builtins.TypeError"),
     ]
     groups = view.error_groups(cells)
     assert [len(g.cells) for g in groups] == [3, 1, 1]
@@ -104,12 +108,18 @@ def test_failures_group_by_message_not_by_file_or_run() -> None:
     }
 
 
-def test_markdown_lists_each_failure_cause_once(doc: dict[str, Any]) -> None:
-    failing = [c for c in doc["cells"] if c["status"] != "not-applicable"][:3]
-    assert len({(c["producer"], c["consumer"], c["format"], c["loader"]) for c in failing}) == 3
-    for cell in failing:
-        cell.update(status="load-error", error_type="builtins.OSError")
-        cell["error"] = "same cause at <output>/artifacts/" + cell["format"]
+def test_markdown_lists_each_failure_cause_once(doc: Document) -> None:
+    failing = [c for c in doc.cells if c.status != "not-applicable"][:3]
+    assert len({(c.producer, c.consumer, c.format, c.loader) for c in failing}) == 3
+    changed = {
+        c.key: c.with_(
+            status="load-error",
+            error_type="builtins.OSError",
+            error="same cause at <output>/artifacts/" + c.format,
+        )
+        for c in failing
+    }
+    doc = doc.with_(cells=tuple(changed.get(c.key, c) for c in doc.cells))
     text = markdown.render(doc)
     section = text.split("`load-error` (")[1].split("###")[0]
     rows = [line for line in section.splitlines() if "same cause at" in line]
@@ -118,20 +128,19 @@ def test_markdown_lists_each_failure_cause_once(doc: dict[str, Any]) -> None:
 
 
 def test_a_whole_config_in_a_message_does_not_split_a_cause_per_model() -> None:
-    def wrapped(model: str, cause: str) -> dict[str, Any]:
+    def wrapped(model: str, cause: str) -> Cell:
         config = (
             "{'batch_shape': [None, 8], 'dtype': 'float32', 'sparse': False, "
             "'ragged': False, 'name': '%s'}"
         )
-        cell = _failed(
+        return _failed(
             "a",
             model,
             f"Error when deserializing class 'InputLayer' using config={config % model}.",
+            error_text=(
+                f"Traceback (most recent call last):\n  ...\n\nException encountered: {cause}\n"
+            ),
         )
-        cell["error_text"] = (
-            f"Traceback (most recent call last):\n  ...\n\nException encountered: {cause}\n"
-        )
-        return cell
 
     groups = view.error_groups(
         [

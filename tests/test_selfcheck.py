@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from matrix.report import selfcheck
+from matrix.results.cells import Cell
 
 ENV = "tf2.15-keras2-py3.11-cpu"
 
 
-def cell(**fields: Any) -> dict[str, Any]:
+def cell(**fields: Any) -> Cell:
     base = {
         "producer": ENV,
         "consumer": ENV,
@@ -21,7 +22,7 @@ def cell(**fields: Any) -> dict[str, Any]:
         "error": None,
         "known": None,
     }
-    return {**base, **fields}
+    return Cell.from_dict({**base, **fields})
 
 
 def test_only_native_loaders_on_the_diagonal_count() -> None:

@@ -10,24 +10,22 @@ hand-written rule: every suggestion is a measured cell.
 
 from __future__ import annotations
 
-from typing import Any
-
-from matrix.results.status import Status
+from matrix.files import JsonObject
+from matrix.report.document import Document
+from matrix.results.cells import Cell
+from matrix.results.records import is_user_producer
 from matrix.selection.env import Env
 
 
-def advise(document: dict[str, Any], old: str, new: str) -> dict[str, Any]:
-    envs = {e["id"]: Env.parse(e["id"]) for e in document["envs"]}
+def advise(document: Document, old: str, new: str) -> JsonObject:
+    envs = {e["id"]: Env.parse(e["id"]) for e in document.envs}
     sources = [i for i, e in envs.items() if e.tf == old and e.produces]
     targets = [i for i, e in envs.items() if e.tf == new and e.device == "cpu" and e.produces]
     default = _default_target(targets, envs)
-    cells: dict[tuple[str, ...], dict[str, Any]] = {
-        (c["producer"], c["consumer"], c["model"], c["policy"], c["format"], c["loader"]): c
-        for c in document["cells"]
-    }
+    cells: dict[tuple[str, ...], Cell] = {c.key: c for c in document.cells}
     rows = []
     if default is not None:
-        producers = sources + [p for p in document.get("producers", []) if p.startswith("user:")]
+        producers = sources + [p for p in document.producers if is_user_producer(p)]
         for producer in producers:
             for model, policy, fmt in _artifacts(document, producer):
                 rows.append(
@@ -57,17 +55,17 @@ def _default_target(targets: list[str], envs: dict[str, Env]) -> str | None:
     return targets[0] if targets else None
 
 
-def _artifacts(document: dict[str, Any], producer: str) -> list[tuple[str, str, str]]:
+def _artifacts(document: Document, producer: str) -> list[tuple[str, str, str]]:
     seen = {
         (a["model"], a["policy"], a["format"])
-        for a in document["artifacts"]
+        for a in document.artifacts
         if a["producer"] == producer
     }
     return sorted(seen)
 
 
 def _row(  # noqa: PLR0917 - one row from the whole measured matrix
-    cells: dict[tuple[str, ...], dict[str, Any]],
+    cells: dict[tuple[str, ...], Cell],
     producer: str,
     model: str,
     policy: str,
@@ -75,23 +73,23 @@ def _row(  # noqa: PLR0917 - one row from the whole measured matrix
     default: str,
     targets: list[str],
     envs: dict[str, Env],
-    document: dict[str, Any],
-) -> dict[str, Any]:
+    document: Document,
+) -> JsonObject:
     direct = cells.get((producer, default, model, policy, fmt, "keras"))
-    works = direct is not None and Status(direct["status"]).passing
-    alternatives: list[dict[str, Any]] = []
+    works = direct is not None and direct.state.passing
+    alternatives: list[JsonObject] = []
     if not works:
 
-        def passing(consumer: str, form: str, loader: str) -> dict[str, Any] | None:
+        def passing(consumer: str, form: str, loader: str) -> Cell | None:
             found = cells.get((producer, consumer, model, policy, form, loader))
-            return found if found is not None and Status(found["status"]).passing else None
+            return found if found is not None and found.state.passing else None
 
-        inference = (direct or {}).get("inference") or {}
-        if inference and Status(inference["status"]).passing:
+        inference = direct.inference if direct is not None else None
+        if inference is not None and inference.passing:
             alternatives.append(
                 {
                     "how": "load it with load_model(path, compile=False) (inference only)",
-                    "status": inference["status"],
+                    "status": inference.status,
                     "consumer": default,
                     "format": fmt,
                     "loader": "keras",
@@ -101,8 +99,8 @@ def _row(  # noqa: PLR0917 - one row from the whole measured matrix
             hit = passing(default, fmt, loader)
             if hit:
                 alternatives.append(_way(how, hit))
-        if not producer.startswith("user:"):
-            for other in document["run"]["selection"]["formats"]:
+        if not is_user_producer(producer):
+            for other in document.run["selection"]["formats"]:
                 hit = passing(default, other, "keras") if other != fmt else None
                 if hit:
                     alternatives.append(
@@ -125,8 +123,8 @@ def _row(  # noqa: PLR0917 - one row from the whole measured matrix
         "policy": policy,
         "format": fmt,
         "direct": {
-            "status": direct["status"] if direct else "pending",
-            "error": direct.get("error") if direct else None,
+            "status": direct.status if direct else "pending",
+            "error": direct.error if direct else None,
         },
         "works": works,
         "alternatives": alternatives,
@@ -141,11 +139,11 @@ LOADER_WAYS = {
 }
 
 
-def _way(how: str, cell: dict[str, Any]) -> dict[str, Any]:
+def _way(how: str, cell: Cell) -> JsonObject:
     return {
         "how": how,
-        "status": cell["status"],
-        "consumer": cell["consumer"],
-        "format": cell["format"],
-        "loader": cell["loader"],
+        "status": cell.status,
+        "consumer": cell.consumer,
+        "format": cell.format,
+        "loader": cell.loader,
     }

@@ -15,6 +15,7 @@ from collections import Counter
 from typing import Any
 
 from matrix.report.advice import advise
+from matrix.report.document import Document
 from matrix.selection import axes
 from matrix.selection.env import Env
 
@@ -22,7 +23,7 @@ from matrix.selection.env import Env
 KERAS3_JUMP = ("2.15", "2.21")
 
 
-def main_paths(document: dict[str, Any]) -> list[tuple[str, str]]:
+def main_paths(document: Document) -> list[tuple[str, str]]:
     """Adjacent releases of the default matrix, then 2.15 -> 2.21, each kept
     only where the document has envs of both versions."""
     default = sorted(
@@ -31,19 +32,17 @@ def main_paths(document: dict[str, Any]) -> list[tuple[str, str]]:
     paths = list(itertools.pairwise(default))
     if KERAS3_JUMP not in paths:
         paths.append(KERAS3_JUMP)
-    present = {Env.parse(e["id"]).tf for e in document["envs"]}
+    present = {Env.parse(e["id"]).tf for e in document.envs}
     return [(old, new) for old, new in paths if old in present and new in present]
 
 
-def answers(document: dict[str, Any]) -> list[dict[str, Any]]:
+def answers(document: Document) -> list[dict[str, Any]]:
     # What each env read back itself through load_model: a model that never
     # loaded before the upgrade has nothing to keep working.
     read_back = {
-        (c["producer"], c["model"], c["policy"], c["format"])
-        for c in document["cells"]
-        if c["producer"] == c["consumer"]
-        and c["loader"] == "keras"
-        and c["status"] in ("identical", "close")
+        (c.producer, c.model, c.policy, c.format)
+        for c in document.cells
+        if c.producer == c.consumer and c.loader == "keras" and c.status in ("identical", "close")
     }
     found = []
     for old, new in main_paths(document):

@@ -9,26 +9,26 @@ this run are not regressions; they have nothing to regress from.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from matrix.files import JsonObject
+from matrix.report.document import Document
+from matrix.results.cells import KEY_FIELDS
 from matrix.results.status import Status
 from matrix.selection.config import ConfigError, suggest
 
 DEFAULT_FAIL_ON = ("drift", "nan", "load-error", "predict-error", "crash", "timeout")
-_KEY = ("producer", "consumer", "model", "policy", "format", "loader")
 
 
-def read_baseline(path: Path) -> dict[str, Any]:
+def read_baseline(path: Path) -> Document:
     from matrix.report import jsonfile
 
     try:
-        data = jsonfile.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        data = None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        msg = f"Invalid --baseline {path}: expected a compat.json written by tf-compat-matrix"
-        raise ConfigError(msg)
-    return data
+        return jsonfile.load_document(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        msg = (
+            f"Invalid --baseline {path}: expected a compat.json written by tf-compat-matrix ({exc})"
+        )
+        raise ConfigError(msg) from exc
 
 
 def check_fail_on(statuses: list[str]) -> tuple[str, ...]:
@@ -43,40 +43,38 @@ def check_fail_on(statuses: list[str]) -> tuple[str, ...]:
     return tuple(statuses)
 
 
-def changes(
-    baseline: dict[str, Any], current: dict[str, Any], fail_on: tuple[str, ...]
-) -> dict[str, Any]:
-    before = {_key(c): c for c in baseline["cells"]}
-    found: dict[str, list[dict[str, Any]]] = {
+def changes(baseline: Document, current: Document, fail_on: tuple[str, ...]) -> JsonObject:
+    before = {c.key: c for c in baseline.cells}
+    found: dict[str, list[JsonObject]] = {
         "breakages": [],
         "drift_grew": [],
         "fixes": [],
         "other": [],
     }
     regressions = 0
-    for cell in current["cells"]:
-        old = before.get(_key(cell))
-        if old is None or old["status"] == cell["status"]:
+    for cell in current.cells:
+        old = before.get(cell.key)
+        if old is None or old.status == cell.status:
             continue
-        was, now = Status(old["status"]), Status(cell["status"])
+        was, now = old.state, cell.state
         entry = {
-            **{k: cell[k] for k in _KEY},
+            **dict(zip(KEY_FIELDS, cell.key, strict=True)),
             "before": was.value,
             "after": now.value,
-            "error": cell.get("error"),
-            "max_abs": cell.get("max_abs"),
-            "max_abs_before": old.get("max_abs"),
+            "error": cell.error,
+            "max_abs": cell.max_abs,
+            "max_abs_before": old.max_abs,
         }
         found[_kind(was, now)].append(entry)
         if now.value in fail_on and was.value not in fail_on:
             entry["regression"] = True
             regressions += 1
-    old_envs = {e["id"] for e in baseline.get("envs", [])}
-    new_envs = {e["id"] for e in current.get("envs", [])}
+    old_envs = {e["id"] for e in baseline.envs}
+    new_envs = {e["id"] for e in current.envs}
     return {
         "baseline": {
-            "when": baseline.get("run", {}).get("when"),
-            "tool_version": baseline.get("run", {}).get("tool_version"),
+            "when": baseline.run.get("when"),
+            "tool_version": baseline.run.get("tool_version"),
         },
         **found,
         "envs_added": sorted(new_envs - old_envs),
@@ -94,7 +92,3 @@ def _kind(was: Status, now: Status) -> str:
     if not was.passing and now.passing:
         return "fixes"
     return "other"
-
-
-def _key(cell: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(cell[k] for k in _KEY)

@@ -16,25 +16,91 @@ from __future__ import annotations
 import datetime
 import platform
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from matrix import __version__, files
+from matrix.files import JsonObject
 from matrix.paths import Layout
 from matrix.report import selfcheck
 from matrix.results import drift, known, store
+from matrix.results.cells import KEY_FIELDS, Cell, Part
 from matrix.results.compare import compare_outputs
+from matrix.results.records import (
+    ArtifactEntry,
+    EnvState,
+    Measurement,
+    RecordError,
+    Result,
+    is_user_producer,
+)
 from matrix.results.status import Status
 from matrix.safety import gate, inspections
 from matrix.safety.findings import Inspection
 from matrix.selection.config import Settings
 from matrix.selection.plan import CellKey, Plan, PlannedEnv, artifact_id
-from matrix.selection.usermodels import is_user_producer
 
 # compat.json's format (reports/compat.schema.json); 2: texts stored once.
 SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Document:
+    """The report's content: what every rendering reads, and compat.json holds."""
+
+    run: JsonObject  # when, where, versions, selection, tolerances
+    envs: tuple[JsonObject, ...]
+    producers: tuple[str, ...]
+    artifacts: tuple[JsonObject, ...]
+    cells: tuple[Cell, ...]
+    pending: tuple[JsonObject, ...]  # the keys of cells with no result yet
+    summary: Mapping[str, int]
+    causes: Mapping[str, JsonObject]  # the known causes that explain a cell, by id
+    self_check: JsonObject
+    answers: tuple[JsonObject, ...] = ()
+    advice: JsonObject | None = None
+    changes: JsonObject | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def with_(self, **changes: Any) -> Document:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Document:
+        if not isinstance(data, Mapping) or not isinstance(data.get("cells"), list):
+            msg = "compat.json: expected an object with a list of cells"
+            raise RecordError(msg)
+        return cls(
+            run=dict(data.get("run") or {}),
+            envs=tuple(data.get("envs") or ()),
+            producers=tuple(data.get("producers") or ()),
+            artifacts=tuple(data.get("artifacts") or ()),
+            cells=tuple(Cell.from_dict(c) for c in data["cells"]),
+            pending=tuple(data.get("pending") or ()),
+            summary=dict(data.get("summary") or {}),
+            causes=dict(data.get("causes") or {}),
+            self_check=dict(data.get("self_check") or selfcheck.check(())),
+            answers=tuple(data.get("answers") or ()),
+            advice=data.get("advice"),
+            changes=data.get("changes"),
+            schema_version=int(data.get("schema_version") or SCHEMA_VERSION),
+        )
+
+    def to_dict(self) -> JsonObject:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["cells"] = [c.to_dict() for c in self.cells]
+        for name in ("envs", "producers", "artifacts", "pending", "answers"):
+            out[name] = list(out[name])
+        for name in ("summary", "causes"):
+            out[name] = dict(out[name])
+        for name in ("advice", "changes"):  # only when asked for
+            if out[name] is None:
+                del out[name]
+        return out
 
 
 class Stored:
@@ -48,34 +114,32 @@ class Stored:
         self.envs = {p.id: p.env for p in plan.envs}
         self.states = {p.id: _state(layout, p) for p in plan.envs}
         self.consumers = {
-            p.id: gate.consumer_of(p.env, self.states[p.id].get("freeze") or []) for p in plan.envs
+            p.id: gate.consumer_of(p.env, self.states[p.id].freeze) for p in plan.envs
         }
-        self._manifests: dict[str, dict[tuple[str, str, str], dict[str, Any]]] = {}
-        self._results: dict[str, dict[str, dict[str, Any]]] = {}
+        self._manifests: dict[str, dict[tuple[str, str, str], ArtifactEntry]] = {}
+        self._results: dict[str, dict[str, Result]] = {}
         self._arrays: dict[Path, list[np.ndarray] | None] = {}
         self._inspections: dict[str, Inspection | None] = {}
 
-    def manifest(self, producer: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+    def manifest(self, producer: str) -> dict[tuple[str, str, str], ArtifactEntry]:
         if producer not in self._manifests:
-            self._manifests[producer] = store.by_key(store.read_manifest(self.layout, producer))
+            self._manifests[producer] = store.read_manifest(self.layout, producer).by_key()
         return self._manifests[producer]
 
-    def results(self, consumer: str) -> dict[str, dict[str, Any]]:
+    def results(self, consumer: str) -> dict[str, Result]:
         if consumer not in self._results:
             self._results[consumer] = store.read_results(self.layout, consumer)
         return self._results[consumer]
 
-    def record(self, key: CellKey) -> dict[str, Any] | None:
-        """The stored measurement of a cell, or None."""
-        entry, fingerprint = self.entry(key), self.states[key.consumer].get("fingerprint")
-        if entry is None or not fingerprint or entry.get("status") != "saved":
+    def record(self, key: CellKey) -> Result | None:
+        """The stored result of a cell, or None."""
+        entry, fingerprint = self.entry(key), self.states[key.consumer].fingerprint
+        if entry is None or not fingerprint or not entry.saved or entry.sha256 is None:
             return None
-        digest = store.cell_key(
-            entry["sha256"], fingerprint, self.probe, key.loader, self.plan.unsafe
-        )
+        digest = store.cell_key(entry.sha256, fingerprint, self.probe, key.loader, self.plan.unsafe)
         return self.results(key.consumer).get(digest)
 
-    def inspection(self, entry: dict[str, Any]) -> Inspection | None:
+    def inspection(self, entry: ArtifactEntry) -> Inspection | None:
         key = store.inspection_key(entry)
         if key not in self._inspections:
             self._inspections[key] = inspections.read(self.layout, key)
@@ -87,26 +151,26 @@ class Stored:
             self._arrays[path] = _load_outputs(path, expected_sha)
         return self._arrays[path]
 
-    def entry(self, key: CellKey) -> dict[str, Any] | None:
+    def entry(self, key: CellKey) -> ArtifactEntry | None:
         return self.manifest(key.producer).get((key.model, key.policy, key.format))
 
 
 def build(
     plan: Plan, layout: Layout, settings: Settings, when: datetime.datetime | None = None
-) -> dict[str, Any]:
+) -> Document:
     stored = Stored(plan, layout)
-    cells: list[dict[str, Any]] = []
-    pending: list[dict[str, Any]] = []
+    cells: list[Cell] = []
+    pending: list[JsonObject] = []
     for key in plan.cells():
         cell = _resolve(key, stored, settings)
-        (pending if cell is None else cells).append(
-            _portable(cell, layout) if cell else _key_fields(key)
-        )
+        if cell is None:
+            pending.append(dict(zip(KEY_FIELDS, _key(key), strict=True)))
+        else:
+            cells.append(_portable(cell, layout))
     when = when or datetime.datetime.now(datetime.timezone.utc)
-    used = known.explain(cells)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run": {
+    explained, used = known.explain(cells)
+    return Document(
+        run={
             "when": when.isoformat(timespec="seconds"),
             "host": platform.node(),
             "platform": platform.platform(),
@@ -125,157 +189,140 @@ def build(
                 for name, tol in settings.tolerances.items()
             },
         },
-        "envs": [_env_entry(p.id, p.env.python, p.env.tf, stored) for p in plan.envs],
-        "producers": plan.producers,
-        "artifacts": _artifacts(plan, stored),
-        "cells": cells,
-        "pending": pending,
-        "summary": dict(sorted(Counter(c["status"] for c in cells).items())),
-        "causes": {cause_id: cause.to_dict() for cause_id, cause in sorted(used.items())},
-        "self_check": selfcheck.check(cells),
-    }
+        envs=tuple(_env_entry(p.id, p.env.python, p.env.tf, stored) for p in plan.envs),
+        producers=tuple(plan.producers),
+        artifacts=tuple(_artifacts(plan, stored)),
+        cells=tuple(explained),
+        pending=tuple(pending),
+        summary=dict(sorted(Counter(c.status for c in explained).items())),
+        causes={cause_id: cause.to_dict() for cause_id, cause in sorted(used.items())},
+        self_check=selfcheck.check(explained),
+    )
 
 
-def _portable(cell: dict[str, Any], layout: Layout) -> dict[str, Any]:
+def _portable(cell: Cell, layout: Layout) -> Cell:
     """Messages without this machine's folders: a report reads the same
     wherever (and on however many CI machines) it was made."""
-    for field in ("error", "error_text", "reason"):
-        if isinstance(cell.get(field), str):
-            cell[field] = layout.portable(cell[field])
-    return cell
+    return cell.with_(
+        **{
+            name: layout.portable(value)
+            for name in ("error", "error_text", "reason")
+            if isinstance(value := getattr(cell, name), str)
+        }
+    )
 
 
-def _state(layout: Layout, planned: PlannedEnv) -> dict[str, Any]:
+def _state(layout: Layout, planned: PlannedEnv) -> EnvState:
     """An env's stored state; an env the plan knows cannot run here (no GPU,
     no interpreter) is unavailable even if no phase ever wrote its state
     (a CI shard that was never started for it)."""
     state = store.read_env_state(layout, planned.id)
-    if not state and planned.unavailable:
-        return {
-            "status": "unavailable",
-            "reason": planned.unavailable,
-            "device": planned.env.device,
-            "keras_flavour": planned.env.flavour,
-        }
+    if state.status == "pending" and planned.unavailable:
+        return replace(
+            state,
+            status="unavailable",
+            reason=planned.unavailable,
+            device=planned.env.device,
+            keras_flavour=planned.env.flavour,
+        )
     return state
 
 
-def _env_entry(env_id: str, python: str, tf: str, stored: Stored) -> dict[str, Any]:
+def _env_entry(env_id: str, python: str, tf: str, stored: Stored) -> JsonObject:
     state = stored.states[env_id]
-    versions = state.get("versions") or {}
+    versions = state.versions or {}
     return {
         "id": env_id,
         "python": versions.get("python", python),
         "tensorflow": versions.get("tensorflow", tf),
         "keras": versions.get("keras"),
-        "keras_flavour": versions.get("keras_flavour", state.get("keras_flavour")),
-        "device": state.get("device"),
+        "keras_flavour": versions.get("keras_flavour", state.keras_flavour),
+        "device": state.device,
         "gpus": versions.get("gpus", []),
         "numpy": versions.get("numpy"),
         "onednn": versions.get("onednn"),
-        "status": state.get("status", "pending"),
-        "reason": state.get("reason"),
-        "sandbox": state.get("sandbox") or versions.get("sandbox"),
-        "interpreter": state.get("interpreter"),
-        "fingerprint": state.get("fingerprint"),
-        "rebuild_reason": state.get("rebuild_reason"),
-        "freeze": state.get("freeze", []),
+        "status": state.status,
+        "reason": state.reason,
+        "sandbox": dict(state.sandbox) if state.sandbox else versions.get("sandbox"),
+        "interpreter": state.interpreter,
+        "fingerprint": state.fingerprint,
+        "rebuild_reason": state.rebuild_reason,
+        "freeze": list(state.freeze),
     }
 
 
-def _artifacts(plan: Plan, stored: Stored) -> list[dict[str, Any]]:
+def _artifacts(plan: Plan, stored: Stored) -> list[JsonObject]:
     rows = []
     for producer, model, policy, fmt in plan.artifacts():
-        entry = stored.manifest(producer).get((model, policy, fmt)) or {}
-        inspection = stored.inspection(entry) if entry.get("status") == "saved" else None
+        entry = stored.manifest(producer).get((model, policy, fmt))
+        inspection = stored.inspection(entry) if entry is not None and entry.saved else None
         row = {
             "id": artifact_id(producer, model, policy, fmt),
             "producer": producer,
             "model": model,
             "policy": policy,
             "format": fmt,
-            "status": entry.get("status", "pending"),
-            "sha256": entry.get("sha256"),
-            "files": entry.get("files", {}),
-            "error_type": entry.get("error_type"),
-            "error": entry.get("error") or entry.get("reason"),
-            "note": entry.get("note"),
+            "status": entry.status if entry else "pending",
+            "sha256": entry.sha256 if entry else None,
+            "files": dict(entry.files) if entry else {},
+            "error_type": entry.error_type if entry else None,
+            "error": (entry.error or entry.reason) if entry else None,
+            "note": entry.note if entry else None,
             "inspection": inspection.to_dict() if inspection else None,
         }
-        if is_user_producer(producer):
+        if is_user_producer(producer) and entry is not None:
             row.update(
-                source=entry.get("source"),
-                source_sha256=entry.get("source_sha256"),
-                reference_env=entry.get("reference_env"),
-                reference_error=entry.get("reference_error"),
+                source=entry.source,
+                source_sha256=entry.source_sha256,
+                reference_env=entry.reference_env,
+                reference_error=entry.reference_error,
             )
         rows.append(row)
     return rows
 
 
-def _key_fields(key: CellKey) -> dict[str, Any]:
-    return {
-        "producer": key.producer,
-        "consumer": key.consumer,
-        "model": key.model,
-        "policy": key.policy,
-        "format": key.format,
-        "loader": key.loader,
-    }
+def _key(key: CellKey) -> tuple[str, str, str, str, str, str]:
+    return (key.producer, key.consumer, key.model, key.policy, key.format, key.loader)
 
 
-# What a cell holds beyond its key and status when nothing was measured: every
-# cell has every field (compat.json leaves the empty ones out and the reader
-# puts these back).
-CELL_DEFAULTS: dict[str, Any] = {
-    **dict.fromkeys(("max_abs", "max_rel", "max_ulp", "error_type", "error", "error_text")),
-    **dict.fromkeys(("reason", "seconds", "known", "own_policy", "inference")),
-    **dict.fromkeys(("config_drift", "dtype_drift")),
-    "nondeterministic": False,
-    "policy_sensitive": False,
-    "silent_changes": [],
-}
+def _decided(key: CellKey, status: Status, reason: str, **extra: Any) -> Cell:
+    return Cell(
+        *_key(key),
+        status=status.value,
+        error_type=extra.get("error_type"),
+        error=extra.get("error") or reason,
+        error_text=extra.get("error_text"),
+        reason=reason,
+        seconds=extra.get("seconds"),
+    )
 
 
-def _decided(key: CellKey, status: Status, reason: str, **extra: Any) -> dict[str, Any]:
-    return {
-        **_key_fields(key),
-        **CELL_DEFAULTS,
-        "status": status.value,
-        "error_type": extra.get("error_type"),
-        "error": extra.get("error") or reason,
-        "error_text": extra.get("error_text"),
-        "reason": reason,
-        "seconds": extra.get("seconds"),
-    }
-
-
-def resolve(key: CellKey, stored: Stored, settings: Settings) -> dict[str, Any] | None:
+def resolve(key: CellKey, stored: Stored, settings: Settings) -> Cell | None:
     """One cell as the report gives it (None: no result yet), known cause included."""
     cell = _resolve(key, stored, settings)
-    if cell is not None:
-        _portable(cell, stored.layout)
-        known.explain([cell])
-    return cell
+    if cell is None:
+        return None
+    (explained,), _ = known.explain([_portable(cell, stored.layout)])
+    return explained
 
 
-def _resolve(key: CellKey, stored: Stored, settings: Settings) -> dict[str, Any] | None:
+def _resolve(key: CellKey, stored: Stored, settings: Settings) -> Cell | None:
     env_level = _env_level(key, stored)
     if env_level is not None:
         return env_level
     entry = stored.entry(key)
     if entry is None:
         return None
-    if entry["status"] == "not-applicable":
-        return _decided(key, Status.NOT_APPLICABLE, entry.get("reason") or "")
-    if entry["status"] != "saved":
+    if entry.status == "not-applicable":
+        return _decided(key, Status.NOT_APPLICABLE, entry.reason or "")
+    if not entry.saved:
         return _decided(
             key,
             Status.NO_ARTIFACT,
             "the producer failed to save it",
-            error_type=entry.get("error_type"),
-            error=entry.get("error"),
-            error_text=entry.get("traceback"),
+            error_type=entry.error_type,
+            error=entry.error,
+            error_text=entry.traceback,
         )
     env = stored.envs[key.consumer]
     skip = gate.skip_reason(
@@ -294,137 +341,142 @@ def _resolve(key: CellKey, stored: Stored, settings: Settings) -> dict[str, Any]
     return _measured(key, record, entry, stored, settings)
 
 
-def _env_level(key: CellKey, stored: Stored) -> dict[str, Any] | None:
+def _env_level(key: CellKey, stored: Stored) -> Cell | None:
     consumer = stored.states[key.consumer]
-    if consumer.get("status") == "unavailable":
-        return _decided(
-            key, Status.UNAVAILABLE, f"consumer {key.consumer}: {consumer.get('reason')}"
-        )
-    if consumer.get("status") == "env-error":
+    if consumer.status == "unavailable":
+        return _decided(key, Status.UNAVAILABLE, f"consumer {key.consumer}: {consumer.reason}")
+    if consumer.status == "env-error":
         return _decided(
             key,
             Status.ENV_ERROR,
-            f"consumer {key.consumer}: {_first_line(consumer.get('reason'))}",
-            error_text=consumer.get("reason"),
+            f"consumer {key.consumer}: {_first_line(consumer.reason)}",
+            error_text=consumer.reason,
         )
-    producer = stored.states.get(key.producer, {})  # user models have no env
-    if producer.get("status") == "unavailable":
-        return _decided(
-            key, Status.UNAVAILABLE, f"producer {key.producer}: {producer.get('reason')}"
-        )
-    if producer.get("status") == "env-error":
+    producer = stored.states.get(key.producer)  # user models have no env
+    if producer is None:
+        return None
+    if producer.status == "unavailable":
+        return _decided(key, Status.UNAVAILABLE, f"producer {key.producer}: {producer.reason}")
+    if producer.status == "env-error":
         return _decided(
             key,
             Status.NO_ARTIFACT,
-            f"producer env {key.producer} failed: {_first_line(producer.get('reason'))}",
-            error_text=producer.get("reason"),
+            f"producer env {key.producer} failed: {_first_line(producer.reason)}",
+            error_text=producer.reason,
         )
     return None
 
 
-# What a cell keeps of a measurement beside its headline (own policy, inference-only).
-_PART_FIELDS = ("status", "max_abs", "max_rel", "max_ulp", "error_type", "error", "seconds")
-
-
 def _measured(
-    key: CellKey, record: dict[str, Any], entry: dict[str, Any], stored: Stored, settings: Settings
-) -> dict[str, Any] | None:
+    key: CellKey, result: Result, entry: ArtifactEntry, stored: Stored, settings: Settings
+) -> Cell | None:
     tolerance = settings.tolerances.get(key.policy) or settings.tolerances["float32"]
-    main = _outcome(key, record, entry, stored, tolerance)
+    main = _outcome(key, result.measured, entry, stored, tolerance)
     if main is None:
         return None  # the stored files no longer match: recompute, don't guess
-    cell = {**main, "nondeterministic": bool(record.get("nondeterministic"))}
-    # A `weights` artifact's architecture comes from the zoo's code, not the
-    # file: its config is not the file's to keep.
-    cell["config_drift"] = (
-        None
-        if key.format == "weights"
-        else drift.config_changes(entry.get("description"), record.get("description"))
-    )
-    cell["dtype_drift"] = drift.dtype_changes(entry.get("description"), record.get("description"))
-    own = record.get("own_policy")
-    cell["own_policy"] = None
-    cell["policy_sensitive"] = False
-    if isinstance(own, dict):
+    measured = result.measured
+    own = result.own_policy
+    own_part, sensitive = None, False
+    if own is not None:
         own_cell = _outcome(key, own, entry, stored, tolerance)
         if own_cell is None:
             return None
-        own_cell["dtype_drift"] = drift.dtype_changes(
-            entry.get("description"), own.get("description")
-        )
-        cell["own_policy"] = {k: own_cell[k] for k in (*_PART_FIELDS, "dtype_drift")}
-        cell["policy_sensitive"] = own_cell["status"] != main["status"]
-    cell["inference"] = None
-    inference = record.get("inference")
-    if isinstance(inference, dict):
-        found = _outcome(key, inference, entry, stored, tolerance)
+        own_part = _part(own_cell, drift.dtype_changes(entry.description, own.description))
+        sensitive = own_cell.status != main.status
+    inference_part = None
+    if result.inference is not None:
+        found = _outcome(key, result.inference, entry, stored, tolerance)
         if found is None:
             return None
-        cell["inference"] = {k: found[k] for k in _PART_FIELDS}
-    cell["silent_changes"] = silent_changes(cell)
-    return cell
+        inference_part = _part(found)
+    # A `weights` artifact's architecture comes from the zoo's code, not the
+    # file: its config is not the file's to keep.
+    config = (
+        None
+        if key.format == "weights"
+        else drift.config_changes(entry.description, measured.description)
+    )
+    cell = main.with_(
+        nondeterministic=bool(measured.nondeterministic),
+        config_drift=_tuple(config),
+        dtype_drift=_tuple(drift.dtype_changes(entry.description, measured.description)),
+        own_policy=own_part,
+        policy_sensitive=sensitive,
+        inference=inference_part,
+    )
+    return cell.with_(silent_changes=tuple(silent_changes(cell)))
+
+
+def _part(cell: Cell, dtype_drift: list[str] | None = None) -> Part:
+    return Part(
+        status=cell.status,
+        max_abs=cell.max_abs,
+        max_rel=cell.max_rel,
+        max_ulp=cell.max_ulp,
+        error_type=cell.error_type,
+        error=cell.error,
+        seconds=cell.seconds,
+        dtype_drift=_tuple(dtype_drift),
+    )
+
+
+def _tuple(found: list[str] | None) -> tuple[str, ...] | None:
+    return None if found is None else tuple(found)
 
 
 def _outcome(
-    key: CellKey, record: dict[str, Any], entry: dict[str, Any], stored: Stored, tolerance: Any
-) -> dict[str, Any] | None:
-    seconds = _seconds(record)
-    if record["status"] == "refused":
+    key: CellKey, measured: Measurement, entry: ArtifactEntry, stored: Stored, tolerance: Any
+) -> Cell | None:
+    seconds = measured.seconds
+    if measured.status == "refused":
         # The probe's half of the gate: a class it would import a module for.
-        return _decided(key, Status.NOT_APPLICABLE, record.get("error") or "refused")
-    if record["status"] != "predicted":
-        status = Status(record["status"])
+        return _decided(key, Status.NOT_APPLICABLE, measured.error or "refused")
+    if not measured.predicted:
+        status = Status(measured.status)
         return _decided(
             key,
             status,
-            record.get("error") or status.value,
-            error_type=record.get("error_type"),
-            error=record.get("error"),
-            error_text=record.get("traceback"),
+            measured.error or status.value,
+            error_type=measured.error_type,
+            error=measured.error,
+            error_text=measured.traceback,
             seconds=seconds,
         )
-    if not entry.get("reference_sha256"):
+    if not entry.reference_sha256:
         return _decided(
             key,
             Status.PREDICT_ERROR,
-            entry.get("reference_error") or "no reference to compare with",
+            entry.reference_error or "no reference to compare with",
             error_type="NoReference",
             seconds=seconds,
         )
     root = stored.layout.artifacts(key.producer)
-    reference = stored.arrays(root / entry["reference"], entry["reference_sha256"])
+    reference = stored.arrays(root / entry.reference, entry.reference_sha256)
     actual = stored.arrays(
-        stored.layout.outputs(key.consumer) / str(record.get("output")),
-        record.get("output_sha256"),
+        stored.layout.outputs(key.consumer) / str(measured.output), measured.output_sha256
     )
     if reference is None or actual is None:
         return None
-    result = compare_outputs(reference, actual, tolerance)
-    cell = _decided(key, result.status, result.detail or "", seconds=seconds)
-    cell.update(max_abs=result.max_abs, max_rel=result.max_rel, max_ulp=result.max_ulp)
-    if not result.detail:
-        cell.update(error=None, reason=None)
+    compared = compare_outputs(reference, actual, tolerance)
+    cell = _decided(key, compared.status, compared.detail or "", seconds=seconds)
+    cell = cell.with_(max_abs=compared.max_abs, max_rel=compared.max_rel, max_ulp=compared.max_ulp)
+    if not compared.detail:
+        cell = cell.with_(error=None, reason=None)
     return cell
 
 
-def silent_changes(cell: dict[str, Any]) -> list[str]:
+def silent_changes(cell: Cell) -> list[str]:
     """The kinds of silent change a measured cell shows, for marks and details."""
     kinds = []
-    if cell.get("config_drift"):
+    if cell.config_drift:
         kinds.append("config")
-    if cell.get("dtype_drift") or (cell.get("own_policy") or {}).get("dtype_drift"):
+    if cell.dtype_drift or (cell.own_policy is not None and cell.own_policy.dtype_drift):
         kinds.append("dtype")
-    if cell.get("nondeterministic"):
+    if cell.nondeterministic:
         kinds.append("nondeterministic")
-    if cell.get("policy_sensitive"):
+    if cell.policy_sensitive:
         kinds.append("policy")
     return kinds
-
-
-def _seconds(record: dict[str, Any]) -> float | None:
-    parts = [record.get("load_seconds"), record.get("predict_seconds")]
-    numbers = [p for p in parts if isinstance(p, (int, float))]
-    return round(sum(numbers), 4) if numbers else None
 
 
 def _first_line(text: Any) -> str:

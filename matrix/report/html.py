@@ -14,11 +14,14 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter, defaultdict
-from typing import Any
+from collections.abc import Mapping
 
+from matrix.files import JsonObject
 from matrix.report import selfcheck, view
+from matrix.report.document import Document
 from matrix.report.escape import shorten, xml_text
 from matrix.report.svg import LETTERS, colour
+from matrix.results.cells import KEY_FIELDS, Cell
 from matrix.results.status import MEANINGS, Status
 
 CELLS_PER_GROUP = 100  # a group lists this many of its cells; compat.json has every one
@@ -42,7 +45,7 @@ details{margin:4px 0}summary{cursor:pointer}
 """
 
 
-def render(document: dict[str, Any]) -> str:
+def render(document: Document) -> str:
     labels = view.labels(document)
     body = [
         "<h1>TensorFlow/Keras compatibility matrix</h1>",
@@ -83,9 +86,9 @@ def _anchor(*parts: str) -> str:
     return "sq-" + re.sub(r"[^A-Za-z0-9_.-]", "_", "--".join(parts))
 
 
-def _meta(document: dict[str, Any]) -> str:
-    run = document["run"]
-    totals = ", ".join(f"{s} {n}" for s, n in view.ordered(document["summary"]))
+def _meta(document: Document) -> str:
+    run = document.run
+    totals = ", ".join(f"{s} {n}" for s, n in view.ordered(document.summary))
     unsafe = (
         " <strong>Unsafe mode was on: the safety gate was open.</strong>"
         if run.get("unsafe")
@@ -94,12 +97,12 @@ def _meta(document: dict[str, Any]) -> str:
     return (
         f'<p class="meta">Generated {_text(run["when"])} on {_text(run["host"])} by '
         f"tf-compat-matrix {_text(run['tool_version'])} (probe {_text(run['probe_version'])}). "
-        f"{len(document['cells'])} cells: {_text(totals)}.{unsafe}</p>"
+        f"{len(document.cells)} cells: {_text(totals)}.{unsafe}</p>"
     )
 
 
-def _answers(document: dict[str, Any]) -> str:
-    found = document.get("answers") or []
+def _answers(document: Document) -> str:
+    found = list(document.answers)
     if not found:
         return ""
     formats = sorted({f for a in found for f in a["formats"]})
@@ -123,14 +126,15 @@ def _answers(document: dict[str, Any]) -> str:
     )
 
 
-def _self_check(document: dict[str, Any], labels: dict[str, str]) -> str:
-    result = document.get("self_check") or {}
+def _self_check(document: Document, labels: dict[str, str]) -> str:
+    result = document.self_check or {}
     if not result:
         return ""
     rows = "".join(
         f"<tr><td>{_text(labels.get(c['producer'], c['producer']))}</td><td>{_text(c['model'])}"
-        f"</td><td>{_text(c['policy'])}</td><td>{_text(c['format'])}</td><td>{_text(c['loader'])}"
-        f'</td><td>{badge(c["status"])}</td><td class="msg">{_text(c.get("error") or "")}</td></tr>'
+        f"</td><td>{_text(c['policy'])}</td><td>{_text(c['format'])}</td>"
+        f"<td>{_text(c['loader'])}</td><td>{badge(c['status'])}</td>"
+        f'<td class="msg">{_text(c.get("error") or "")}</td></tr>'
         for c in result.get("suspects", [])
     )
     table = (
@@ -146,14 +150,14 @@ def _self_check(document: dict[str, Any], labels: dict[str, str]) -> str:
     )
 
 
-def _envs(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _envs(document: Document, labels: dict[str, str]) -> str:
     rows = "".join(
         f"<tr><td>{_text(labels[e['id']])}</td><td>{_text(e['id'])}</td>"
         f"<td>{_text(e.get('python') or '?')}</td><td>{_text(e.get('tensorflow') or '?')}</td>"
         f"<td>{_text(e.get('keras') or '?')} ({_text(e.get('keras_flavour') or '?')})</td>"
         f"<td>{_text(e['status'])}{': ' + _text(e['reason'], 200) if e.get('reason') else ''}"
         "</td></tr>"
-        for e in document["envs"]
+        for e in document.envs
     )
     return (
         "<h2>Envs</h2><table><tr><th>key</th><th>env</th><th>Python</th><th>TensorFlow</th>"
@@ -214,17 +218,17 @@ def _heat_cell(grid: view.Grid, producer: str, consumer: str) -> str:
     )
 
 
-def _squares(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _squares(document: Document, labels: dict[str, str]) -> str:
     """Each square with a failure: its cells by cause, linking to the groups."""
     tally: dict[tuple[str, str, str, str], Counter[tuple[str, str]]] = defaultdict(Counter)
-    for cell in document["cells"]:
-        if Status(cell["status"]) in view.NOT_FAILING:
+    for cell in document.cells:
+        if cell.state in view.NOT_FAILING:
             continue
-        key = (cell["format"], cell["loader"], cell["producer"], cell["consumer"])
-        tally[key][(cell["status"], cell.get("known") or "")] += 1
+        key = (cell.format, cell.loader, cell.producer, cell.consumer)
+        tally[key][(cell.status, cell.known or "")] += 1
     if not tally:
         return ""
-    causes = document.get("causes") or {}
+    causes = document.causes or {}
     parts = []
     for (fmt, loader, producer, consumer), found in sorted(tally.items()):
         items = "".join(
@@ -242,15 +246,15 @@ def _squares(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "<h2>Squares with failures</h2>" + "".join(parts)
 
 
-def _cause_link(cause: str, causes: dict[str, Any]) -> str:
+def _cause_link(cause: str, causes: Mapping[str, JsonObject]) -> str:
     if not cause:
         return '<span class="new">new or unexplained</span>'
     title = causes.get(cause, {}).get("title", cause)
     return f'<a href="#cause-{_text(cause)}">{_text(title)}</a>'
 
 
-def _advice(document: dict[str, Any], labels: dict[str, str]) -> str:
-    advice = document.get("advice")
+def _advice(document: Document, labels: dict[str, str]) -> str:
+    advice = document.advice
     if not advice:
         return ""
     rows = "".join(
@@ -272,8 +276,8 @@ def _advice(document: dict[str, Any], labels: dict[str, str]) -> str:
     )
 
 
-def _changes(document: dict[str, Any], labels: dict[str, str]) -> str:
-    found = document.get("changes")
+def _changes(document: Document, labels: dict[str, str]) -> str:
+    found = document.changes
     if not found:
         return ""
     rows = "".join(
@@ -290,10 +294,10 @@ def _changes(document: dict[str, Any], labels: dict[str, str]) -> str:
     )
 
 
-def _failing(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _failing(document: Document, labels: dict[str, str]) -> str:
     """Failing cells grouped by known cause (or, for the rest, by message),
     each group collapsible, new and unexplained groups first."""
-    causes = document.get("causes") or {}
+    causes = document.causes or {}
     cells = [c for found in view.failing(document).values() for c in found]
     groups = sorted(view.error_groups(cells), key=lambda g: (g.cause is not None, -len(g.cells)))
     parts = []
@@ -313,9 +317,9 @@ def _failing(document: dict[str, Any], labels: dict[str, str]) -> str:
             else ""
         )
         rows = "".join(
-            f"<tr>{_key_cells(c, labels)}<td>{badge(c['status'])}</td>"
-            f'<td class="msg">{_text(c.get("error") or "", 300)}</td>'
-            f"<td>{_text((c.get('inference') or {}).get('status') or '')}</td>"
+            f"<tr>{_key_cells(c, labels)}<td>{badge(c.status)}</td>"
+            f'<td class="msg">{_text(c.error or "", 300)}</td>'
+            f"<td>{_text(c.inference.status if c.inference else '')}</td>"
             f"<td><code>{_text(view.cell_id(c))}</code></td></tr>"
             for c in group.cells[:CELLS_PER_GROUP]
         )
@@ -333,13 +337,9 @@ def _failing(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "<h2>Failing cells, by cause</h2>" + "".join(parts)
 
 
-def _key_cells(cell: dict[str, Any], labels: dict[str, str]) -> str:
-    values = [
-        labels.get(cell["producer"], cell["producer"]),
-        labels.get(cell["consumer"], cell["consumer"]),
-        cell["model"],
-        cell["policy"],
-        cell["format"],
-        cell["loader"],
-    ]
+def _key_cells(cell: Cell | JsonObject, labels: dict[str, str]) -> str:
+    """The key columns of a cell, or of a change entry (which has the same keys)."""
+    key = cell.key if isinstance(cell, Cell) else tuple(cell[k] for k in KEY_FIELDS)
+    producer, consumer, *rest = key
+    values = [labels.get(producer, producer), labels.get(consumer, consumer), *rest]
     return "".join(f"<td>{_text(v)}</td>" for v in values)

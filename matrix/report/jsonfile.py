@@ -18,9 +18,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from matrix.report import document
+from matrix.files import JsonObject
+from matrix.report.document import SCHEMA_VERSION, Document
+from matrix.results.cells import KEY_FIELDS, Cell
 
-SCHEMA_VERSION = document.SCHEMA_VERSION
+# Every field of a cell, as compat.json readers expect it: what is left out
+# on disk (empty) comes back with its default.
+CELL_DEFAULTS: JsonObject = {
+    k: v
+    for k, v in Cell("", "", "", "", "", "", "").to_dict().items()
+    if k not in (*KEY_FIELDS, "status")
+}
 TEXT_FIELDS = ("error", "error_text", "reason")
 PART_FIELDS = ("own_policy", "inference")
 # Left out when a field holds one of these (an empty list can mean "compared,
@@ -36,14 +44,20 @@ PART_DEFAULTS: dict[str, dict[str, Any]] = {
 _TEMPLATED, _RAW = "T", "R"
 
 
-def dumps(document: Mapping[str, Any]) -> str:
+def dumps(document: Document) -> str:
     texts: dict[str, int] = {}
     artifacts: dict[tuple[str, ...], Any] = {
-        (a["producer"], a["model"], a["policy"], a["format"]): a for a in document["artifacts"]
+        (a["producer"], a["model"], a["policy"], a["format"]): a for a in document.artifacts
     }
-    cells = [_compact(cell, texts, _places(cell, artifacts)) for cell in document["cells"]]
-    out = {**document, "schema_version": SCHEMA_VERSION, "cells": cells, "texts": list(texts)}
+    plain = document.to_dict()
+    cells = [_compact(cell, texts, _places(cell, artifacts)) for cell in plain["cells"]]
+    out = {**plain, "schema_version": SCHEMA_VERSION, "cells": cells, "texts": list(texts)}
     return json.dumps(out, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n"
+
+
+def load_document(text: str) -> Document:
+    """A compat.json as the typed document the renderers read."""
+    return Document.from_dict(loads(text))
 
 
 def loads(text: str) -> dict[str, Any]:
@@ -58,7 +72,7 @@ def loads(text: str) -> dict[str, Any]:
         (a["producer"], a["model"], a["policy"], a["format"]): a for a in data["artifacts"]
     }
     data["cells"] = [
-        {**document.CELL_DEFAULTS, **_expand(cell, texts, _places(cell, artifacts))}
+        {**CELL_DEFAULTS, **_expand(cell, texts, _places(cell, artifacts))}
         for cell in data["cells"]
     ]
     return data

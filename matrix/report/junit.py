@@ -10,28 +10,29 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from typing import Any
 
+from matrix.report.document import Document
 from matrix.report.escape import shorten, xml_text
+from matrix.results.cells import Cell
 
 _FAILURES = {"drift", "nan"}
 _ERRORS = {"load-error", "predict-error", "crash", "timeout", "no-artifact", "env-error"}
 _SKIPPED = {"not-applicable", "unavailable"}
 
 
-def render(document: dict[str, Any]) -> str:
-    by_producer: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for cell in document["cells"]:
-        by_producer[cell["producer"]].append(cell)
-    root = ET.Element("testsuites", {"name": "tf-compat-matrix", **_counts(document["cells"])})
+def render(document: Document) -> str:
+    by_producer: dict[str, list[Cell]] = defaultdict(list)
+    for cell in document.cells:
+        by_producer[cell.producer].append(cell)
+    root = ET.Element("testsuites", {"name": "tf-compat-matrix", **_counts(list(document.cells))})
     for producer, cells in by_producer.items():
         suite = ET.SubElement(
             root,
             "testsuite",
             {
                 "name": xml_text(f"compat.{producer}"),
-                "timestamp": xml_text(document["run"]["when"]),
-                "hostname": xml_text(document["run"]["host"]),
+                "timestamp": xml_text(document.run["when"]),
+                "hostname": xml_text(document.run["host"]),
                 **_counts(cells),
             },
         )
@@ -41,9 +42,9 @@ def render(document: dict[str, Any]) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _counts(cells: list[dict[str, Any]]) -> dict[str, str]:
-    statuses = [c["status"] for c in cells]
-    seconds = sum(c.get("seconds") or 0.0 for c in cells)
+def _counts(cells: list[Cell]) -> dict[str, str]:
+    statuses = [c.status for c in cells]
+    seconds = sum(c.seconds or 0.0 for c in cells)
     return {
         "tests": str(len(statuses)),
         "failures": str(sum(s in _FAILURES for s in statuses)),
@@ -53,29 +54,26 @@ def _counts(cells: list[dict[str, Any]]) -> dict[str, str]:
     }
 
 
-def _testcase(suite: ET.Element, cell: dict[str, Any]) -> None:
-    name = (
-        f"{cell['model']}-{cell['policy']}.{cell['format']} [{cell['loader']}] @ {cell['consumer']}"
-    )
+def _testcase(suite: ET.Element, cell: Cell) -> None:
+    name = f"{cell.model}-{cell.policy}.{cell.format} [{cell.loader}] @ {cell.consumer}"
     case = ET.SubElement(
         suite,
         "testcase",
-        classname=xml_text(f"compat.{cell['producer']}"),
+        classname=xml_text(f"compat.{cell.producer}"),
         name=xml_text(name),
-        time=f"{cell.get('seconds') or 0.0:.3f}",
+        time=f"{cell.seconds or 0.0:.3f}",
     )
-    status = cell["status"]
-    message = xml_text(shorten(str(cell.get("error") or cell.get("reason") or status), 500))
+    status = cell.status
+    message = xml_text(shorten(str(cell.error or cell.reason or status), 500))
     if status in _FAILURES:
         element = ET.SubElement(case, "failure", message=message, type=status)
         element.text = xml_text(
-            f"max abs {cell.get('max_abs')}, max rel {cell.get('max_rel')}, "
-            f"max ULP {cell.get('max_ulp')}"
+            f"max abs {cell.max_abs}, max rel {cell.max_rel}, max ULP {cell.max_ulp}"
         )
     elif status in _ERRORS:
         element = ET.SubElement(
-            case, "error", message=message, type=xml_text(cell.get("error_type") or status)
+            case, "error", message=message, type=xml_text(cell.error_type or status)
         )
-        element.text = xml_text(cell.get("error_text") or cell.get("error") or status)
+        element.text = xml_text(cell.error_text or cell.error or status)
     elif status in _SKIPPED:
         ET.SubElement(case, "skipped", message=message)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from tabulate import tabulate
 
+from matrix.files import JsonObject
 from matrix.paths import REPORT_SVG
 from matrix.report import selfcheck, view
+from matrix.report.document import Document
 from matrix.report.escape import md_cell
+from matrix.results.cells import KEY_FIELDS, Cell
 from matrix.results.status import MEANINGS, SYMBOLS, Status
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.:/ -]+")
@@ -20,7 +24,7 @@ TRUNCATED = (
 )
 
 
-def render(document: dict[str, Any]) -> str:
+def render(document: Document) -> str:
     labels = view.labels(document)
     parts = [
         _header(document),
@@ -57,10 +61,12 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return str(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
 
 
-def _header(document: dict[str, Any]) -> str:
-    run = document["run"]
+def _header(document: Document) -> str:
+    run = document.run
     selection = run["selection"]
-    totals = " · ".join(f"{Status(s).symbol} {s} {n}" for s, n in view.ordered(document["summary"]))
+    totals = " · ".join(
+        f"{Status(s).symbol} {s} {n}" for s, n in view.ordered(dict(document.summary))
+    )
     lines = [
         "# TensorFlow/Keras compatibility matrix",
         "",
@@ -80,7 +86,7 @@ def _header(document: dict[str, Any]) -> str:
         )
         + ".",
         "",
-        f"Cells: {len(document['cells'])}. {totals}",
+        f"Cells: {len(document.cells)}. {totals}",
     ]
     lines += ["", _sandbox_line(document)]
     if run.get("unsafe"):
@@ -89,19 +95,19 @@ def _header(document: dict[str, Any]) -> str:
             "**Unsafe mode was on** (`--unsafe`): the safety gate was open, and files "
             "holding code were loaded with `safe_mode=False`.",
         ]
-    if document.get("pending"):
+    if document.pending:
         lines += [
             "",
-            f"**{len(document['pending'])} cell(s) have no result yet** (run "
+            f"**{len(document.pending)} cell(s) have no result yet** (run "
             "`nox -s matrix` with the same selection to compute them).",
         ]
     return "\n".join(lines)
 
 
-def _answers(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _answers(document: Document, labels: dict[str, str]) -> str:
     """The upgrade answer: per main path, how many models of each format
     still load with load_model after the upgrade, and what to do for the rest."""
-    found = document.get("answers") or []
+    found = list(document.answers)
     if not found:
         return ""
     formats = sorted({f for a in found for f in a["formats"]}, key=_format_order)
@@ -185,10 +191,10 @@ def _models_text(entries: list[str]) -> str:
     )
 
 
-def _sandbox_line(document: dict[str, Any]) -> str:
+def _sandbox_line(document: Document) -> str:
     """What confined the probes, as the envs reported it."""
     seen: dict[str, list[str]] = {}
-    for env in document["envs"]:
+    for env in document.envs:
         sandbox = env.get("sandbox") or {}
         if not sandbox:
             continue
@@ -205,10 +211,10 @@ def _sandbox_line(document: dict[str, Any]) -> str:
     )
 
 
-def _self_check(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _self_check(document: Document, labels: dict[str, str]) -> str:
     """Every env must read what it wrote itself; what fails for no known
     cause is a suspected harness defect and comes first."""
-    result = document.get("self_check")
+    result = document.self_check
     if not result:
         return ""
     lines = ["## Self-check", "", md_cell(selfcheck.summary(result), 400) + "."]
@@ -230,11 +236,11 @@ def _self_check(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _unexplained(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _unexplained(document: Document, labels: dict[str, str]) -> str:
     """Failing cells no known cause explains, grouped by message."""
     cells = view.unexplained(document)
     if not cells:
-        causes = len(document.get("causes") or {})
+        causes = len(document.causes or {})
         return (
             f"## New or unexplained\n\nNone: every failing cell is explained by one of "
             f"{causes} known cause(s) (`matrix/results/known.toml`), listed with its upstream link "
@@ -248,8 +254,8 @@ def _unexplained(document: dict[str, Any], labels: dict[str, str]) -> str:
     )
 
 
-def _changes(document: dict[str, Any], labels: dict[str, str]) -> str:
-    found = document.get("changes")
+def _changes(document: Document, labels: dict[str, str]) -> str:
+    found = document.changes
     if not found:
         return ""
     base = found["baseline"]
@@ -298,8 +304,8 @@ def _changes(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _advice(document: dict[str, Any], labels: dict[str, str]) -> str:
-    advice = document.get("advice")
+def _advice(document: Document, labels: dict[str, str]) -> str:
+    advice = document.advice
     if not advice:
         return ""
     summary = advice["summary"]
@@ -341,9 +347,9 @@ def _advice(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "\n".join([*lines, _table(rows, headers)])
 
 
-def _envs(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _envs(document: Document, labels: dict[str, str]) -> str:
     rows = []
-    for env in document["envs"]:
+    for env in document.envs:
         keras = env.get("keras") or "?"
         status = env["status"] if not env.get("reason") else f"{env['status']}: {env['reason']}"
         rows.append(
@@ -362,8 +368,8 @@ def _envs(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "## Envs\n\n" + _table(rows, headers)
 
 
-def _user_models(document: dict[str, Any]) -> str:
-    users = [a for a in document["artifacts"] if a.get("source")]
+def _user_models(document: Document) -> str:
+    users = [a for a in document.artifacts if a.get("source")]
     if not users:
         return ""
     rows = [
@@ -391,7 +397,7 @@ def _legend() -> str:
     )
 
 
-def _tables(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _tables(document: Document, labels: dict[str, str]) -> str:
     sections = ["## Producer × consumer, per format and loader"]
     for grid in view.grids(document):
         rows = [
@@ -405,7 +411,7 @@ def _tables(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "\n\n".join(sections)
 
 
-def _disagreements(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _disagreements(document: Document, labels: dict[str, str]) -> str:
     """Where tf.saved_model.load and TensorFlow Serving's path part ways: a
     user who serves with one must not read the other's column."""
     found = view.loader_disagreements(document)
@@ -442,10 +448,10 @@ def _summary(counts: Counter[str]) -> str:
     return text
 
 
-def _notes(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _notes(document: Document, labels: dict[str, str]) -> str:
     """What producers did differently from what their users would expect."""
     where: dict[str, set[str]] = defaultdict(set)
-    for artifact in document["artifacts"]:
+    for artifact in document.artifacts:
         if artifact.get("note"):
             where[artifact["note"]].add(f"{labels[artifact['producer']]} {artifact['format']}")
     if not where:
@@ -456,15 +462,15 @@ def _notes(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "## Producer notes\n\n" + _table(rows, ["note", "producers"])
 
 
-def _silent(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _silent(document: Document, labels: dict[str, str]) -> str:
     """Cells that load and predict, but not quite the model that was saved."""
-    cells = [c for c in document["cells"] if c.get("silent_changes")]
+    cells = [c for c in document.cells if c.silent_changes]
     if not cells:
         return ""
     rows = [
         [
             *_key_cells(cell, labels),
-            md_cell(f"{Status(cell['status']).symbol} {cell['status']}"),
+            md_cell(f"{Status(cell.status).symbol} {cell.status}"),
             md_cell("; ".join(view.silent_details(cell)), 400),
         ]
         for cell in cells
@@ -485,7 +491,7 @@ def _silent(document: dict[str, Any], labels: dict[str, str]) -> str:
     )
 
 
-def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
+def _details(document: Document, labels: dict[str, str]) -> str:
     by_status = view.failing(document)
     sections = ["## Details"]
     for status in Status:
@@ -498,13 +504,13 @@ def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
                 *["producer", "consumer", "model", "policy", "format", "loader"],
                 *["max abs", "max rel", "max ULP", "note", "known cause", "replay by hand"],
             ]
-            causes = document.get("causes") or {}
+            causes = document.causes or {}
             rows = [_drift_row(cell, labels, causes) for cell in cells]
             sections.append(title + _table(rows, headers))
         else:
             sections.append(title + _error_groups(document, cells, labels))
     not_applicable = Counter(
-        c["reason"] or "" for c in document["cells"] if c["status"] == Status.NOT_APPLICABLE.value
+        c.reason or "" for c in document.cells if c.status == Status.NOT_APPLICABLE.value
     )
     if not_applicable:
         rows = [[md_cell(reason), str(n)] for reason, n in sorted(not_applicable.items())]
@@ -517,19 +523,17 @@ def _details(document: dict[str, Any], labels: dict[str, str]) -> str:
     return "\n\n".join(sections)
 
 
-def _error_groups(
-    document: dict[str, Any], cells: list[dict[str, Any]], labels: dict[str, str]
-) -> str:
+def _error_groups(document: Document, cells: list[Cell], labels: dict[str, str]) -> str:
     """One row per known cause (its cause, upstream link and way out) or, for
     the rest, per message: which producers, consumers, models and
     format/loader pairs it hit, and how many load for inference with
     compile=False. Each cell's own message and traceback stay in compat.json
     and compat.html."""
     producers, consumers = view.env_ids(document)
-    causes = document.get("causes") or {}
+    causes = document.causes or {}
     rows = []
     for group in view.error_groups(cells):
-        places = dict.fromkeys(f"{c['format']} · {c['loader']}" for c in group.cells)
+        places = dict.fromkeys(f"{c.format} · {c.loader}" for c in group.cells)
         rows.append(
             [
                 str(len(group.cells)),
@@ -553,7 +557,7 @@ def _error_groups(
     )
 
 
-def _replay(cell: dict[str, Any]) -> str:
+def _replay(cell: Cell) -> str:
     """The command that writes and runs a standalone reproduction of a cell.
 
     Cell ids are env ids, zoo names and validated user-model names: no
@@ -566,7 +570,7 @@ def _replay_id(cell_id: str) -> str:
     return f"`{command}`" if _PLAIN.fullmatch(command) else md_cell(command)
 
 
-def _why(group: view.ErrorGroup, causes: dict[str, Any]) -> list[str]:
+def _why(group: view.ErrorGroup, causes: Mapping[str, JsonObject]) -> list[str]:
     """[what happens, why, way out]: the cause's words and link, or the raw
     message marked as new."""
     cause = causes.get(group.cause or "")
@@ -600,7 +604,7 @@ def _link_label(url: str) -> str:
 def _inference_text(group: view.ErrorGroup) -> str:
     if group.status is not Status.LOAD_ERROR:
         return ""
-    tried = sum(1 for c in group.cells if c.get("inference"))
+    tried = sum(1 for c in group.cells if c.inference)
     if not tried:
         return ""
     return f"{view.INFERENCE_MARK} {group.inference_ok}/{tried} load"
@@ -616,19 +620,19 @@ def _envs_text(found: list[str], everyone: list[str], labels: dict[str, str]) ->
     return ", ".join(labels.get(env, env) for env in ranked)
 
 
-def _key_cells(cell: dict[str, Any], labels: dict[str, str]) -> list[str]:
+def _key_cells(cell: Cell | JsonObject, labels: dict[str, str]) -> list[str]:
+    """The key columns of a cell, or of a change entry (which has the same keys)."""
+    key = cell.key if isinstance(cell, Cell) else tuple(cell[k] for k in KEY_FIELDS)
+    producer, consumer, *rest = key
     return [
-        md_cell(labels.get(cell["producer"], cell["producer"])),
-        md_cell(labels.get(cell["consumer"], cell["consumer"])),
-        md_cell(cell["model"]),
-        md_cell(cell["policy"]),
-        md_cell(cell["format"]),
-        md_cell(cell["loader"]),
+        md_cell(labels.get(producer, producer)),
+        md_cell(labels.get(consumer, consumer)),
+        *[md_cell(v) for v in rest],
     ]
 
 
-def _drift_row(cell: dict[str, Any], labels: dict[str, str], causes: dict[str, Any]) -> list[str]:
-    cause = causes.get(cell.get("known") or "")
+def _drift_row(cell: Cell, labels: dict[str, str], causes: Mapping[str, JsonObject]) -> list[str]:
+    cause = causes.get(cell.known or "")
     known = (
         f"{md_cell(cause['title'])} ([link]({cause['links'][0]}))"
         if cause
@@ -636,10 +640,10 @@ def _drift_row(cell: dict[str, Any], labels: dict[str, str], causes: dict[str, A
     )
     return [
         *_key_cells(cell, labels),
-        _number(cell["max_abs"]),
-        _number(cell["max_rel"]),
-        _number(cell["max_ulp"]),
-        md_cell(cell.get("error") or ""),
+        _number(cell.max_abs),
+        _number(cell.max_rel),
+        _number(cell.max_ulp),
+        md_cell(cell.error or ""),
         known,
         _replay(cell),
     ]

@@ -13,9 +13,9 @@ import argparse
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from matrix import files
+from matrix.files import JsonObject
 from matrix.paths import (
     HISTORY,
     REPORT_HTML,
@@ -26,6 +26,7 @@ from matrix.paths import (
     Layout,
 )
 from matrix.report import advice, answer, changes
+from matrix.report.document import Document
 from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
 
@@ -36,7 +37,7 @@ STEP_SUMMARY_LIMIT = 1_000_000  # GitHub refuses job summaries over 1 MiB
 class Extras:
     """What a command adds to a plain report; read and checked up front."""
 
-    baseline: dict[str, Any] | None = None
+    baseline: Document | None = None
     fail_on: tuple[str, ...] = changes.DEFAULT_FAIL_ON
     upgrade: tuple[str, str] | None = None
     history: bool = True
@@ -56,18 +57,17 @@ class Extras:
         )
 
 
-def publish(
-    plan: Plan, settings: Settings, layout: Layout, extras: Extras
-) -> tuple[dict[str, Any], int]:
+def publish(plan: Plan, settings: Settings, layout: Layout, extras: Extras) -> tuple[Document, int]:
     from matrix.report import document as builder
     from matrix.report import html, jsonfile, junit, markdown, svg
 
     document = builder.build(plan, layout, settings)
-    document["answers"] = answer.answers(document)
+    document = document.with_(answers=tuple(answer.answers(document)))
     if extras.baseline is not None:
-        document["changes"] = changes.changes(extras.baseline, document, extras.fail_on)
+        found = changes.changes(extras.baseline, document, extras.fail_on)
+        document = document.with_(changes=found)
     if extras.upgrade is not None:
-        document["advice"] = advice.advise(document, *extras.upgrade)
+        document = document.with_(advice=advice.advise(document, *extras.upgrade))
     text = markdown.render(document)
     files.write_atomic(settings.reports / REPORT_JSON, jsonfile.dumps(document))
     files.write_atomic(settings.reports / REPORT_MD, text)
@@ -79,24 +79,24 @@ def publish(
     if extras.step_summary is not None:
         with extras.step_summary.open("a", encoding="utf-8") as summary:
             summary.write(markdown.truncate(text, STEP_SUMMARY_LIMIT))
-    regressions = (document.get("changes") or {}).get("regressions", 0)
+    regressions = (document.changes or {}).get("regressions", 0)
     return document, 1 if regressions else 0
 
 
-def history_line(document: dict[str, Any]) -> dict[str, Any]:
+def history_line(document: Document) -> JsonObject:
     """One line per run, for trends: when, which versions, counts per status."""
     return {
-        "when": document["run"]["when"],
+        "when": document.run["when"],
         "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "tool_version": document["run"]["tool_version"],
+        "tool_version": document.run["tool_version"],
         "envs": {
             env["id"]: {k: env.get(k) for k in ("python", "tensorflow", "keras", "status")}
-            for env in document["envs"]
+            for env in document.envs
         },
-        "cells": len(document["cells"]),
-        "pending": len(document["pending"]),
-        "summary": document["summary"],
-        "regressions": (document.get("changes") or {}).get("regressions"),
+        "cells": len(document.cells),
+        "pending": len(document.pending),
+        "summary": document.summary,
+        "regressions": (document.changes or {}).get("regressions"),
     }
 
 

@@ -9,8 +9,9 @@ defect of the harness: the report shows it first and the run says so.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from matrix.files import JsonObject
+from matrix.results.cells import Cell
 from matrix.selection import axes
 
 # Outcomes that mean the env could not read or reproduce its own artifact
@@ -18,29 +19,36 @@ from matrix.selection import axes
 READ_FAILURES = frozenset({"drift", "nan", "load-error", "predict-error", "crash", "timeout"})
 
 
-def is_diagonal(cell: dict[str, Any]) -> bool:
-    return cell["producer"] == cell["consumer"] and cell["loader"] in axes.NATIVE_LOADERS.get(
-        cell["format"], ()
+def is_diagonal(cell: Cell) -> bool:
+    return cell.producer == cell.consumer and cell.loader in axes.NATIVE_LOADERS.get(
+        cell.format, ()
     )
 
 
-def check(cells: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def check(cells: Iterable[Cell]) -> JsonObject:
     diagonal = [c for c in cells if is_diagonal(c)]
-    failing = [c for c in diagonal if c["status"] in READ_FAILURES]
-    suspects = [c for c in failing if not c.get("known")]
+    failing = [c for c in diagonal if c.status in READ_FAILURES]
+    suspects = [c for c in failing if not c.known]
     return {
         "checked": len(diagonal),
         "failing": len(failing),
         "explained": len(failing) - len(suspects),
         "suspects": [
-            {k: c[k] for k in ("producer", "model", "policy", "format", "loader", "status")}
-            | {"error": c.get("error")}
+            {
+                "producer": c.producer,
+                "model": c.model,
+                "policy": c.policy,
+                "format": c.format,
+                "loader": c.loader,
+                "status": c.status,
+                "error": c.error,
+            }
             for c in suspects
         ],
     }
 
 
-def summary(result: dict[str, Any]) -> str:
+def summary(result: JsonObject) -> str:
     if result["suspects"]:
         return (
             f"self-check: {len(result['suspects'])} of {result['checked']} cells where an env "

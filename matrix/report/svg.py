@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from typing import Any
 
 from matrix.report import view
+from matrix.report.document import Document
 from matrix.results.status import Status
 
 CELL = 14  # px per square
@@ -36,7 +36,7 @@ _VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 _EMPTY = "#f2f2f2"
 
 
-def render(document: dict[str, Any]) -> str:
+def render(document: Document) -> str:
     labels = view.labels(document)
     grids = view.grids(document)
     if not grids:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from matrix.report.document import Document
 from matrix.report.escape import shorten
+from matrix.results.cells import Cell
 from matrix.results.known import EXPLAINABLE
 from matrix.results.status import Status
 
@@ -54,9 +56,9 @@ class Grid:
         return self.counts.get((producer, consumer), Counter())
 
 
-def labels(document: dict[str, Any]) -> dict[str, str]:
-    found = env_labels([env["id"] for env in document["envs"]])
-    found.update({p: p for p in document.get("producers", []) if p not in found})
+def labels(document: Document) -> dict[str, str]:
+    found = env_labels([env["id"] for env in document.envs])
+    found.update({p: p for p in document.producers if p not in found})
     return found
 
 
@@ -79,27 +81,27 @@ def env_labels(env_ids: list[str]) -> dict[str, str]:
     return found
 
 
-def env_ids(document: dict[str, Any]) -> tuple[list[str], list[str]]:
+def env_ids(document: Document) -> tuple[list[str], list[str]]:
     """Producers (envs, then user models) and consumers, in plan order."""
-    consumers = [env["id"] for env in document["envs"]]
-    return document.get("producers", consumers), consumers
+    consumers = [env["id"] for env in document.envs]
+    return list(document.producers or consumers), consumers
 
 
-def grids(document: dict[str, Any]) -> list[Grid]:
+def grids(document: Document) -> list[Grid]:
     tallies: dict[tuple[str, str], dict[tuple[str, str], Counter[str]]] = defaultdict(
         lambda: defaultdict(Counter)
     )
-    for cell in document["cells"]:
-        tally = tallies[(cell["format"], cell["loader"])][(cell["producer"], cell["consumer"])]
-        tally[cell["status"]] += 1
-        if cell.get("silent_changes"):
+    for cell in document.cells:
+        tally = tallies[(cell.format, cell.loader)][(cell.producer, cell.consumer)]
+        tally[cell.status] += 1
+        if cell.silent_changes:
             tally[SILENT_MARK] += 1
         if inference_passes(cell):
             tally[INFERENCE_MARK] += 1
     producers, consumers = env_ids(document)
     found = []
-    for fmt in document["run"]["selection"]["formats"] + _user_formats(document):
-        for loader in document["run"]["selection"]["loaders"]:
+    for fmt in document.run["selection"]["formats"] + _user_formats(document):
+        for loader in document.run["selection"]["loaders"]:
             counts = tallies.pop((fmt, loader), None)
             if counts:
                 rows = [p for p in producers if any((p, c) in counts for c in consumers)]
@@ -107,27 +109,25 @@ def grids(document: dict[str, Any]) -> list[Grid]:
     return found
 
 
-def _user_formats(document: dict[str, Any]) -> list[str]:
+def _user_formats(document: Document) -> list[str]:
     """User models can bring a format the zoo selection left out."""
-    selected = set(document["run"]["selection"]["formats"])
-    extra = {a["format"] for a in document["artifacts"] if a["format"] not in selected}
+    selected = set(document.run["selection"]["formats"])
+    extra = {a["format"] for a in document.artifacts if a["format"] not in selected}
     return sorted(extra)
 
 
-def cell_id(cell: dict[str, Any]) -> str:
+def cell_id(cell: Cell) -> str:
     """producer/consumer/model/policy/format/loader: how a cell is named to
     `python -m matrix repro`."""
-    fields = ("producer", "consumer", "model", "policy", "format", "loader")
-    return "/".join(str(cell[f]) for f in fields)
+    return cell.id
 
 
-def inference_passes(cell: dict[str, Any]) -> bool:
+def inference_passes(cell: Cell) -> bool:
     """A failing default load whose compile=False load predicts within tolerance."""
-    inference = cell.get("inference") or {}
-    return bool(inference) and Status(inference["status"]).passing
+    return cell.inference_passes
 
 
-def ordered(counts: Counter[str] | dict[str, int]) -> list[tuple[str, int]]:
+def ordered(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     """Status counts in legend order, the silent-change mark left out."""
     order = [s.value for s in Status]
     return sorted(
@@ -135,11 +135,11 @@ def ordered(counts: Counter[str] | dict[str, int]) -> list[tuple[str, int]]:
     )
 
 
-def failing(document: dict[str, Any]) -> dict[Status, list[dict[str, Any]]]:
+def failing(document: Document) -> dict[Status, list[Cell]]:
     """Every cell that is neither passing nor not-applicable, by status."""
-    found: dict[Status, list[dict[str, Any]]] = defaultdict(list)
-    for cell in document["cells"]:
-        status = Status(cell["status"])
+    found: dict[Status, list[Cell]] = defaultdict(list)
+    for cell in document.cells:
+        status = cell.state
         if status not in NOT_FAILING:
             found[status].append(cell)
     return found
@@ -153,7 +153,7 @@ class ErrorGroup:
     status: Status
     error_type: str
     message: str
-    cells: list[dict[str, Any]] = field(default_factory=list)
+    cells: list[Cell] = field(default_factory=list)
     cause: str | None = None  # the known cause's id
 
     @property
@@ -162,56 +162,52 @@ class ErrorGroup:
 
     def values(self, key: str) -> list[str]:
         """The distinct values of `key` over the group, in first-seen order."""
-        return list(dict.fromkeys(cell[key] for cell in self.cells))
+        return list(dict.fromkeys(str(getattr(cell, key)) for cell in self.cells))
 
 
-def error_groups(cells: list[dict[str, Any]]) -> list[ErrorGroup]:
+def error_groups(cells: list[Cell]) -> list[ErrorGroup]:
     """Cells grouped by (status, error type, message with artifact paths
     shortened), largest group first: a full matrix repeats one cause across
     thousands of cells, and one row per cause is what a reader can take in."""
     groups: dict[tuple[str, str, str], ErrorGroup] = {}
     for cell in cells:
         message = group_message(cell)
-        cause = cell.get("known")
+        cause = cell.known
         # One row per known cause (its cells' messages vary: LSTM and GRU,
         # one layer name or another); one row per message for the rest.
-        key = (
-            (cell["status"], "", cause)
-            if cause
-            else (cell["status"], cell.get("error_type") or "", message)
-        )
+        key = (cell.status, "", cause) if cause else (cell.status, cell.error_type or "", message)
         if key not in groups:
-            groups[key] = ErrorGroup(Status(cell["status"]), key[1], message, cause=cause)
+            groups[key] = ErrorGroup(cell.state, key[1], message, cause=cause)
         groups[key].cells.append(cell)
     return sorted(groups.values(), key=lambda g: (-len(g.cells), g.error_type, g.message))
 
 
-def group_message(cell: dict[str, Any]) -> str:
+def group_message(cell: Cell) -> str:
     """A cell's message as groups compare it: artifact paths, numbers TF makes
     up per process and long configs shortened."""
-    message = _PLACEHOLDER_PATH.sub(r"\1/…", cell.get("error") or cell.get("reason") or "")
+    message = _PLACEHOLDER_PATH.sub(r"\1/…", cell.error or cell.reason or "")
     message = _RUNTIME_NUMBER.sub("N", message)
     # Renderers show the start of a message; cells that agree on it belong together.
     message = _without_long_mappings(" ".join(message.split()))
     return shorten(message + _wrapped_cause(cell), MESSAGE_CHARS)
 
 
-def unexplained(document: dict[str, Any]) -> list[dict[str, Any]]:
+def unexplained(document: Document) -> list[Cell]:
     """Failing cells no known cause explains: harness defects or upstream
     regressions worth reporting."""
     return [
         cell
         for cells in failing(document).values()
         for cell in cells
-        if cell["status"] in EXPLAINABLE and not cell.get("known")
+        if cell.status in EXPLAINABLE and not cell.known
     ]
 
 
-def _wrapped_cause(cell: dict[str, Any]) -> str:
+def _wrapped_cause(cell: Cell) -> str:
     """Keras wraps a deserializing error as "Error when deserializing class X
     using config={...}" and states the cause on the traceback's last line."""
-    last = (cell.get("error_text") or "").rstrip().rsplit("\n", 1)[-1].strip()
-    found = last.startswith("Exception encountered:") and last not in (cell.get("error") or "")
+    last = (cell.error_text or "").rstrip().rsplit("\n", 1)[-1].strip()
+    found = last.startswith("Exception encountered:") and last not in (cell.error or "")
     return " " + last if found else ""
 
 
@@ -238,16 +234,16 @@ def _without_long_mappings(text: str, longest: int = 80) -> str:
     return "".join(kept)
 
 
-def silent_details(cell: dict[str, Any]) -> list[str]:
+def silent_details(cell: Cell) -> list[str]:
     """What changed, in words, for a cell with silent changes."""
-    what = [f"config: {change}" for change in cell.get("config_drift") or []]
-    what += [f"dtype: {change}" for change in cell.get("dtype_drift") or []]
-    own = cell.get("own_policy") or {}
-    what += [f"dtype under {cell['policy']}: {c}" for c in own.get("dtype_drift") or []]
-    if cell.get("nondeterministic"):
+    what = [f"config: {change}" for change in cell.config_drift or []]
+    what += [f"dtype: {change}" for change in cell.dtype_drift or []]
+    own = cell.own_policy
+    what += [f"dtype under {cell.policy}: {c}" for c in (own.dtype_drift if own else None) or []]
+    if cell.nondeterministic:
         what.append("two predictions in one process differ")
-    if cell.get("policy_sensitive"):
-        what.append(f"under global {cell['policy']}: {own.get('status')} {own.get('error') or ''}")
+    if cell.policy_sensitive and own is not None:
+        what.append(f"under global {cell.policy}: {own.status} {own.error or ''}")
     return what
 
 
@@ -267,30 +263,28 @@ class Disagreement:
         return sum(self.serving.values())
 
 
-def loader_disagreements(document: dict[str, Any]) -> list[Disagreement]:
+def loader_disagreements(document: Document) -> list[Disagreement]:
     """Where one of saved-model and serving passes and the other does not."""
     by_key = {
-        (c["producer"], c["consumer"], c["model"], c["policy"], c["format"]): c
-        for c in document["cells"]
-        if c["loader"] == "saved-model"
+        (c.producer, c.consumer, c.model, c.policy, c.format): c
+        for c in document.cells
+        if c.loader == "saved-model"
     }
     found: dict[tuple[str, str], Disagreement] = {}
-    for cell in document["cells"]:
-        if cell["loader"] != "serving":
+    for cell in document.cells:
+        if cell.loader != "serving":
             continue
-        other = by_key.get(
-            (cell["producer"], cell["consumer"], cell["model"], cell["policy"], cell["format"])
-        )
-        if other is None or Status(cell["status"]).passing == Status(other["status"]).passing:
+        other = by_key.get((cell.producer, cell.consumer, cell.model, cell.policy, cell.format))
+        if other is None or cell.state.passing == other.state.passing:
             continue
-        if Status.NOT_APPLICABLE.value in (cell["status"], other["status"]):
+        if Status.NOT_APPLICABLE.value in (cell.status, other.status):
             continue
         pair = found.setdefault(
-            (cell["producer"], cell["consumer"]), Disagreement(cell["producer"], cell["consumer"])
+            (cell.producer, cell.consumer), Disagreement(cell.producer, cell.consumer)
         )
-        pair.serving[cell["status"]] += 1
-        pair.saved_model[other["status"]] += 1
-        failing = other if Status(cell["status"]).passing else cell
+        pair.serving[cell.status] += 1
+        pair.saved_model[other.status] += 1
+        failing = other if cell.state.passing else cell
         message = group_message(failing)
         if message and message not in pair.examples:
             pair.examples.append(message)

@@ -9,14 +9,14 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from matrix import files
 from matrix.paths import PROBES_DIR, Layout
-from matrix.report import view
 from matrix.report.document import Stored, resolve
 from matrix.repro import script
 from matrix.results import known
+from matrix.results.cells import Cell
+from matrix.results.records import ArtifactEntry, EnvState, is_user_producer
 from matrix.results.status import Status
 from matrix.run.launch import environment
 from matrix.safety import gate
@@ -33,7 +33,7 @@ _NOTHING = {Status.NOT_APPLICABLE, Status.NO_ARTIFACT, Status.UNAVAILABLE, Statu
 
 def cell_id(key: CellKey) -> str:
     """How reports name a cell (`view.cell_id` of its fields)."""
-    return view.cell_id(dataclasses.asdict(key))
+    return "/".join(dataclasses.astuple(key))
 
 
 def parse_cell_id(text: str, plan: Plan) -> CellKey:
@@ -70,11 +70,10 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
     if cell is None:
         msg = f"Cell {cell_id(key)} has no result yet: run the matrix first"
         raise ConfigError(msg)
-    status = Status(cell["status"])
+    status = cell.state
     if status in _NOTHING:
         msg = (
-            f"Cell {cell_id(key)} is {status.value}: no load ran, nothing to replay "
-            f"({cell.get('reason')})"
+            f"Cell {cell_id(key)} is {status.value}: no load ran, nothing to replay ({cell.reason})"
         )
         raise ConfigError(msg)
     entry = stored.entry(key)
@@ -84,7 +83,7 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
     decision = gate.decide(stored.inspection(entry), key.loader, key.format, consumer, plan.unsafe)
     module = _copy_artifact(layout.artifacts(key.producer), entry, target)
     tolerance = settings.tolerances.get(key.policy) or settings.tolerances["float32"]
-    inference = (cell.get("inference") or {}).get("status")
+    inference = cell.inference.status if cell.inference else None
     replay = script.Replay(
         cell_id=cell_id(key),
         flavour=planned.env.flavour,
@@ -93,15 +92,15 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
         task={
             "loader": key.loader,
             "format": key.format,
-            "model": entry["model"],
-            "policy": None if key.producer.startswith("user:") else entry["policy"],
-            "path": entry["path"],
-            "files": entry["files"],
-            "reference": entry["reference"],
+            "model": entry.model,
+            "policy": None if is_user_producer(key.producer) else entry.policy,
+            "path": entry.path,
+            "files": dict(entry.files),
+            "reference": entry.reference,
             "custom_objects_module": module,
             "safe_mode": not plan.unsafe,
-            "input_names": entry.get("input_names"),
-            "output_names": entry.get("output_names"),
+            "input_names": entry.input_names,
+            "output_names": entry.output_names,
             "must_resolve": [list(pair) for pair in decision.must_resolve],
         },
         policy="float32",
@@ -115,18 +114,18 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
     return Prepared(target, key, status.value, inference, python, planned.env.environment())
 
 
-def _copy_artifact(root: Path, entry: dict[str, Any], target: Path) -> str | None:
+def _copy_artifact(root: Path, entry: ArtifactEntry, target: Path) -> str | None:
     """The artifact's files and reference (and a user's custom-objects module),
     copied under the names the manifest gives them; the module's new name."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    for name in [*entry["files"], entry["reference"]]:
+    for name in [*entry.files, entry.reference]:
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / name, target / name)
-    if not entry.get("custom_objects_module"):
+    if not entry.custom_objects_module:
         return None
-    shutil.copyfile(entry["custom_objects_module"], target / "custom_objects.py")
+    shutil.copyfile(entry.custom_objects_module, target / "custom_objects.py")
     return "custom_objects.py"
 
 
@@ -135,14 +134,10 @@ _ENVIRONMENT = (
 )
 
 
-def readme(
-    replay: script.Replay, cell: dict[str, Any], entry: dict[str, Any], state: dict[str, Any]
-) -> str:
-    versions = state.get("versions") or {}
+def readme(replay: script.Replay, cell: Cell, entry: ArtifactEntry, state: EnvState) -> str:
+    versions = state.versions or {}
     freeze = [
-        line
-        for line in state.get("freeze") or []
-        if line.split("==")[0].lower().replace("_", "-") in _PINNED
+        line for line in state.freeze if line.split("==")[0].lower().replace("_", "-") in _PINNED
     ]
     env_lines = [f"export {k}={v!r}" for k, v in sorted(replay.environment.items())]
     cause = known_cause(cell)
@@ -153,13 +148,13 @@ def readme(
         "",
         "## What was recorded",
         "",
-        f"- status: **{cell['status']}**"
+        f"- status: **{cell.status}**"
         + (f" (`compile=False`: {replay.recorded_inference})" if replay.recorded_inference else ""),
     ]
-    if cell.get("error"):
-        lines.append(f"- {cell.get('error_type') or 'error'}: {cell['error']}")
-    if cell.get("max_abs") is not None:
-        numbers = (cell["max_abs"], cell["max_rel"], cell["max_ulp"])
+    if cell.error:
+        lines.append(f"- {cell.error_type or 'error'}: {cell.error}")
+    if cell.max_abs is not None:
+        numbers = (cell.max_abs, cell.max_rel, cell.max_ulp)
         lines.append("- max abs {:.3g}, max rel {:.3g}, max ULP {}".format(*numbers))
     if cause:
         lines += ["", f"Known cause: {cause}"]
@@ -187,35 +182,35 @@ def readme(
             if replay.recorded_inference
             else []
         ),
-        f"RESULT: {cell['status']}",
+        f"RESULT: {cell.status}",
         "```",
         "",
         "## The artifact",
         "",
-        f"Saved by `{cell['producer']}` as `{entry['path']}` ({cell['format']} format); "
-        f"loaded by `{cell['consumer']}` with the `{cell['loader']}` loader. "
+        f"Saved by `{cell.producer}` as `{entry.path}` ({cell.format} format); "
+        f"loaded by `{cell.consumer}` with the `{cell.loader}` loader. "
         "Every file, with the sha256 the run measured (the script checks them):",
         "",
-        *[f"- `{name}` {sha}" for name, sha in sorted(entry["files"].items())],
-        f"- `{entry['reference']}` {entry.get('reference_sha256')} (reference inputs and outputs)",
+        *[f"- `{name}` {sha}" for name, sha in sorted(entry.files.items())],
+        f"- `{entry.reference}` {entry.reference_sha256} (reference inputs and outputs)",
         "",
     ]
-    if cell.get("error_text"):
-        runs = [len(run) for run in re.findall(r"`+", cell["error_text"])]
+    if cell.error_text:
+        runs = [len(run) for run in re.findall(r"`+", cell.error_text)]
         fence = "`" * max(3, max(runs, default=0) + 1)
         lines += [
             "## Traceback the run recorded",
             "",
             fence,
-            cell["error_text"].rstrip()[-6000:],
+            cell.error_text.rstrip()[-6000:],
             fence,
             "",
         ]
     return "\n".join(lines)
 
 
-def known_cause(cell: dict[str, Any]) -> str | None:
-    found = {c.id: c for c in known.causes()}.get(cell.get("known") or "")
+def known_cause(cell: Cell) -> str | None:
+    found = {c.id: c for c in known.causes()}.get(cell.known or "")
     if found is None:
         return None
     return f"{found.title}. {found.cause} Way out: {found.way_out} ({', '.join(found.links)})"

@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from matrix.results.cells import Cell
 from matrix.selection.config import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -91,17 +92,17 @@ class Cause:
     # `python -m matrix repro <evidence>` (producer/consumer/model/policy/format/loader).
     evidence: str | None = None
 
-    def matches(self, cell: Mapping[str, Any], envs: Mapping[str, EnvFacts | None]) -> bool:
-        if cell.get("status") not in self.lists.get("status", EXPLAINABLE):
+    def matches(self, cell: Cell, envs: Mapping[str, EnvFacts | None]) -> bool:
+        if cell.status not in self.lists.get("status", EXPLAINABLE):
             return False
-        producer, consumer = envs.get(cell["producer"]), envs.get(cell["consumer"])
-        if self.diagonal is not None and (cell["producer"] == cell["consumer"]) != self.diagonal:
+        producer, consumer = envs.get(cell.producer), envs.get(cell.consumer)
+        if self.diagonal is not None and (cell.producer == cell.consumer) != self.diagonal:
             return False
         values = {
-            "format": cell.get("format"),
-            "loader": cell.get("loader"),
-            "model": cell.get("model"),
-            "policy": cell.get("policy"),
+            "format": cell.format,
+            "loader": cell.loader,
+            "model": cell.model,
+            "policy": cell.policy,
             "producer_flavour": producer.flavour if producer else None,
             "consumer_flavour": consumer.flavour if consumer else None,
         }
@@ -111,12 +112,12 @@ class Cause:
         for key, side in (("producer_tf", producer), ("consumer_tf", consumer)):
             if key in self.ranges and (side is None or side.tf not in self.ranges[key]):
                 return False
-        trace = cell.get("error_text") or ""
+        trace = cell.error_text or ""
         texts = {
-            "error_type": cell.get("error_type") or "",
+            "error_type": cell.error_type or "",
             # Keras wraps errors while deserializing ("Error when deserializing
             # class X using config={...}") and names the cause on the last line.
-            "message": (cell.get("error") or "") + "\n" + trace.rstrip().rsplit("\n", 1)[-1],
+            "message": (cell.error or "") + "\n" + trace.rstrip().rsplit("\n", 1)[-1],
             "traceback": trace,
         }
         return all(p.search(texts[key]) for key, p in self.patterns.items())
@@ -224,22 +225,22 @@ def causes(path: Path = KNOWN_FILE) -> tuple[Cause, ...]:
 
 
 def explain(
-    cells: Iterable[dict[str, Any]], known: tuple[Cause, ...] | None = None
-) -> dict[str, Cause]:
-    """Set `known` (a cause id, or None) on every explainable cell; return
-    the causes that matched, by id."""
+    cells: Iterable[Cell], known: tuple[Cause, ...] | None = None
+) -> tuple[list[Cell], dict[str, Cause]]:
+    """The cells, each with `known` set (a cause id, or None), and the causes
+    that matched, by id."""
     table = causes() if known is None else known
     envs: dict[str, EnvFacts | None] = {}
     used: dict[str, Cause] = {}
+    explained = []
     for cell in cells:
-        cell["known"] = None
-        if cell.get("status") not in EXPLAINABLE:
-            continue
-        for env_id in (cell["producer"], cell["consumer"]):
-            if env_id not in envs:
-                envs[env_id] = EnvFacts.from_id(env_id)
-        found = next((c for c in table if c.matches(cell, envs)), None)
-        cell["known"] = found.id if found else None
+        found = None
+        if cell.status in EXPLAINABLE:
+            for env_id in (cell.producer, cell.consumer):
+                if env_id not in envs:
+                    envs[env_id] = EnvFacts.from_id(env_id)
+            found = next((c for c in table if c.matches(cell, envs)), None)
         if found:
             used[found.id] = found
-    return used
+        explained.append(cell.with_(known=found.id if found else None))
+    return explained, used

@@ -11,13 +11,20 @@ from __future__ import annotations
 import ast
 import functools
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from matrix import files
 from matrix.paths import PROBES_DIR, Layout
-
-SCHEMA_VERSION = 1
+from matrix.results.records import (
+    ArtifactEntry,
+    EnvState,
+    Manifest,
+    PhaseRecord,
+    RecordError,
+    Result,
+)
 
 
 @functools.cache
@@ -38,76 +45,72 @@ def cell_key(
     return files.sha256_text(json.dumps([artifact_sha256, env_fingerprint, probe, loader, unsafe]))
 
 
-def inspection_key(entry: dict[str, Any]) -> str:
+def inspection_key(entry: ArtifactEntry) -> str:
     """What an artifact's inspection is stored under: the sha256 of its files
     alone (a new reference does not change what is in them), or the key a
     refused user model was given before any of its files were copied."""
-    if entry.get("inspection_key"):
-        return str(entry["inspection_key"])
-    parts = sorted(f"{name}:{sha}" for name, sha in entry["files"].items())
+    if entry.inspection_key:
+        return entry.inspection_key
+    parts = sorted(f"{name}:{sha}" for name, sha in entry.files.items())
     return files.sha256_text("\n".join(parts))
 
 
-def artifact_digest(entry: dict[str, Any]) -> str:
+def artifact_digest(entry: ArtifactEntry) -> str:
     """One sha256 for an artifact: its files, its reference and (for a user
     model) its custom-objects module, by content."""
-    parts = sorted(f"{name}:{sha}" for name, sha in entry["files"].items())
-    parts.append(f"reference:{entry.get('reference_sha256')}")
-    if entry.get("custom_objects_sha256"):
-        parts.append(f"custom-objects:{entry['custom_objects_sha256']}")
+    parts = sorted(f"{name}:{sha}" for name, sha in entry.files.items())
+    parts.append(f"reference:{entry.reference_sha256}")
+    if entry.custom_objects_sha256:
+        parts.append(f"custom-objects:{entry.custom_objects_sha256}")
     return files.sha256_text("\n".join(parts))
 
 
 # -- env states -----------------------------------------------------------
 
 
-def write_env_state(layout: Layout, env_id: str, state: dict[str, Any]) -> None:
-    previous = read_env_state(layout, env_id)
-    merged = {**previous, **state, "id": env_id}
-    files.write_json(layout.env_state(env_id), merged)
+def read_env_state(layout: Layout, env_id: str) -> EnvState:
+    """An env's state; a missing or unreadable one reads as pending."""
+    try:
+        return EnvState.from_dict(files.read_json(layout.env_state(env_id)))
+    except RecordError:
+        return EnvState(env_id)
 
 
-def read_env_state(layout: Layout, env_id: str) -> dict[str, Any]:
-    data = files.read_json(layout.env_state(env_id))
-    return data if isinstance(data, dict) else {}
+def update_env_state(layout: Layout, env_id: str, **changes: Any) -> EnvState:
+    """The env's state with these fields changed, written atomically."""
+    state = replace(read_env_state(layout, env_id), id=env_id, **changes)
+    files.write_json(layout.env_state(env_id), state.to_dict())
+    return state
+
+
+def record_phase(layout: Layout, env_id: str, phase: str, found: PhaseRecord) -> EnvState:
+    state = read_env_state(layout, env_id)
+    return update_env_state(layout, env_id, phases={**state.phases, phase: found})
 
 
 # -- manifests ------------------------------------------------------------
 
 
-def read_manifest(layout: Layout, env_id: str) -> dict[str, Any]:
+def read_manifest(layout: Layout, env_id: str) -> Manifest:
     """A producer's manifest, or an empty one when missing or unreadable."""
-    data = files.read_json(layout.manifest(env_id))
-    if (
-        isinstance(data, dict)
-        and data.get("schema_version") == SCHEMA_VERSION
-        and isinstance(data.get("artifacts"), dict)
-    ):
-        return data
-    return {"schema_version": SCHEMA_VERSION, "producer": env_id, "artifacts": {}}
+    try:
+        return Manifest.from_dict(files.read_json(layout.manifest(env_id)))
+    except RecordError:
+        return Manifest(producer=env_id)
 
 
-def by_key(manifest: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """A manifest's entries by (model, policy, format), whatever their files are named."""
-    return {
-        (str(entry.get("model")), str(entry.get("policy")), str(entry.get("format"))): entry
-        for entry in manifest["artifacts"].values()
-        if isinstance(entry, dict)
-    }
+def write_manifest(layout: Layout, manifest: Manifest) -> None:
+    files.write_json(layout.manifest(manifest.producer), manifest.to_dict())
 
 
-def write_manifest(layout: Layout, env_id: str, manifest: dict[str, Any]) -> None:
-    files.write_json(layout.manifest(env_id), manifest)
-
-
-def verify_entry(root: Path, entry: dict[str, Any]) -> bool:
+def verify_entry(root: Path, entry: ArtifactEntry) -> bool:
     """True when an artifact's files and reference still match their sha256."""
     try:
-        target = root / entry["path"]
-        if files.hash_tree(root, target) != entry["files"]:
+        target = root / entry.path
+        if files.hash_tree(root, target) != dict(entry.files):
             return False
-        return bool(files.sha256_file(root / entry["reference"]) == entry["reference_sha256"])
-    except (OSError, KeyError, ValueError):
+        return bool(files.sha256_file(root / entry.reference) == entry.reference_sha256)
+    except (OSError, ValueError):
         return False
 
 
@@ -119,15 +122,18 @@ def any_results(layout: Layout, env_ids: list[str]) -> bool:
     return any(layout.results(env_id).is_file() for env_id in env_ids)
 
 
-def read_results(layout: Layout, env_id: str) -> dict[str, dict[str, Any]]:
-    """Stored cell records of one consumer by key; the last line for a key wins."""
-    records: dict[str, dict[str, Any]] = {}
-    for record in files.read_lines(layout.results(env_id)):
-        key = record.get("key")
-        if isinstance(key, str):
-            records[key] = record
+def read_results(layout: Layout, env_id: str) -> dict[str, Result]:
+    """Stored results of one consumer by key; the last line for a key wins,
+    a line that is not a valid result is skipped (its cell is redone)."""
+    records: dict[str, Result] = {}
+    for line in files.read_lines(layout.results(env_id)):
+        try:
+            result = Result.from_dict(line)
+        except RecordError:
+            continue
+        records[result.key] = result
     return records
 
 
-def append_result(layout: Layout, env_id: str, record: dict[str, Any]) -> None:
-    files.append_line(layout.results(env_id), record)
+def append_result(layout: Layout, env_id: str, result: Result) -> None:
+    files.append_line(layout.results(env_id), result.to_dict())

@@ -11,18 +11,25 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
 
 from matrix.envs.provision import ReadyEnv
+from matrix.files import JsonObject
 from matrix.paths import Layout
 from matrix.results import store
+from matrix.results.records import (
+    ArtifactEntry,
+    Measurement,
+    RecordError,
+    Result,
+    is_user_producer,
+)
 from matrix.run import progress
 from matrix.run.launch import Fault, LaunchResult, Sink, run_probe
 from matrix.run.probe import probe_command, record_launch
+from matrix.run.tasks import ConsumeTask
 from matrix.safety import gate, inspections
 from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
-from matrix.selection.usermodels import is_user_producer
 
 # Cells one probe process measures before a fresh one takes over. A process
 # that loads thousands of models keeps some of each (graphs, caches): a fresh
@@ -70,173 +77,193 @@ def combined(outcomes: list[LaunchResult]) -> LaunchResult:
     )
 
 
-def _module_folders(tasks: list[dict[str, Any]]) -> list[Path]:
+def _module_folders(tasks: list[ConsumeTask]) -> list[Path]:
     """Where the user's custom-objects modules live: the sandbox lets the probe read them."""
-    modules = {t["custom_objects_module"] for t in tasks if t.get("custom_objects_module")}
+    modules = {t.custom_objects_module for t in tasks if t.custom_objects_module}
     return sorted({Path(m).parent for m in modules})
 
 
 def pending_tasks(
     ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout
-) -> list[dict[str, Any]]:
+) -> list[ConsumeTask]:
     planned, record = ready.planned, ready.record
     probe = store.probe_version()
     done = {} if settings.fresh else store.read_results(layout, planned.id)
     consumer = gate.consumer_of(planned.env, record.freeze)
     saved = saved_entries(plan, layout)
     found = inspections.ensure(
-        layout, [(store.inspection_key(e), layout.artifacts(p) / e["path"]) for p, e in saved]
+        layout, [(store.inspection_key(e), layout.artifacts(p) / e.path) for p, e in saved]
     )
     tasks = []
     for producer, entry in saved:
-        inspection, fmt = found[store.inspection_key(entry)], entry["format"]
+        inspection, fmt = found[store.inspection_key(entry)], entry.format
         for loader in plan.loaders_for(fmt):
             flavour = planned.env.flavour
             if gate.skip_reason(loader, fmt, flavour, inspection, consumer, plan.unsafe):
                 continue
-            key = store.cell_key(entry["sha256"], record.fingerprint, probe, loader, plan.unsafe)
+            assert entry.sha256 is not None  # every saved entry has its digest
+            key = store.cell_key(entry.sha256, record.fingerprint, probe, loader, plan.unsafe)
             if not _reusable(done.get(key), layout, planned.id):
-                task = _task(key, producer, entry, loader, layout.outputs(planned.id), layout, plan)
                 decision = gate.decide(inspection, loader, fmt, consumer, plan.unsafe)
-                task["must_resolve"] = [list(pair) for pair in decision.must_resolve]
-                tasks.append(task)
+                tasks.append(
+                    consume_task(
+                        key,
+                        producer,
+                        entry,
+                        loader,
+                        layout.outputs(planned.id),
+                        layout,
+                        plan,
+                        decision.must_resolve,
+                    )
+                )
     return tasks
 
 
-def saved_entries(plan: Plan, layout: Layout) -> list[tuple[str, dict[str, Any]]]:
+def saved_entries(plan: Plan, layout: Layout) -> list[tuple[str, ArtifactEntry]]:
     """(producer, manifest entry) of every planned artifact that was saved."""
-    manifests: dict[str, dict[tuple[str, str, str], dict[str, Any]]] = {}
+    manifests: dict[str, dict[tuple[str, str, str], ArtifactEntry]] = {}
     found = []
     for producer, model, policy, fmt in plan.artifacts():
         if producer not in manifests:
-            manifests[producer] = store.by_key(store.read_manifest(layout, producer))
+            manifests[producer] = store.read_manifest(layout, producer).by_key()
         entry = manifests[producer].get((model, policy, fmt))
-        if entry is not None and entry.get("status") == "saved":
+        if entry is not None and entry.saved:
             found.append((producer, entry))
     return found
 
 
-def _task(  # noqa: PLR0917 - one task from all it is made of
+def consume_task(  # noqa: PLR0917 - one task from all it is made of
     key: str,
     producer: str,
-    entry: dict[str, Any],
+    entry: ArtifactEntry,
     loader: str,
     outputs: Path,
     layout: Layout,
     plan: Plan,
-) -> dict[str, Any]:
+    must_resolve: tuple[tuple[str, str], ...] = (),
+) -> ConsumeTask:
     root = layout.artifacts(producer)
-    stem = f"{producer.replace(':', '-')}__{entry['path']}__{loader}"
-    own_policy = None if is_user_producer(producer) else entry["policy"]
-    reference = entry.get("reference") if entry.get("reference_sha256") else None
-    return {
-        "id": key,
-        "producer": producer,
-        "model": entry["model"],
-        "policy": own_policy,
-        "format": entry["format"],
-        "loader": loader,
-        "artifact_sha256": entry["sha256"],
-        "root": str(root),
-        "path": str(root / entry["path"]),
-        "files": entry["files"],
-        "reference": str(root / reference) if reference else None,
-        "reference_sha256": entry.get("reference_sha256"),
-        "output": str(outputs / f"{stem}.npz"),
-        "output_own": str(outputs / f"{stem}__own.npz"),
-        "output_inference": str(outputs / f"{stem}__inference.npz"),
-        "input_names": entry.get("input_names"),
-        "output_names": entry.get("output_names"),
-        "custom_objects_module": entry.get("custom_objects_module"),
-        "safe_mode": not plan.unsafe,
-        # Asked above and again by the probe before it loads anything.
-        "gate": "open",
-    }
+    stem = f"{producer.replace(':', '-')}__{entry.path}__{loader}"
+    reference = entry.reference if entry.reference_sha256 else None
+    assert entry.sha256 is not None
+    return ConsumeTask(
+        id=key,
+        producer=producer,
+        model=entry.model,
+        policy=None if is_user_producer(producer) else entry.policy,
+        format=entry.format,
+        loader=loader,
+        artifact_sha256=entry.sha256,
+        root=str(root),
+        path=str(root / entry.path),
+        files=entry.files,
+        reference=str(root / reference) if reference else None,
+        reference_sha256=entry.reference_sha256,
+        output=str(outputs / f"{stem}.npz"),
+        output_own=str(outputs / f"{stem}__own.npz"),
+        output_inference=str(outputs / f"{stem}__inference.npz"),
+        input_names=entry.input_names,
+        output_names=entry.output_names,
+        custom_objects_module=entry.custom_objects_module,
+        safe_mode=not plan.unsafe,
+        must_resolve=must_resolve,
+    )
 
 
-def _reusable(record: dict[str, Any] | None, layout: Layout, env_id: str) -> bool:
-    if record is None or not record.get("attempted", True):
+def _reusable(result: Result | None, layout: Layout, env_id: str) -> bool:
+    if result is None or not result.attempted:
         return False
-    outputs = [record]
-    for part in ("own_policy", "inference"):
-        if isinstance(record.get(part), dict):
-            outputs.append(record[part])
-    for result in outputs:
-        if result.get("status") == "predicted":
-            output = layout.outputs(env_id) / str(result.get("output"))
-            if not output.is_file():
-                return False
+    for part in result.parts():
+        if part.predicted and not (layout.outputs(env_id) / str(part.output)).is_file():
+            return False
     return True
+
+
+# What a probe's `done` event may say about one measurement.
+_MEASURED = (
+    "status",
+    "error_type",
+    "error",
+    "traceback",
+    "prepare_seconds",
+    "load_seconds",
+    "predict_seconds",
+    "nondeterministic",
+    "output_sha256",
+    "description",
+    "rss_mb",
+)
 
 
 class _ResultSink(Sink):
     """Appends one result line per finished or faulted cell."""
 
-    _FIELDS: ClassVar[tuple[str, ...]] = (
-        "status",
-        "error_type",
-        "error",
-        "traceback",
-        "prepare_seconds",
-        "load_seconds",
-        "predict_seconds",
-        "nondeterministic",
-        "output_sha256",
-        "description",
-        "rss_mb",
-    )
-    # Measurements a cell carries beside its headline, each with its output file.
-    _PARTS: ClassVar[dict[str, str]] = {
-        "own_policy": "output_own",
-        "inference": "output_inference",
-    }
-
-    def __init__(self, env_id: str, layout: Layout, tasks: list[dict[str, Any]]) -> None:
+    def __init__(self, env_id: str, layout: Layout, tasks: list[ConsumeTask]) -> None:
         self.env_id = env_id
         self.layout = layout
-        self.tasks = {task["id"]: task for task in tasks}
+        self.tasks = {task.id: task for task in tasks}
 
-    def event(self, event: dict[str, Any]) -> None:
+    def event(self, event: JsonObject) -> None:
         if event["event"] != "done":
             return
         task = self.tasks[event["task"]]
-        fields = self._fields(event, task["output"])
-        for part, output in self._PARTS.items():
-            if isinstance(event.get(part), dict):
-                fields[part] = self._fields(event[part], task[output])
-        self._append(task, fields)
+        try:
+            measured = self._measurement(event, task.output)
+            parts = {
+                name: self._measurement(event[name], output)
+                for name, output in (
+                    ("own_policy", task.output_own),
+                    ("inference", task.output_inference),
+                )
+                if isinstance(event.get(name), dict)
+            }
+        except RecordError as exc:
+            measured = Measurement(
+                status="crash",
+                error_type="ProbeError",
+                error=f"the probe's result event is malformed: {exc}",
+            )
+            parts = {}
+        self._append(task, measured, parts.get("own_policy"), parts.get("inference"))
 
     def fault(self, fault: Fault) -> None:
         # A cell that was never tried (restart budget spent) is reported but
         # not kept as a result: the next run tries it again.
         self._append(
             self.tasks[fault.task],
-            {
-                "status": fault.status,
-                "error_type": fault.status,
-                "error": fault.reason,
-                "attempted": fault.attempted,
-            },
+            Measurement(status=fault.status, error_type=fault.status, error=fault.reason),
+            attempted=fault.attempted,
         )
 
-    def _fields(self, event: dict[str, Any], output: str) -> dict[str, Any]:
-        fields = {k: event[k] for k in self._FIELDS if k in event}
+    def _measurement(self, event: JsonObject, output: str) -> Measurement:
+        fields = {k: event[k] for k in _MEASURED if k in event}
         for text in ("error", "traceback"):
             if isinstance(fields.get(text), str):
                 fields[text] = self.layout.portable(fields[text])
         fields["output"] = output.rsplit("/", 1)[-1]
-        return fields
+        return Measurement.from_dict(fields)
 
-    def _append(self, task: dict[str, Any], fields: dict[str, Any]) -> None:
-        record = {
-            "key": task["id"],
-            "producer": task["producer"],
-            "consumer": self.env_id,
-            "model": task["model"],
-            "format": task["format"],
-            "loader": task["loader"],
-            "artifact_sha256": task["artifact_sha256"],
-            **fields,
-        }
-        store.append_result(self.layout, self.env_id, record)
-        progress.current().cell_done(self.env_id, str(record.get("status")))
+    def _append(
+        self,
+        task: ConsumeTask,
+        measured: Measurement,
+        own_policy: Measurement | None = None,
+        inference: Measurement | None = None,
+        attempted: bool = True,
+    ) -> None:
+        result = Result(
+            key=task.id,
+            producer=task.producer,
+            consumer=self.env_id,
+            model=task.model,
+            format=task.format,
+            loader=task.loader,
+            artifact_sha256=task.artifact_sha256,
+            measured=measured,
+            own_policy=own_policy,
+            inference=inference,
+            attempted=attempted,
+        )
+        store.append_result(self.layout, self.env_id, result)
+        progress.current().cell_done(self.env_id, measured.status)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from matrix.envs.provision import build_needed
 from matrix.paths import Layout
+from matrix.results.records import EnvState, is_user_producer
 from matrix.selection.plan import Plan
 
 # Seconds, measured per job while `jobs` probes share the machine.
@@ -66,11 +67,11 @@ def estimate(plan: Plan, layout: Layout, jobs: int) -> Estimate:
         built.add(venv)
     producers = [p for p in runnable if p.env.produces]
     running = {p.id for p in runnable}
-    artifacts = sum(1 for a in plan.artifacts() if a[0] in running or a[0].startswith("user:"))
+    artifacts = sum(1 for a in plan.artifacts() if a[0] in running or is_user_producer(a[0]))
     cells = sum(
         1
         for c in plan.cells()
-        if c.consumer in running and (c.producer in running or c.producer.startswith("user:"))
+        if c.consumer in running and (c.producer in running or is_user_producer(c.producer))
     )
     disk = sum(ENV_DISK_GB[p.env.release.version >= (2, 12)] for p in to_build)
     disk += len(producers) * ARTIFACTS_MB_PER_ENV / 1024 + cells * RESULTS_KB_PER_CELL / 2**20
@@ -173,7 +174,7 @@ def nightly(
     sharded = {e["env"] for e in entries}
     cells: dict[str, int] = {}
     for cell in plan.cells():
-        producer_runs = cell.producer in sharded or cell.producer.startswith("user:")
+        producer_runs = cell.producer in sharded or is_user_producer(cell.producer)
         if cell.consumer in sharded and producer_runs:
             cells[cell.consumer] = cells.get(cell.consumer, 0) + 1
     artifacts: dict[str, int] = {}
@@ -200,10 +201,10 @@ def nightly(
     )
 
 
-def _rate(state: dict[str, object], phase: str, default: float) -> float:
-    work = state.get(f"{phase}_work")
-    if isinstance(work, dict) and work.get("tasks") and work.get("seconds"):
-        return float(work["seconds"]) / float(work["tasks"])
+def _rate(state: EnvState, phase: str, default: float) -> float:
+    found = state.phase_record(phase)
+    if found.tasks and found.seconds:
+        return found.seconds / found.tasks
     return default
 
 

@@ -20,9 +20,10 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from matrix import files
+from matrix.files import JsonObject
+from matrix.run.tasks import Task
 
 _POLL_SECONDS = 0.5
 _TERM_GRACE_SECONDS = 5.0
@@ -60,10 +61,10 @@ class Fault:
 class Sink:
     """What a phase does with a probe's events; override what you need."""
 
-    def hello(self, env: dict[str, Any]) -> None:
+    def hello(self, env: JsonObject) -> None:
         pass
 
-    def event(self, event: dict[str, Any]) -> None:
+    def event(self, event: JsonObject) -> None:
         pass
 
     def fault(self, fault: Fault) -> None:
@@ -72,7 +73,7 @@ class Sink:
 
 @dataclass
 class LaunchResult:
-    hello: dict[str, Any] | None = None
+    hello: JsonObject | None = None
     env_error: str | None = None  # the probe never got TensorFlow up
     restarts: int = 0
     faults: list[Fault] = field(default_factory=list)
@@ -80,10 +81,10 @@ class LaunchResult:
     startups: list[float] = field(default_factory=list)
 
 
-def run_probe(command: ProbeCommand, tasks: Sequence[dict[str, Any]], sink: Sink) -> LaunchResult:
+def run_probe(command: ProbeCommand, tasks: Sequence[Task], sink: Sink) -> LaunchResult:
     """Run `tasks` through the probe until each is done or faulted."""
     result = LaunchResult()
-    remaining = {task["id"]: task for task in tasks}
+    remaining = {task.id: task.to_dict() for task in tasks}
     attempt = 0
     while remaining:
         outcome = _attempt(command, list(remaining.values()), sink, attempt)
@@ -135,7 +136,7 @@ def _record(result: LaunchResult, sink: Sink, fault: Fault) -> None:
 
 
 def _fault_all(
-    result: LaunchResult, sink: Sink, remaining: dict[str, Any], status: str, reason: str
+    result: LaunchResult, sink: Sink, remaining: JsonObject, status: str, reason: str
 ) -> None:
     for task_id in list(remaining):
         _record(result, sink, Fault(task_id, status, reason, attempted=False))
@@ -144,7 +145,7 @@ def _fault_all(
 
 @dataclass
 class _Attempt:
-    hello: dict[str, Any] | None = None
+    hello: JsonObject | None = None
     startup_seconds: float | None = None
     done: list[str] = field(default_factory=list)
     fault: Fault | None = None
@@ -152,9 +153,7 @@ class _Attempt:
     startup_failure: str | None = None
 
 
-def _attempt(
-    command: ProbeCommand, tasks: list[dict[str, Any]], sink: Sink, number: int
-) -> _Attempt:
+def _attempt(command: ProbeCommand, tasks: list[JsonObject], sink: Sink, number: int) -> _Attempt:
     # Unique per process, thread and attempt: several stages share a workdir.
     tasks_file = command.workdir / f"tasks-{os.getpid()}-{threading.get_ident()}-{number}.json"
     files.write_json(tasks_file, {"tasks": tasks})
@@ -334,7 +333,7 @@ class _LineReader:
             self.parts.append(piece)
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
+def _parse(line: bytes) -> JsonObject | None:
     try:
         event = json.loads(line)
     except ValueError:

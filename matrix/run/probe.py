@@ -6,16 +6,13 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from matrix.envs.provision import ReadyEnv
 from matrix.paths import PROBES_DIR, Layout, probe_script
 from matrix.results import store
+from matrix.results.records import PROBE_SCHEMA, PhaseRecord
 from matrix.run.launch import LaunchResult, ProbeCommand
 from matrix.selection.config import Settings
-
-# The event schema the probes speak (`_probe.SCHEMA_VERSION`); checked on hello.
-PROBE_SCHEMA_VERSION = 2
 
 
 def record_launch(  # noqa: PLR0917 - what a phase's probes did, and at what cost
@@ -26,17 +23,23 @@ def record_launch(  # noqa: PLR0917 - what a phase's probes did, and at what cos
     per process; more than one means restarts) and the phase's measured rate
     (`<phase>_work`: tasks and wall seconds, which `plan` estimates from)."""
     if outcome.env_error is not None:
-        store.write_env_state(layout, env_id, {"status": "env-error", "reason": outcome.env_error})
+        store.update_env_state(layout, env_id, status="env-error", reason=outcome.env_error)
         return
-    state: dict[str, Any] = {
-        f"{phase}_restarts": outcome.restarts,
-        f"{phase}_startups": outcome.startups,
-        f"{phase}_work": {"tasks": tasks, "seconds": round(time.monotonic() - started, 2)},
-    }
+    found = PhaseRecord(
+        restarts=outcome.restarts,
+        startups=tuple(outcome.startups),
+        tasks=tasks,
+        seconds=round(time.monotonic() - started, 2),
+    )
+    store.record_phase(layout, env_id, phase, found)
     if outcome.hello is not None:
-        state["versions"] = outcome.hello
-        state["sandbox"] = outcome.hello.get("sandbox")
-    store.write_env_state(layout, env_id, state)
+        sandbox = outcome.hello.get("sandbox")
+        store.update_env_state(
+            layout,
+            env_id,
+            versions=outcome.hello,
+            sandbox=sandbox if isinstance(sandbox, dict) else None,
+        )
 
 
 def probe_command(  # noqa: PLR0917 - what one probe process is given
@@ -77,6 +80,5 @@ def probe_command(  # noqa: PLR0917 - what one probe process is given
         start_timeout=settings.timeouts.start,
         task_timeout=settings.timeouts.cell,
         max_restarts=settings.max_restarts,
-        schema_version=PROBE_SCHEMA_VERSION,
+        schema_version=PROBE_SCHEMA,
     )
-

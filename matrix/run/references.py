@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from matrix import files
 from matrix.envs.provision import ReadyEnv
+from matrix.files import JsonObject
 from matrix.paths import Layout
 from matrix.results import store
+from matrix.results.records import ArtifactEntry
 from matrix.run.launch import Sink, run_probe
 from matrix.run.probe import probe_command
+from matrix.run.tasks import ReferenceTask
 from matrix.safety import folders, gate, inspections
 from matrix.safety.findings import Inspection
 from matrix.safety.limits import DEFAULT as LIMITS
@@ -38,25 +42,23 @@ Ready = Callable[[PlannedEnv], ReadyEnv | None]
 def prepare(plan: Plan, settings: Settings, layout: Layout, ready: Ready) -> None:
     """Copy in every user model and make the references still missing; `ready`
     gives a candidate env ready to run (the runner builds each env once)."""
-    waiting: list[tuple[UserModel, dict[str, Any]]] = []
+    waiting: list[tuple[UserModel, ArtifactEntry]] = []
     for user in plan.user_models:
         candidates = [p.id for p in _candidates(plan, [user])]
         entry = _adopt(user, layout, candidates, retry=settings.fresh)
-        if entry.get("reference_sha256") is None and not entry.get("reference_error"):
+        if entry.reference_sha256 is None and not entry.reference_error:
             waiting.append((user, entry))
     for planned in _candidates(plan, [u for u, _ in waiting]):
         waiting = _try_env(planned, waiting, plan, settings, layout, ready)
         if not waiting:
             break
     for user, entry in waiting:
-        tried = "; ".join(f"{e['env']}: {e['error']}" for e in entry.get("reference_tries", []))
-        entry["reference_error"] = (
-            f"no env could load it to make a reference ({tried or 'no env ran'})"
-        )
-        _save(layout, user, entry)
+        tried = "; ".join(f"{e['env']}: {e['error']}" for e in entry.reference_tries or ())
+        failed = f"no env could load it to make a reference ({tried or 'no env ran'})"
+        _save(layout, user, entry.with_(reference_error=failed))
 
 
-def _adopt(user: UserModel, layout: Layout, candidates: list[str], retry: bool) -> dict[str, Any]:
+def _adopt(user: UserModel, layout: Layout, candidates: list[str], retry: bool) -> ArtifactEntry:
     """The manifest entry of a user model, copying it in when it changed.
 
     Kept as is when the user's files are unchanged and its reference is
@@ -67,14 +69,16 @@ def _adopt(user: UserModel, layout: Layout, candidates: list[str], retry: bool) 
     name = layout.artifact_name(user.name, user.policy, user.format)
     refused = folders.problems(user.path, LIMITS)
     source = _source_digest(user, bool(refused))
-    old = store.by_key(store.read_manifest(layout, user.producer)).get(
-        (user.name, user.policy, user.format)
+    old = (
+        store.read_manifest(layout, user.producer)
+        .by_key()
+        .get((user.name, user.policy, user.format))
     )
-    if isinstance(old, dict) and old.get("source_key") == source and not retry:
-        if old.get("reference_sha256") and store.verify_entry(root, old):
+    if old is not None and old.source_key == source and not retry:
+        if old.reference_sha256 and store.verify_entry(root, old):
             return old
-        unloadable = old.get("reference_error") and old.get("reference_candidates") == candidates
-        if unloadable and files.hash_tree(root, root / name) == old.get("files"):
+        unloadable = old.reference_error and old.reference_candidates == tuple(candidates)
+        if unloadable and files.hash_tree(root, root / name) == dict(old.files):
             return old
     root.mkdir(parents=True, exist_ok=True)
     target = root / name
@@ -82,34 +86,31 @@ def _adopt(user: UserModel, layout: Layout, candidates: list[str], retry: bool) 
         shutil.rmtree(target)
     elif target.exists():
         target.unlink()
-    entry: dict[str, Any] = {
-        "model": user.name,
-        "policy": user.policy,
-        "format": user.format,
-        "status": "saved",
-        "path": name,
-        "reference": layout.reference_name(user.name, user.policy),
-        "reference_sha256": None,
-        "source": str(user.path),
-        "source_sha256": None if refused else _tree_digest(user.path),
-        "source_key": source,
-        "reference_candidates": candidates,
-        "files": {},
-        "custom_objects_module": str(user.custom_objects) if user.custom_objects else None,
-        "custom_objects_sha256": files.sha256_file(user.custom_objects)
+    entry = ArtifactEntry(
+        model=user.name,
+        policy=user.policy,
+        format=user.format,
+        status="saved",
+        path=name,
+        reference=layout.reference_name(user.name, user.policy),
+        source=str(user.path),
+        source_sha256=None if refused else _tree_digest(user.path),
+        source_key=source,
+        reference_candidates=tuple(candidates),
+        custom_objects_module=str(user.custom_objects) if user.custom_objects else None,
+        custom_objects_sha256=files.sha256_file(user.custom_objects)
         if user.custom_objects
         else None,
-    }
+    )
     if refused:
         # Nothing is copied: the cells are refused with what the walk found.
-        entry["inspection_key"] = files.sha256_text(f"refused source:{source}")
+        key = files.sha256_text(f"refused source:{source}")
         inspection = Inspection(user.format, tuple(refused), ("the source folder, before copying",))
-        files.write_json(layout.inspection(entry["inspection_key"]), inspection.to_dict())
-        entry["reference_error"] = "refused before copying: " + "; ".join(str(f) for f in refused)
-        _save(layout, user, entry)
-        return entry
+        files.write_json(layout.inspection(key), inspection.to_dict())
+        why = "refused before copying: " + "; ".join(str(f) for f in refused)
+        return _save(layout, user, entry.with_(inspection_key=key, reference_error=why))
     folders.copy(user.path, target)
-    entry["files"] = files.hash_tree(root, target)
+    entry = entry.with_(files=files.hash_tree(root, target))
     inspections.ensure(layout, [(store.inspection_key(entry), target)])
     if user.inputs is not None:
         _write_npz(root / f"{user.name}.inputs.npz", read_arrays(user.inputs, "inputs"), "input")
@@ -117,11 +118,9 @@ def _adopt(user: UserModel, layout: Layout, candidates: list[str], retry: bool) 
         inputs = read_arrays(user.inputs, "inputs") if user.inputs else []
         outputs = read_arrays(user.expected, "expected outputs")
         arrays = {**_numbered(inputs, "input"), **_numbered(outputs, "output")}
-        _write_arrays(root / entry["reference"], arrays)
-        entry["reference_env"] = "the user's expected outputs"
-        _set_reference(root, entry)
-    _save(layout, user, entry)
-    return entry
+        _write_arrays(root / entry.reference, arrays)
+        entry = _with_reference(root, entry, "the user's expected outputs")
+    return _save(layout, user, entry)
 
 
 def _candidates(plan: Plan, users: list[UserModel]) -> list[PlannedEnv]:
@@ -140,12 +139,12 @@ def _loader(user: UserModel) -> str:
 
 def _try_env(  # noqa: PLR0917 - one candidate env and all it works with
     planned: PlannedEnv,
-    waiting: list[tuple[UserModel, dict[str, Any]]],
+    waiting: list[tuple[UserModel, ArtifactEntry]],
     plan: Plan,
     settings: Settings,
     layout: Layout,
     ready: Ready,
-) -> list[tuple[UserModel, dict[str, Any]]]:
+) -> list[tuple[UserModel, ArtifactEntry]]:
     mine = {u.name for u, _ in waiting if u.baseline in (None, planned.id)}
     if not mine:
         return waiting
@@ -167,86 +166,82 @@ def _try_env(  # noqa: PLR0917 - one candidate env and all it works with
     sink = _ReferenceSink()
     env_error = None
     if tasks:
-        roots = [Path(t["root"]) for t in tasks]
-        modules = {
-            Path(t["custom_objects_module"]).parent for t in tasks if t.get("custom_objects_module")
-        }
+        roots = [Path(t.root) for t in tasks]
+        modules = {Path(t.custom_objects_module).parent for t in tasks if t.custom_objects_module}
         command = probe_command(
             found, layout, settings, "reference", writable=roots, readable=sorted(modules)
         )
         env_error = run_probe(command, tasks, sink).env_error
     still = []
     for user, entry in waiting:
-        result = sink.results.get(user.name)
+        result = sink.results.get(user.name) or {}
         root = layout.artifacts(user.producer)
-        if result is not None and result.get("status") == "predicted":
-            entry["reference_env"] = planned.id
-            entry["description"] = result.get("description")
-            _set_reference(root, entry)
-            _save(layout, user, entry)
+        if result.get("status") == "predicted":
+            described = entry.with_(description=result.get("description"))
+            _save(layout, user, _with_reference(root, described, planned.id))
             continue
         if user.name in mine:
-            error = refusals.get(user.name) or (result or {}).get("error") or env_error
-            entry.setdefault("reference_tries", []).append(
-                {
-                    "env": planned.id,
-                    "error_type": "refused"
-                    if user.name in refusals
-                    else (result or {}).get("error_type"),
-                    "error": error or "the probe stopped",
-                }
+            error = refusals.get(user.name) or result.get("error") or env_error
+            tried = {
+                "env": planned.id,
+                "error_type": "refused" if user.name in refusals else result.get("error_type"),
+                "error": error or "the probe stopped",
+            }
+            still.append(
+                (user, entry.with_(reference_tries=(*(entry.reference_tries or ()), tried)))
             )
-        still.append((user, entry))
+        else:
+            still.append((user, entry))
     return still
 
 
 def _task(
     user: UserModel,
-    entry: dict[str, Any],
+    entry: ArtifactEntry,
     layout: Layout,
     unsafe: bool,
     must_resolve: tuple[tuple[str, str], ...],
-) -> dict[str, Any]:
+) -> ReferenceTask:
     root = layout.artifacts(user.producer)
     inputs = root / f"{user.name}.inputs.npz"
-    return {
-        "id": user.name,
-        "model": user.name,
-        "format": user.format,
-        "loader": _loader(user),
-        "root": str(root),
-        "path": str(root / entry["path"]),
-        "files": entry["files"],
-        "inputs": str(inputs) if user.inputs else None,
-        "write_reference": str(root / entry["reference"]),
-        "custom_objects_module": entry.get("custom_objects_module"),
-        "safe_mode": not unsafe,
-        # The gate was asked above; the probe refuses a task without this.
-        "gate": "open",
-        "must_resolve": [list(pair) for pair in must_resolve],
-    }
+    return ReferenceTask(
+        id=user.name,
+        model=user.name,
+        format=user.format,
+        loader=_loader(user),
+        root=str(root),
+        path=str(root / entry.path),
+        files=entry.files,
+        inputs=str(inputs) if user.inputs else None,
+        write_reference=str(root / entry.reference),
+        custom_objects_module=entry.custom_objects_module,
+        safe_mode=not unsafe,
+        must_resolve=must_resolve,
+    )
 
 
 class _ReferenceSink(Sink):
     def __init__(self) -> None:
-        self.results: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, JsonObject] = {}
 
-    def event(self, event: dict[str, Any]) -> None:
+    def event(self, event: JsonObject) -> None:
         if event["event"] == "done":
             self.results[str(event["task"])] = event
 
 
-def _set_reference(root: Path, entry: dict[str, Any]) -> None:
-    entry["reference_sha256"] = files.sha256_file(root / entry["reference"])
-    entry.pop("reference_error", None)
-    entry["sha256"] = store.artifact_digest(entry)
+def _with_reference(root: Path, entry: ArtifactEntry, made_by: str) -> ArtifactEntry:
+    return entry.with_(
+        reference_sha256=files.sha256_file(root / entry.reference),
+        reference_env=made_by,
+        reference_error=None,
+    )
 
 
-def _save(layout: Layout, user: UserModel, entry: dict[str, Any]) -> None:
-    entry["sha256"] = store.artifact_digest(entry)
+def _save(layout: Layout, user: UserModel, entry: ArtifactEntry) -> ArtifactEntry:
+    entry = entry.with_(sha256=store.artifact_digest(entry))
     manifest = store.read_manifest(layout, user.producer)
-    manifest["artifacts"] = {entry["path"]: entry}
-    store.write_manifest(layout, user.producer, manifest)
+    store.write_manifest(layout, replace(manifest, artifacts={entry.path: entry}))
+    return entry
 
 
 def _source_digest(user: UserModel, refused: bool) -> str:
@@ -274,7 +269,7 @@ def _listing_digest(path: Path) -> str:
     return files.sha256_text("\n".join([path.name, *names]))
 
 
-def _numbered(arrays: list[Any], prefix: str) -> dict[str, Any]:
+def _numbered(arrays: list[Any], prefix: str) -> JsonObject:
     return {f"{prefix}_{i}": a for i, a in enumerate(arrays)}
 
 
@@ -282,7 +277,7 @@ def _write_npz(path: Path, arrays: list[Any], prefix: str) -> None:
     _write_arrays(path, _numbered(arrays, prefix))
 
 
-def _write_arrays(path: Path, arrays: dict[str, Any]) -> None:
+def _write_arrays(path: Path, arrays: JsonObject) -> None:
     import numpy as np
 
     tmp = path.with_name(path.name + ".tmp.npz")

@@ -52,35 +52,33 @@ class Envs:
 def _ready_env(
     planned: PlannedEnv, layout: Layout, install_timeout: float, phase: str
 ) -> ReadyEnv | None:
-    base = {
+    known = {
         "device": planned.env.device,
         "keras_flavour": planned.env.flavour,
         "interpreter": str(planned.interpreter) if planned.interpreter else None,
     }
     if planned.unavailable:
-        store.write_env_state(
-            layout, planned.id, {**base, "status": "unavailable", "reason": planned.unavailable}
+        store.update_env_state(
+            layout, planned.id, **known, status="unavailable", reason=planned.unavailable
         )
         return None
     try:
         record = provision(planned, layout, install_timeout)
     except ProvisionError as exc:
-        store.write_env_state(
-            layout, planned.id, {**base, "status": "env-error", "reason": str(exc), "phase": phase}
+        store.update_env_state(
+            layout, planned.id, **known, status="env-error", reason=str(exc), phase=phase
         )
         return None
-    store.write_env_state(
+    store.update_env_state(
         layout,
         planned.id,
-        {
-            **base,
-            "status": "ok",
-            "reason": None,
-            "fingerprint": record.fingerprint,
-            "freeze": list(record.freeze),
-            "backend": record.backend,
-            "rebuild_reason": record.rebuild_reason,
-        },
+        **known,
+        status="ok",
+        reason=None,
+        fingerprint=record.fingerprint,
+        freeze=record.freeze,
+        backend=record.backend,
+        rebuild_reason=record.rebuild_reason,
     )
     return ReadyEnv(planned, record)
 
@@ -117,16 +115,16 @@ def each_env(  # noqa: PLR0917 - a stage and everything it runs with
                 stage(ready, plan, settings, layout)
         except Exception as exc:  # noqa: BLE001 - one env's bug must not stop the rest
             traceback.print_exc()
-            store.write_env_state(
+            store.update_env_state(
                 layout,
                 planned.id,
-                {"status": "env-error", "reason": f"internal error during {name}: {exc!r}"},
+                status="env-error",
+                reason=f"internal error during {name}: {exc!r}",
             )
         state = store.read_env_state(layout, planned.id)
-        status = state.get("status", "?")
-        reason = f" ({_first_line(state.get('reason'))})" if state.get("reason") else ""
+        reason = f" ({_first_line(state.reason)})" if state.reason else ""
         print(
-            f"[{name}] {planned.id}: {status}{reason} in {time.monotonic() - started:.1f} s",
+            f"[{name}] {planned.id}: {state.status}{reason} in {time.monotonic() - started:.1f} s",
             flush=True,
         )
 

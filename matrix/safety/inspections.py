@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,18 @@ from matrix.safety.findings import Finding, Inspection, Kind, Scope, unreadable
 
 START_SECONDS = 60.0
 FILE_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class InspectTask:
+    """One file or folder for the inspector worker (`worker.py` reads these names)."""
+
+    id: str  # the key its inspection is stored under
+    path: str
+    scratch: str  # a folder of its own for what it unpacks
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "path": self.path, "scratch": self.scratch}
 
 
 def read(layout: Layout, sha256: str) -> Inspection | None:
@@ -83,8 +96,7 @@ def _run_worker(layout: Layout, paths: dict[str, Path]) -> dict[str, Inspection]
     base.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=base))  # stages inspect at once, each in its own
     tasks = [
-        {"id": sha256, "path": str(path), "scratch": str(scratch / sha256[:16])}
-        for sha256, path in paths.items()
+        InspectTask(sha256, str(path), str(scratch / sha256[:16])) for sha256, path in paths.items()
     ]
     command = ProbeCommand(
         python=Path(sys.executable),

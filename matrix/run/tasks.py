@@ -1,0 +1,106 @@
+"""What the host asks a probe to do: one typed task per unit of work.
+
+A probe reads its tasks as JSON (`to_dict`); the field names here are the
+ones the probes read (`probes/produce.py`, `probes/consume.py`,
+`probes/reference.py`, `probes/loading.py`). Every load task carries the
+gate's mark: the probe refuses a task the host's safety gate did not clear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Protocol
+
+from matrix.files import JsonObject
+
+GATE_OPEN = "open"  # what the probe checks before it loads anything
+
+
+class Task(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    def to_dict(self) -> JsonObject: ...
+
+
+def _plain(task: object) -> JsonObject:
+    out: JsonObject = {}
+    for spec in fields(task):  # type: ignore[arg-type]
+        value = getattr(task, spec.name)
+        if isinstance(value, tuple):
+            value = [list(v) if isinstance(v, tuple) else v for v in value]
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        out[spec.name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class ProduceTask:
+    """Build, train and save one (model, policy) in every format asked."""
+
+    id: str
+    model: str
+    policy: str
+    reference: str  # where to write the reference inputs and outputs
+    formats: Mapping[str, str]  # format -> path to save it at
+    # Formats this env's Keras cannot write, with why (axes' capabilities).
+    cannot_write: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> JsonObject:
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class ConsumeTask:
+    """Load one artifact through one loader, predict, save the outputs."""
+
+    id: str  # the cell key the result is stored under
+    producer: str
+    model: str
+    policy: str | None  # the artifact's own policy; None for a user model
+    format: str
+    loader: str
+    artifact_sha256: str
+    root: str
+    path: str
+    files: Mapping[str, str]
+    reference: str | None
+    reference_sha256: str | None
+    output: str
+    output_own: str
+    output_inference: str
+    input_names: tuple[str, ...] | None = None
+    output_names: tuple[str, ...] | None = None
+    custom_objects_module: str | None = None
+    safe_mode: bool = True
+    gate: str = GATE_OPEN
+    # Classes named with a foreign module that the custom objects must
+    # resolve, or the probe refuses the load (safety/gate.py).
+    must_resolve: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> JsonObject:
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class ReferenceTask:
+    """Load a user model in a baseline env and write its reference outputs."""
+
+    id: str
+    model: str
+    format: str
+    loader: str
+    root: str
+    path: str
+    files: Mapping[str, str]
+    inputs: str | None
+    write_reference: str
+    custom_objects_module: str | None = None
+    safe_mode: bool = True
+    gate: str = GATE_OPEN
+    must_resolve: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> JsonObject:
+        return _plain(self)
