@@ -34,12 +34,10 @@ HOST = ["-e", "."]
 def _configured_envs() -> list[tuple[str, list[str]]]:
     """(env id, tags) of the configured plan; nothing on a broken config, so
     `nox -l` still lists the other sessions and `matrix` reports the error."""
-    from matrix import cli
-    from matrix.selection import select as selection
+    from matrix.selection.select import configured_plan
 
     try:
-        args = cli._parser().parse_args(["plan"])
-        plan = selection.plan_from(selection.settings_from(args))
+        plan = configured_plan()
     except Exception:  # noqa: BLE001
         return []
     return [(p.id, p.env.tags) for p in plan.envs]

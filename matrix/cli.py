@@ -34,13 +34,7 @@ from matrix.run.produce import produce
 from matrix.run.runner import Envs, Stage, built, each_env, prepare_user_models
 from matrix.selection.config import ConfigError, Settings
 from matrix.selection.plan import NO_GPU, Plan
-from matrix.selection.select import (
-    plan_from,
-    selection_given,
-    settings_from,
-    upgrade_from,
-    user_models_from,
-)
+from matrix.selection.select import select
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,11 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """The whole matrix: every env produces, every env consumes, then reports."""
-    settings = settings_from(args)
-    upgrade = upgrade_from(args)
-    extras = Extras.from_args(args, upgrade)
-    plan = plan_from(settings, user_models_from(args), upgrade=upgrade)
-    layout = Layout(settings.output, settings.envdir)
+    chosen = select(args)
+    extras = Extras.read(chosen.report)
+    plan, settings, layout = chosen.plan, chosen.settings, chosen.layout
     with (
         files.exclusive_lock(layout.lock, f"the output folder {settings.output}"),
         progress.Progress() as shown,
@@ -81,10 +73,8 @@ def one_phase(args: argparse.Namespace) -> int:
 
     The plan is the configured one (plus this env if it is not in it): a
     consumer loads the artifacts of every planned producer found on disk."""
-    settings = settings_from(args)
-    plan = plan_from(settings, user_models_from(args), extra_env=args.env)
-    planned = plan.env(args.env)
-    layout = Layout(settings.output, settings.envdir)
+    chosen = select(args, extra_env=args.env)
+    plan, settings, layout = chosen.plan, chosen.settings, chosen.layout
     stage: Stage = produce if args.phase == "produce" else consume
     lock = layout.output / f".{args.env}.{args.phase}.lock"
     with files.exclusive_lock(lock, f"{args.phase} of {args.env}"):
@@ -92,41 +82,37 @@ def one_phase(args: argparse.Namespace) -> int:
         envs = Envs(layout, settings.timeouts.install)
         if args.phase == "consume":
             prepare_user_models(plan, settings, layout, envs)
-        each_env(args.phase, stage, envs, plan, settings, layout, (planned,))
+        each_env(args.phase, stage, envs, plan, settings, layout, (plan.env(args.env),))
     state = store.read_env_state(layout, args.env)
     return 0 if state.status in ("ok", "unavailable") else 1
 
 
 def report(args: argparse.Namespace) -> int:
     """Rebuild the reports from stored results; no env is touched."""
-    settings = settings_from(args)
-    upgrade = upgrade_from(args)
-    extras = Extras.from_args(args, upgrade)
-    layout = Layout(settings.output, settings.envdir)
-    plan = _stored_plan(args, settings, layout, upgrade)
-    if not store.any_results(layout, plan.env_ids):
+    chosen = select(args, stored=True)
+    extras = Extras.read(chosen.report)
+    if not store.any_results(chosen.layout, chosen.plan.env_ids):
         print(
             f"error: nothing to report: no env of this selection has a stored result in "
-            f"{terminal(layout.output)} (run the matrix first, or pass its --output)",
+            f"{terminal(chosen.layout.output)} (run the matrix first, or pass its --output)",
             file=sys.stderr,
         )
         return 1
-    document, code = publish(plan, settings, layout, extras)
-    _print_summary(document, settings)
+    document, code = publish(chosen.plan, chosen.settings, chosen.layout, extras)
+    _print_summary(document, chosen.settings)
     return code
 
 
 def merge(args: argparse.Namespace) -> int:
     """Merge the output folders of CI shards, then report as `report` does."""
-    settings = settings_from(args)
-    upgrade = upgrade_from(args)
-    extras = Extras.from_args(args, upgrade)
-    layout = Layout(settings.output, settings.envdir)
-    with files.exclusive_lock(layout.lock, f"the output folder {settings.output}"):
+    chosen = select(args)
+    extras = Extras.read(chosen.report)
+    layout = chosen.layout
+    with files.exclusive_lock(layout.lock, f"the output folder {chosen.settings.output}"):
         merge_folders([Path(p) for p in args.shards], layout.output)
-        plan = _stored_plan(args, settings, layout, upgrade)
-        document, code = publish(plan, settings, layout, extras)
-    _print_summary(document, settings)
+        chosen = select(args, stored=True)  # the merged plan
+        document, code = publish(chosen.plan, chosen.settings, layout, extras)
+    _print_summary(document, chosen.settings)
     return code
 
 
@@ -134,9 +120,8 @@ def repro(args: argparse.Namespace) -> int:
     """Write a standalone reproduction of one cell and replay it in its env."""
     from matrix.repro import folder
 
-    settings = settings_from(args)
-    layout = Layout(settings.output, settings.envdir)
-    plan = _stored_plan(args, settings, layout, None)
+    chosen = select(args, stored=True)
+    plan, settings, layout = chosen.plan, chosen.settings, chosen.layout
     key = folder.parse_cell_id(args.cell, plan)
     target = Path(args.folder) if args.folder else folder.default_folder(layout, key)
     prepared = folder.prepare(key, plan, layout, settings, target)
@@ -157,8 +142,8 @@ def repro(args: argparse.Namespace) -> int:
 
 
 def show_plan(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    plan = plan_from(settings, user_models_from(args), upgrade=upgrade_from(args))
+    chosen = select(args)
+    plan, settings = chosen.plan, chosen.settings
     if args.estimate and not args.github_matrix:
         msg = (
             "--estimate prices the sharded nightly: give it with --github-matrix "
@@ -167,9 +152,8 @@ def show_plan(args: argparse.Namespace) -> int:
         raise ConfigError(msg)
     if args.github_matrix and args.estimate:
         entries = github_matrix(plan, args.cpu_runner, args.gpu_runner)
-        layout = Layout(settings.output, settings.envdir)
-        found = nightly(plan, layout, entries, gpu_runners=args.gpu_runners)
-        print(f"the sharded nightly of this selection ({len(entries)} envs):")
+        found = nightly(plan, chosen.layout, entries, gpu_runners=args.gpu_runners)
+        print(f"the sharded nightly of this selection ({len(entries)} env jobs each stage):")
         for line in found.lines():
             print(terminal(line))
     elif args.github_matrix:
@@ -177,7 +161,7 @@ def show_plan(args: argparse.Namespace) -> int:
     elif args.json:
         print(json.dumps(plan_listing(plan), indent=2))
     else:
-        _print_plan(plan, settings, Layout(settings.output, settings.envdir))
+        _print_plan(plan, settings, chosen.layout)
     return 0
 
 
@@ -211,16 +195,6 @@ def github_matrix(plan: Plan, cpu_runner: str, gpu_runner: str | None) -> list[d
         if runner and planned.env.produces and not lasting:
             entries.append({"env": planned.id, "python": planned.env.python, "runner": runner})
     return entries
-
-
-def _stored_plan(
-    args: argparse.Namespace, settings: Settings, layout: Layout, upgrade: tuple[str, str] | None
-) -> Plan:
-    """The last run's plan, unless this command selects another."""
-    stored = files.read_json(layout.plan)
-    if selection_given(args) or upgrade or not isinstance(stored, dict):
-        return plan_from(settings, user_models_from(args), upgrade=upgrade)
-    return Plan.from_dict(stored)
 
 
 # -- output -------------------------------------------------------------------

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from matrix.report.changes import DEFAULT_FAIL_ON, changes, check_fail_on, read_baseline
+from matrix.report.changes import changes, read_baseline
 from matrix.report.document import Document
 from matrix.selection.config import ConfigError
+from matrix.selection.select import DEFAULT_FAIL_ON, check_fail_on
 
 
 def doc(*statuses: tuple[str, str], envs: tuple[str, ...] = ("a", "b")) -> Document:

@@ -14,9 +14,7 @@ from matrix.files import JsonObject
 from matrix.report.document import Document
 from matrix.results.cells import KEY_FIELDS
 from matrix.results.status import Status
-from matrix.selection.config import ConfigError, suggest
-
-DEFAULT_FAIL_ON = ("drift", "nan", "load-error", "predict-error", "crash", "timeout")
+from matrix.selection.config import ConfigError
 
 
 def read_baseline(path: Path) -> Document:
@@ -29,18 +27,6 @@ def read_baseline(path: Path) -> Document:
             f"Invalid --baseline {path}: expected a compat.json written by tf-compat-matrix ({exc})"
         )
         raise ConfigError(msg) from exc
-
-
-def check_fail_on(statuses: list[str]) -> tuple[str, ...]:
-    valid = [s.value for s in Status]
-    for status in statuses:
-        if status not in valid:
-            msg = (
-                f"Unknown --fail-on status {status!r}: expected one of {', '.join(valid)}."
-                f"{suggest(status, valid)}"
-            )
-            raise ConfigError(msg)
-    return tuple(statuses)
 
 
 def changes(baseline: Document, current: Document, fail_on: tuple[str, ...]) -> JsonObject:

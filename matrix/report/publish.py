@@ -9,9 +9,8 @@ code: 1 when a baseline shows regressions, else 0.
 
 from __future__ import annotations
 
-import argparse
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from matrix import files
@@ -29,32 +28,23 @@ from matrix.report import advice, answer, changes
 from matrix.report.document import Document
 from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
+from matrix.selection.select import ReportOptions
 
 STEP_SUMMARY_LIMIT = 1_000_000  # GitHub refuses job summaries over 1 MiB
 
 
 @dataclass(frozen=True)
 class Extras:
-    """What a command adds to a plain report; read and checked up front."""
+    """The report options with the baseline read: done before a run starts,
+    so a broken baseline stops it before any env does."""
 
+    options: ReportOptions = field(default_factory=ReportOptions)
     baseline: Document | None = None
-    fail_on: tuple[str, ...] = changes.DEFAULT_FAIL_ON
-    upgrade: tuple[str, str] | None = None
-    history: bool = True
-    step_summary: Path | None = None
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, upgrade: tuple[str, str] | None) -> Extras:
-        baseline = getattr(args, "baseline", None)
-        fail_on = getattr(args, "fail_on", None)
-        summary = getattr(args, "step_summary", None)
-        return cls(
-            baseline=changes.read_baseline(Path(baseline)) if baseline else None,
-            fail_on=changes.check_fail_on(fail_on) if fail_on else changes.DEFAULT_FAIL_ON,
-            upgrade=upgrade,
-            history=not getattr(args, "no_history", False),
-            step_summary=Path(summary) if summary else None,
-        )
+    def read(cls, options: ReportOptions) -> Extras:
+        baseline = changes.read_baseline(options.baseline) if options.baseline else None
+        return cls(options, baseline)
 
 
 def publish(plan: Plan, settings: Settings, layout: Layout, extras: Extras) -> tuple[Document, int]:
@@ -64,20 +54,20 @@ def publish(plan: Plan, settings: Settings, layout: Layout, extras: Extras) -> t
     document = builder.build(plan, layout, settings)
     document = document.with_(answers=tuple(answer.answers(document)))
     if extras.baseline is not None:
-        found = changes.changes(extras.baseline, document, extras.fail_on)
+        found = changes.changes(extras.baseline, document, extras.options.fail_on)
         document = document.with_(changes=found)
-    if extras.upgrade is not None:
-        document = document.with_(advice=advice.advise(document, *extras.upgrade))
+    if extras.options.upgrade is not None:
+        document = document.with_(advice=advice.advise(document, *extras.options.upgrade))
     text = markdown.render(document)
     files.write_atomic(settings.reports / REPORT_JSON, jsonfile.dumps(document))
     files.write_atomic(settings.reports / REPORT_MD, text)
     files.write_atomic(settings.reports / REPORT_HTML, html.render(document))
     files.write_atomic(settings.reports / REPORT_SVG, svg.render(document))
     files.write_atomic(settings.reports / REPORT_JUNIT, junit.render(document))
-    if extras.history:
+    if extras.options.history:
         files.append_line(settings.reports / HISTORY, history_line(document))
-    if extras.step_summary is not None:
-        with extras.step_summary.open("a", encoding="utf-8") as summary:
+    if extras.options.step_summary is not None:
+        with extras.options.step_summary.open("a", encoding="utf-8") as summary:
             summary.write(markdown.truncate(text, STEP_SUMMARY_LIMIT))
     regressions = (document.changes or {}).get("regressions", 0)
     return document, 1 if regressions else 0

@@ -151,8 +151,14 @@ def make_plan(
     gpu_visible: bool,
     host_python: str,
     user_models: tuple[UserModel, ...] = (),
+    extra_env: str | None = None,
+    upgrade: tuple[str, str] | None = None,
 ) -> Plan:
-    """Choose the envs (with interpreters or reasons) and the other axes."""
+    """Choose the envs (with interpreters or reasons) and the other axes.
+
+    `upgrade` adds every flavour of both versions on CPU (the advice needs
+    them: tf-keras is one of the ways out); `extra_env` adds one env as
+    named (a CI shard's)."""
     chooser = _PythonChooser(interpreters, host_python, settings.python)
     if settings.envs:
         envs = _match_env_patterns(settings.envs, chooser, settings.devices)
@@ -160,6 +166,9 @@ def make_plan(
         envs = _on_devices(_preset_envs(settings.preset, chooser), settings.devices)
     if settings.tf:
         envs = _select_tf(envs, settings.tf, chooser, settings.devices)
+    if upgrade:
+        known = universe(interpreters, host_python, settings.python)
+        envs += [env for env in known if env.tf in upgrade and env.device == "cpu"]
     if settings.keras:
         if not any(env.flavour == "keras3" for env in envs):
             msg = (
@@ -170,6 +179,8 @@ def make_plan(
         envs = _with_keras_pins(envs, settings.keras)
     if settings.onednn_off:
         envs += [replace(e, onednn_off=True) for e in envs if e.device == "cpu"]
+    if extra_env is not None:
+        envs.append(_named_env(extra_env, chooser))
     ordered = sorted(dict.fromkeys(envs), key=_env_order)
     planned = tuple(
         replace(_place(env, interpreters, gpu_visible), pins=_pins_for(env, settings.pins))
@@ -309,6 +320,14 @@ def _match_env_patterns(
                 hint = suggest(pattern, [env.id for env in known])
                 raise ConfigError(f"{exc}{hint}") from exc
     return chosen
+
+
+def _named_env(env_id: str, chooser: _PythonChooser) -> Env:
+    try:
+        return Env.parse(env_id)
+    except ValueError as exc:
+        known = universe(chooser.interpreters, chooser.host, chooser.choice)
+        raise ConfigError(f"{exc}{suggest(env_id, [env.id for env in known])}") from exc
 
 
 def _env_order(env: Env) -> tuple[Any, ...]:

@@ -1,5 +1,8 @@
-"""Selection: from the command line and pyproject.toml to settings and a plan.
+"""Selection: from the command line and pyproject.toml to what a command works on.
 
+`select(args)` reads everything once (the config file, the options, the
+interpreters of this machine) and returns the settings, the plan, the
+output layout and the report options; every command starts from it.
 Everything here is checked before any env starts; a bad value is a
 ConfigError (exit code 2).
 """
@@ -7,12 +10,16 @@ ConfigError (exit code 2).
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from matrix import files
+from matrix.paths import Layout
+from matrix.results.status import Status
 from matrix.selection import axes, machine, usermodels
 from matrix.selection.config import ConfigError, Settings, build_settings, read_pyproject, suggest
-from matrix.selection.plan import Plan, make_plan, universe
+from matrix.selection.plan import Plan, make_plan
 
 SELECTION = (
     "preset",
@@ -32,6 +39,84 @@ SELECTION = (
 )
 PLACES = ("output", "reports", "envdir")
 FLAGS = ("fresh", "onednn_off", "unsafe", "download_python")
+DEFAULT_FAIL_ON = ("drift", "nan", "load-error", "predict-error", "crash", "timeout")
+SECTION_USER_MODELS = "user-models"
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What a command adds to a plain report, checked up front."""
+
+    baseline: Path | None = None  # a previous compat.json to compare with
+    fail_on: tuple[str, ...] = DEFAULT_FAIL_ON
+    upgrade: tuple[str, str] | None = None  # --from / --to
+    history: bool = True
+    step_summary: Path | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    settings: Settings
+    plan: Plan
+    layout: Layout
+    report: ReportOptions
+
+
+def select(
+    args: argparse.Namespace, *, stored: bool = False, extra_env: str | None = None
+) -> Selection:
+    """Everything a command works from, read once.
+
+    `stored`: the plan of the last run in the output folder, unless the
+    command line selects another (what `report`, `merge` and `repro` work on).
+    `extra_env`: an env to plan beside the configured ones (a CI shard names
+    its env explicitly)."""
+    config = config_path(args)
+    table = read_pyproject(config)
+    upgrade = upgrade_from(args)
+    settings = settings_from(args, table, upgrade)
+    layout = Layout(settings.output, settings.envdir)
+    users = user_models_from(args, table, config)
+    saved = files.read_json(layout.plan) if stored else None
+    if isinstance(saved, dict) and not selection_given(args) and upgrade is None:
+        plan = Plan.from_dict(saved)
+    else:
+        plan = plan_from(settings, users, extra_env=extra_env, upgrade=upgrade)
+    return Selection(settings, plan, layout, report_options(args, upgrade))
+
+
+def configured_plan(config: Path = Path("pyproject.toml")) -> Plan:
+    """The plan of the config file alone (what `nox -l` lists as sessions)."""
+    settings = build_settings(read_pyproject(config), {})
+    return plan_from(settings, ())
+
+
+def report_options(args: argparse.Namespace, upgrade: tuple[str, str] | None) -> ReportOptions:
+    baseline = getattr(args, "baseline", None)
+    if baseline is not None and not Path(baseline).is_file():
+        msg = f"Invalid --baseline {baseline}: expected a compat.json, and there is no such file"
+        raise ConfigError(msg)
+    fail_on = getattr(args, "fail_on", None)
+    summary = getattr(args, "step_summary", None)
+    return ReportOptions(
+        baseline=Path(baseline) if baseline else None,
+        fail_on=check_fail_on(fail_on) if fail_on else DEFAULT_FAIL_ON,
+        upgrade=upgrade,
+        history=not getattr(args, "no_history", False),
+        step_summary=Path(summary) if summary else None,
+    )
+
+
+def check_fail_on(statuses: list[str]) -> tuple[str, ...]:
+    valid = [s.value for s in Status]
+    for status in statuses:
+        if status not in valid:
+            msg = (
+                f"Unknown --fail-on status {status!r}: expected one of {', '.join(valid)}."
+                f"{suggest(status, valid)}"
+            )
+            raise ConfigError(msg)
+    return tuple(statuses)
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -46,8 +131,9 @@ def config_path(args: argparse.Namespace) -> Path:
     return path
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    file_values = read_pyproject(config_path(args))
+def settings_from(
+    args: argparse.Namespace, file_values: dict[str, Any], upgrade: tuple[str, str] | None
+) -> Settings:
     timeouts = dict(file_values.get("timeouts") or {})
     for name in ("cell", "start", "install"):
         value = getattr(args, f"{name}_timeout", None)
@@ -65,7 +151,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         )
         raise ConfigError(msg)
     settings = build_settings(file_values, cli)
-    upgrade = upgrade_from(args)
     if upgrade and not settings.envs and not settings.tf:
         # The upgrade question alone selects both versions, every flavour.
         settings = replace(settings, tf=upgrade)
@@ -91,10 +176,11 @@ def upgrade_from(args: argparse.Namespace) -> tuple[str, str] | None:
     return old, new
 
 
-def user_models_from(args: argparse.Namespace) -> tuple[usermodels.UserModel, ...]:
+def user_models_from(
+    args: argparse.Namespace, table: dict[str, Any], config: Path
+) -> tuple[usermodels.UserModel, ...]:
     """User models of the config file, then of the command line."""
-    config = config_path(args)
-    declared = read_pyproject(config).get("user-models", [])
+    declared = table.get(SECTION_USER_MODELS, [])
     if not isinstance(declared, list):
         msg = f"[[tool.compat-matrix.user-models]] in {config} must be an array of tables"
         raise ConfigError(msg)
@@ -109,41 +195,24 @@ def plan_from(
     extra_env: str | None = None,
     upgrade: tuple[str, str] | None = None,
 ) -> Plan:
-    interpreters = machine.discover()
-
-    def make(chosen: Settings) -> Plan:
+    def make() -> Plan:
         return make_plan(
-            chosen,
-            interpreters,
+            settings,
+            machine.discover(),
             gpu_visible=machine.gpu_visible(),
             host_python=machine.host_version(),
             user_models=user_models,
+            extra_env=extra_env,
+            upgrade=upgrade,
         )
 
-    plan = make(settings)
+    plan = make()
     missing = sorted({p.env.python for p in plan.envs if p.interpreter is None})
     if settings.download_python and missing:
         failed = machine.download_pythons(missing)
         if failed:
             print(f"warning: uv could not install Python {', '.join(missing)}: {failed}")
-        interpreters = machine.discover()
-        plan = make(settings)
-    wanted = list(plan.env_ids)
-    if extra_env is not None and extra_env not in wanted:
-        # A single env's session may name an env outside the configured
-        # selection (CI shards pass explicit ids): plan it beside the rest.
-        wanted.append(extra_env)
-    if upgrade:
-        # The advice needs every flavour of both versions (tf-keras is one of
-        # the ways out), on CPU.
-        known = universe(interpreters, machine.host_version(), settings.python)
-        wanted += [
-            env.id
-            for env in known
-            if env.tf in upgrade and env.device == "cpu" and env.id not in wanted
-        ]
-    if wanted != plan.env_ids:
-        plan = make(replace(settings, envs=tuple(wanted), tf=()))
+        plan = make()  # with the Pythons uv brought
     if next(plan.cells(), None) is None:
         formats, loaders = ", ".join(plan.formats), ", ".join(plan.loaders)
         msg = (
