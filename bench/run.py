@@ -45,6 +45,7 @@ from matrix.report import jsonfile  # noqa: E402
 from matrix.report.document import Document  # noqa: E402
 from matrix.results import store  # noqa: E402
 from matrix.results.records import ArtifactEntry  # noqa: E402
+from matrix.results.status import Status  # noqa: E402
 from matrix.selection import axes, machine  # noqa: E402
 from matrix.selection.config import Settings  # noqa: E402
 from matrix.selection.plan import Plan, make_plan  # noqa: E402
@@ -66,7 +67,7 @@ FORMATS = ["h5", "keras", "savedmodel", "weights"]
 LOADERS = ["keras", "saved-model", "serving", "tfsm-layer"]
 JOBS = 2
 WORK = ROOT / "build" / "bench"
-MEASURED = {"identical", "close", "drift", "nan", "load-error", "predict-error", "crash", "timeout"}
+MEASURED = Status.values(lambda s: s.measured)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,13 +319,7 @@ def _host_seconds(envs: list[str], out: Path) -> dict[str, Any]:
     from matrix.report import document as builder
     from matrix.report import html, jsonfile, markdown, svg
 
-    settings = Settings(
-        envs=tuple(envs),
-        models=tuple(MODELS),
-        policies=tuple(POLICIES),
-        formats=tuple(FORMATS),
-        loaders=tuple(LOADERS),
-    )
+    settings = _settings(envs)
     plan = _plan(envs)
     layout = Layout(out, ROOT / ".nox")
     started = time.monotonic()
@@ -408,20 +403,10 @@ def _naive(envs: list[str], work: Path) -> dict[str, Any]:
     }
     files.write_json(work / "plan.json", naive_plan)
     _warm_pip_cache(naive_plan["envs"])
-    env = {**os.environ, "NAIVE_PLAN": str(work / "plan.json")}
-    nox = [
-        sys.executable,
-        "-m",
-        "nox",
-        "-f",
-        str(ROOT / "bench" / "naive_noxfile.py"),
-        "--envdir",
-        str(work / "envs"),
-    ]
     started = time.monotonic()
-    subprocess.run([*nox, "-s", "produce"], env=env, cwd=ROOT, check=True, capture_output=True)
+    _naive_session(work, "produce")
     _consume_tasks(plan, layout, work)
-    subprocess.run([*nox, "-s", "consume"], env=env, cwd=ROOT, check=True, capture_output=True)
+    _naive_session(work, "consume")
     seconds = time.monotonic() - started
     sessions = len(envs) + len(envs) ** 2
     return {
@@ -435,34 +420,36 @@ def _naive(envs: list[str], work: Path) -> dict[str, Any]:
 def _naive_again(envs: list[str], work: Path) -> dict[str, Any]:
     """The naive noxfile a second time with nox's `-r`: its venvs are reused,
     so what is left is its process start-ups and serial sessions."""
-    env = {**os.environ, "NAIVE_PLAN": str(work / "plan.json")}
-    nox = [
-        sys.executable,
-        "-m",
-        "nox",
-        "-r",
-        "-f",
-        str(ROOT / "bench" / "naive_noxfile.py"),
-        "--envdir",
-        str(work / "envs"),
-    ]
     started = time.monotonic()
-    subprocess.run([*nox, "-s", "produce"], env=env, cwd=ROOT, check=True, capture_output=True)
-    subprocess.run([*nox, "-s", "consume"], env=env, cwd=ROOT, check=True, capture_output=True)
+    _naive_session(work, "produce", reuse=True)
+    _naive_session(work, "consume", reuse=True)
     seconds = time.monotonic() - started
     return {"seconds": round(seconds, 2), "envs": len(envs), "cells": _naive_cells(work)}
 
 
-def _plan(envs: list[str]) -> Plan:
-    settings = Settings(
+def _naive_session(work: Path, session: str, reuse: bool = False) -> None:
+    """One session of the naive noxfile (every env of it), nox's defaults or `-r`."""
+    env = {**os.environ, "NAIVE_PLAN": str(work / "plan.json")}
+    noxfile = str(ROOT / "bench" / "naive_noxfile.py")
+    command = [sys.executable, "-m", "nox", *(["-r"] if reuse else []), "-f", noxfile]
+    command += ["--envdir", str(work / "envs"), "-s", session]
+    subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True)
+
+
+def _settings(envs: list[str]) -> Settings:
+    """The benchmark's selection over these envs."""
+    return Settings(
         envs=tuple(envs),
         models=tuple(MODELS),
         policies=tuple(POLICIES),
         formats=tuple(FORMATS),
         loaders=tuple(LOADERS),
     )
+
+
+def _plan(envs: list[str]) -> Plan:
     return make_plan(
-        settings, machine.discover(), gpu_visible=False, host_python=machine.host_version()
+        _settings(envs), machine.discover(), gpu_visible=False, host_python=machine.host_version()
     )
 
 
@@ -481,6 +468,7 @@ def _naive_env(planned: Any, plan: Plan, layout: Layout, work: Path) -> dict[str
         # The naive way has no sandbox: the probes run unconfined.
         "environment": {
             **planned.env.environment(),
+            "COMPAT_MATRIX_FLAVOUR": planned.env.flavour,
             "COMPAT_MATRIX_THREADS": "0",
             "COMPAT_MATRIX_SANDBOX": "off",
             "COMPAT_MATRIX_NETWORK": "open",

@@ -1,22 +1,38 @@
-"""The on-disk layout, in one place. Probes get concrete paths from here.
+"""The on-disk layout and every file name, in one place. Probes get
+concrete paths from here.
 
 <output>/plan.json                          the last run's plan (for `report`)
 <output>/envs/<env>.json                    env state: status, versions, reason
 <output>/artifacts/<env>/manifest.json      what a producer saved, with sha256
-<output>/artifacts/<env>/<model>-<policy>.<format>
+<output>/artifacts/<env>/<model>-<policy><suffix>   one artifact (FORMAT_SUFFIX)
 <output>/artifacts/<env>/<model>-<policy>.ref.npz   reference inputs/outputs
+<output>/user/<name>/                       a user model's copy, with its manifest
 <output>/results/<env>.jsonl                one line per measured cell
-<output>/outputs/<env>/<cell-key>.npz       a consumer's predictions
-<output>/inspections/<sha256>.json          what the safety inspector found in an artifact
+<output>/outputs/<env>/<producer>__<artifact>__<loader>.npz   a consumer's predictions
+<output>/inspections/<key>.json             what the safety inspector found in an artifact
 <output>/logs/<env>/<phase>.log             probe and installer output
-<envdir>/<env>/                             the virtualenv (built via nox)
+<output>/tmp/<env>/<phase>/                 a probe's working folder, HOME and TMPDIR
+<output>/repro/<cell>/                      a cell's standalone reproduction
+<envdir>/<env>/                             the virtualenv (built with uv)
 <envdir>/<env>/.matrix-env.json             the spec it was built from
+<reports>/compat.{md,json,html,svg}, junit.xml, history.jsonl
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+# A user model's producer id is `user:<name>`; its files live in <output>/user/<name>.
+USER_PREFIX = "user:"
+
+
+def is_user_producer(producer: str) -> bool:
+    return producer.startswith(USER_PREFIX)
+
+
+def user_producer(name: str) -> str:
+    return f"{USER_PREFIX}{name}"
 
 
 def _probes_dir() -> Path:
@@ -76,8 +92,8 @@ class Layout:
 
     def artifacts(self, producer: str) -> Path:
         """A producer env's artifacts, or a user model's copy (`user:<name>`)."""
-        if producer.startswith("user:"):
-            return self.output / "user" / producer[len("user:") :]
+        if is_user_producer(producer):
+            return self.output / "user" / producer.removeprefix(USER_PREFIX)
         return self.output / "artifacts" / producer
 
     def manifest(self, env_id: str) -> Path:

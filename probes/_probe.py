@@ -178,23 +178,28 @@ def limit_memory(megabytes):
 def load_keras():
     """Return (keras module, flavour) for this env.
 
-    `tf-keras` when the env asks for legacy Keras, `keras3` when the
-    importable `keras` is 3.x, otherwise `keras2` (tf.keras, TF <= 2.15).
+    The flavour is the host's word (COMPAT_MATRIX_FLAVOUR, from its release
+    table), never guessed from version strings here: `keras2` is tf.keras
+    (TF <= 2.15), `keras3` the `keras` package, `tf-keras` the legacy
+    package that TF_USE_LEGACY_KERAS=1 selects.
     """
     import tensorflow as tf
 
-    if os.environ.get("TF_USE_LEGACY_KERAS") == "1":
+    flavour = os.environ.get("COMPAT_MATRIX_FLAVOUR")
+    if flavour == "tf-keras":
         import tf_keras
 
-        return tf_keras, "tf-keras"
-    try:
+        return tf_keras, flavour
+    if flavour == "keras3":
         import keras
 
-        if str(getattr(keras, "__version__", "")).startswith("3"):
-            return keras, "keras3"
-    except ImportError:
-        pass
-    return tf.keras, "keras2"
+        return keras, flavour
+    if flavour == "keras2":
+        return tf.keras, flavour
+    raise RuntimeError(
+        "COMPAT_MATRIX_FLAVOUR must name the env's Keras flavour "
+        "(keras2, keras3 or tf-keras); got %r" % flavour
+    )
 
 
 def package_version(*names):

@@ -81,6 +81,7 @@ def test_advice_table_is_a_markdown_block_of_its_own() -> None:
 
     doc = document([cell(NEW, "h5", "keras", "identical"), cell(NEW, "keras", "keras", "crash")])
     doc = doc.with_(advice=advise(doc, "2.15", "2.21"))
-    text = _advice(doc, {OLD: "2.15 k2", NEW: "2.21 k3", LEGACY: "2.21 tfk"})
+    assert doc.advice is not None
+    text = _advice(doc.advice, {OLD: "2.15 k2", NEW: "2.21 k3", LEGACY: "2.21 tfk"})
     # A table glued to the paragraph above it is not a table in GitHub's Markdown.
     assert "no measured way out.\n\n| saved in" in text

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from matrix.paths import Layout
 from matrix.run import estimate
+from matrix.selection import axes
 from matrix.selection.config import Settings
 from tests.conftest import plan_for
 
@@ -16,7 +17,7 @@ def test_an_empty_envdir_builds_every_venv_once(layout: Layout) -> None:
     found = estimate.estimate(plan, layout, jobs=2)
     assert found.envs == 6
     assert found.to_build == 3
-    assert found.disk_gb > 3 * estimate.ENV_DISK_GB[True]
+    assert found.disk_gb > 3 * axes.RELEASES["2.15"].env_disk_gb
     assert found.seconds_cold > found.seconds > 0
 
 

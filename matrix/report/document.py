@@ -342,28 +342,22 @@ def _resolve(key: CellKey, stored: Stored, settings: Settings) -> Cell | None:
 
 
 def _env_level(key: CellKey, stored: Stored) -> Cell | None:
-    consumer = stored.states[key.consumer]
-    if consumer.status == "unavailable":
-        return _decided(key, Status.UNAVAILABLE, f"consumer {key.consumer}: {consumer.reason}")
-    if consumer.status == "env-error":
-        return _decided(
-            key,
-            Status.ENV_ERROR,
-            f"consumer {key.consumer}: {_first_line(consumer.reason)}",
-            error_text=consumer.reason,
-        )
-    producer = stored.states.get(key.producer)  # user models have no env
-    if producer is None:
-        return None
-    if producer.status == "unavailable":
-        return _decided(key, Status.UNAVAILABLE, f"producer {key.producer}: {producer.reason}")
-    if producer.status == "env-error":
-        return _decided(
-            key,
-            Status.NO_ARTIFACT,
-            f"producer env {key.producer} failed: {_first_line(producer.reason)}",
-            error_text=producer.reason,
-        )
+    """A cell decided by its envs alone: a consumer that is unavailable or
+    broken, a producer that is (so nothing was saved). User models have no env."""
+    # (role, env id, status a broken env gives the cell, how its reason reads)
+    roles = (
+        ("consumer", key.consumer, Status.ENV_ERROR, "consumer {env}: {why}"),
+        ("producer", key.producer, Status.NO_ARTIFACT, "producer env {env} failed: {why}"),
+    )
+    for role, env_id, broken, words in roles:
+        state = stored.states.get(env_id)
+        if state is None:
+            continue
+        if state.status == "unavailable":
+            return _decided(key, Status.UNAVAILABLE, f"{role} {env_id}: {state.reason}")
+        if state.status == "env-error":
+            reason = words.format(env=env_id, why=_first_line(state.reason))
+            return _decided(key, broken, reason, error_text=state.reason)
     return None
 
 
@@ -408,16 +402,9 @@ def _measured(
 
 
 def _part(cell: Cell, dtype_drift: list[str] | None = None) -> Part:
-    return Part(
-        status=cell.status,
-        max_abs=cell.max_abs,
-        max_rel=cell.max_rel,
-        max_ulp=cell.max_ulp,
-        error_type=cell.error_type,
-        error=cell.error,
-        seconds=cell.seconds,
-        dtype_drift=_tuple(dtype_drift),
-    )
+    """What a cell keeps of a measurement beside its headline one."""
+    shared = {f.name: getattr(cell, f.name) for f in fields(Part) if f.name != "dtype_drift"}
+    return Part(**shared, dtype_drift=_tuple(dtype_drift))
 
 
 def _tuple(found: list[str] | None) -> tuple[str, ...] | None:

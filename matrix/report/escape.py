@@ -40,13 +40,6 @@ def md_cell(text: object, limit: int = 300) -> str:
     return escaped.replace("@", "@\u200b")
 
 
-def md_code(text: object) -> str:
-    """An inline code span for trusted-shape text (ids), with fences that fit."""
-    cleaned = " ".join(plain(text).split())
-    fence = "`" * (max((len(m) for m in re.findall(r"`+", cleaned)), default=0) + 1)
-    return f"{fence} {cleaned} {fence}" if "`" in cleaned else f"{fence}{cleaned}{fence}"
-
-
 def terminal(text: object) -> str:
     """Text safe to print on a terminal: ANSI escapes and control characters
     (from file names, exception messages) spelled out, never obeyed."""

@@ -57,8 +57,8 @@ def render(document: Document) -> str:
         "<h2>Producer × consumer, per format and loader</h2>",
         *[_grid(grid, labels) for grid in view.grids(document)],
         _squares(document, labels),
-        _advice(document, labels),
-        _changes(document, labels),
+        _advice(document.advice, labels) if document.advice else "",
+        _changes(document.changes, labels) if document.changes else "",
         _failing(document, labels),
     ]
     return (
@@ -253,10 +253,7 @@ def _cause_link(cause: str, causes: Mapping[str, JsonObject]) -> str:
     return f'<a href="#cause-{_text(cause)}">{_text(title)}</a>'
 
 
-def _advice(document: Document, labels: dict[str, str]) -> str:
-    advice = document.advice
-    if not advice:
-        return ""
+def _advice(advice: JsonObject, labels: dict[str, str]) -> str:
     rows = "".join(
         f"<tr><td>{_text(labels.get(r['producer'], r['producer']))}</td><td>{_text(r['model'])}"
         f"</td><td>{_text(r['policy'])}</td><td>{_text(r['format'])}</td>"
@@ -276,10 +273,7 @@ def _advice(document: Document, labels: dict[str, str]) -> str:
     )
 
 
-def _changes(document: Document, labels: dict[str, str]) -> str:
-    found = document.changes
-    if not found:
-        return ""
+def _changes(found: JsonObject, labels: dict[str, str]) -> str:
     rows = "".join(
         f"<tr><td>{_text(kind)}</td>{_key_cells(c, labels)}"
         f"<td>{badge(c['before'])} to {badge(c['after'])}</td></tr>"

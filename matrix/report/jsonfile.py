@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from matrix.files import JsonObject
+from matrix.paths import USER_PREFIX, is_user_producer
 from matrix.report.document import SCHEMA_VERSION, Document
 from matrix.results.cells import KEY_FIELDS, Cell
 
@@ -84,8 +85,8 @@ def _places(cell: Mapping[str, Any], artifacts: Mapping[tuple[str, ...], Any]) -
     artifact = artifacts.get((cell["producer"], cell["model"], cell["policy"], cell["format"]))
     if artifact and artifact.get("files"):
         path = min(artifact["files"], key=len).split("/", 1)[0]
-        root = "<output>/user/" if cell["producer"].startswith("user:") else "<output>/artifacts/"
-        producer = cell["producer"].removeprefix("user:")
+        root = "<output>/user/" if is_user_producer(cell["producer"]) else "<output>/artifacts/"
+        producer = cell["producer"].removeprefix(USER_PREFIX)
         places["{artifact}"] = f"{root}{producer}/{path}"
     return places
 

@@ -14,10 +14,11 @@ from collections import defaultdict
 from matrix.report.document import Document
 from matrix.report.escape import shorten, xml_text
 from matrix.results.cells import Cell
+from matrix.results.status import Status
 
-_FAILURES = {"drift", "nan"}
-_ERRORS = {"load-error", "predict-error", "crash", "timeout", "no-artifact", "env-error"}
-_SKIPPED = {"not-applicable", "unavailable"}
+_FAILURES = Status.values(lambda s: s.junit == "failure")
+_ERRORS = Status.values(lambda s: s.junit == "error")
+_SKIPPED = Status.values(lambda s: s.junit == "skipped")
 
 
 def render(document: Document) -> str:

@@ -29,11 +29,11 @@ def render(document: Document) -> str:
     parts = [
         _header(document),
         # The question the user asked (--from/--to) first, then the main paths.
-        _advice(document, labels),
+        _advice(document.advice, labels) if document.advice else "",
         _answers(document, labels),
         _self_check(document, labels),
         _unexplained(document, labels),
-        _changes(document, labels),
+        _changes(document.changes, labels) if document.changes else "",
         _envs(document, labels),
         _user_models(document),
         _legend(),
@@ -254,13 +254,10 @@ def _unexplained(document: Document, labels: dict[str, str]) -> str:
     )
 
 
-def _changes(document: Document, labels: dict[str, str]) -> str:
-    found = document.changes
-    if not found:
-        return ""
-    base = found["baseline"]
+def _changes(found: JsonObject, labels: dict[str, str]) -> str:
+    since = found["baseline"].get("when") or "the baseline"
     lines = [
-        f"## Changes since {md_cell(base.get('when') or 'the baseline')}",
+        f"## Changes since {md_cell(since)}",
         "",
         f"Regressions (into {md_cell(', '.join(found['fail_on']))}): **{found['regressions']}**. "
         f"New breakages: {len(found['breakages'])}. Drift past tolerance: "
@@ -290,24 +287,12 @@ def _changes(document: Document, labels: dict[str, str]) -> str:
                 ]
                 for c in found[kind]
             ]
-            headers = [
-                "producer",
-                "consumer",
-                "model",
-                "policy",
-                "format",
-                "loader",
-                "change",
-                "now",
-            ]
+            headers = [*KEY_FIELDS, "change", "now"]
             lines += ["", f"### {title}", "", _table(rows, headers)]
     return "\n".join(lines)
 
 
-def _advice(document: Document, labels: dict[str, str]) -> str:
-    advice = document.advice
-    if not advice:
-        return ""
+def _advice(advice: JsonObject, labels: dict[str, str]) -> str:
     summary = advice["summary"]
     lines = [
         f"## Upgrade advice: TF {md_cell(advice['from'])} → {md_cell(advice['to'])}",
@@ -475,16 +460,7 @@ def _silent(document: Document, labels: dict[str, str]) -> str:
         ]
         for cell in cells
     ]
-    headers = [
-        "producer",
-        "consumer",
-        "model",
-        "policy",
-        "format",
-        "loader",
-        "status",
-        "what changed",
-    ]
+    headers = [*KEY_FIELDS, "status", "what changed"]
     return (
         f"## {view.SILENT_MARK} Silent changes ({len(cells)})\n\n"
         "Cells whose model loaded, but not quite as saved.\n\n" + _table(rows, headers)
@@ -501,7 +477,7 @@ def _details(document: Document, labels: dict[str, str]) -> str:
         title = f"### {SYMBOLS[status]} `{status.value}` ({len(cells)})\n\n"
         if status is Status.DRIFT:
             headers = [
-                *["producer", "consumer", "model", "policy", "format", "loader"],
+                *KEY_FIELDS,
                 *["max abs", "max rel", "max ULP", "note", "known cause", "replay by hand"],
             ]
             causes = document.causes or {}

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 
 from matrix.files import JsonObject
 from matrix.results.cells import Cell
+from matrix.results.status import Status
 from matrix.selection import axes
 
 # Outcomes that mean the env could not read or reproduce its own artifact
 # (`no-artifact` is a save failure, reported with the producer's notes).
-READ_FAILURES = frozenset({"drift", "nan", "load-error", "predict-error", "crash", "timeout"})
+READ_FAILURES = Status.values(lambda s: s.read_failure)
 
 
 def is_diagonal(cell: Cell) -> bool:

@@ -28,7 +28,7 @@ README = "README.md"
 # Packages that decide how a model loads, named in the README's install line.
 _PINNED = ("tensorflow", "tensorflow-cpu", "tf-nightly", "tf-keras", "keras", "numpy", "h5py")
 # Statuses with nothing to replay: no load ran.
-_NOTHING = {Status.NOT_APPLICABLE, Status.NO_ARTIFACT, Status.UNAVAILABLE, Status.ENV_ERROR}
+_NOTHING = frozenset(s for s in Status if not s.measured)
 
 
 def cell_id(key: CellKey) -> str:

@@ -15,20 +15,19 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from matrix.files import JsonObject
+from matrix.results.compare import Distances
 from matrix.results.records import RecordError, is_user_producer
 from matrix.results.status import Status
+from matrix.selection.plan import CellKey
 
 KEY_FIELDS = ("producer", "consumer", "model", "policy", "format", "loader")
 
 
 @dataclass(frozen=True)
-class Part:
+class Part(Distances):
     """A measurement beside the cell's headline one."""
 
     status: str
-    max_abs: float | None = None
-    max_rel: float | None = None
-    max_ulp: int | None = None
     error_type: str | None = None
     error: str | None = None
     seconds: float | None = None
@@ -57,21 +56,15 @@ class Part:
 
 
 @dataclass(frozen=True)
-class Cell:
-    producer: str
-    consumer: str
-    model: str
-    policy: str
-    format: str
-    loader: str
+class Cell(CellKey, Distances):
+    """Its key (producer, consumer, model, policy, format, loader), its
+    status, and how far its outputs are from the reference."""
+
     status: str
     reason: str | None = None
     error_type: str | None = None
     error: str | None = None  # the message's first line, or the reason
     error_text: str | None = None  # the full traceback
-    max_abs: float | None = None
-    max_rel: float | None = None
-    max_ulp: int | None = None
     seconds: float | None = None
     nondeterministic: bool = False
     config_drift: tuple[str, ...] | None = None

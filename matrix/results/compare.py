@@ -18,13 +18,30 @@ from matrix.selection.config import Tolerance
 _ORDERED_INT = {2: np.int16, 4: np.int32, 8: np.int64}
 
 
-@dataclass(frozen=True)
-class Comparison:
-    status: Status
+@dataclass(frozen=True, kw_only=True)
+class Distances:
+    """How far outputs are from the reference: largest absolute and relative
+    difference, and in units in the last place (ULP) of the reference dtype."""
+
     max_abs: float | None = None
     max_rel: float | None = None
     max_ulp: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison(Distances):
+    status: Status
     detail: str | None = None
+
+    @classmethod
+    def of(cls, status: Status, far: Distances, detail: str | None = None) -> Comparison:
+        return cls(
+            status=status,
+            detail=detail,
+            max_abs=far.max_abs,
+            max_rel=far.max_rel,
+            max_ulp=far.max_ulp,
+        )
 
 
 def compare_outputs(
@@ -32,39 +49,30 @@ def compare_outputs(
 ) -> Comparison:
     if len(reference) != len(actual):
         return Comparison(
-            Status.DRIFT,
+            status=Status.DRIFT,
             detail=f"model returned {len(actual)} output(s); the reference has {len(reference)}",
         )
     for index, (ref, out) in enumerate(zip(reference, actual, strict=True)):
         if ref.shape != out.shape:
             return Comparison(
-                Status.DRIFT,
+                status=Status.DRIFT,
                 detail=f"output {index} has shape {out.shape}; the reference has {ref.shape}",
             )
     pairs = [(_float(r), _float(a)) for r, a in zip(reference, actual, strict=True)]
-    max_abs, max_rel, max_ulp = _distances(reference, actual)
+    far = _distances(reference, actual)
     for index, (ref, out) in enumerate(pairs):
         if _nonfinite_pattern_differs(ref, out):
-            return Comparison(
-                Status.NAN,
-                max_abs,
-                max_rel,
-                max_ulp,
-                detail=f"output {index}: NaN/Inf positions differ from the reference",
-            )
+            detail = f"output {index}: NaN/Inf positions differ from the reference"
+            return Comparison.of(Status.NAN, far, detail)
     if all(_bitwise_equal(r, a) for r, a in zip(reference, actual, strict=True)):
-        return Comparison(Status.IDENTICAL, 0.0, 0.0, 0)
+        return Comparison(status=Status.IDENTICAL, max_abs=0.0, max_rel=0.0, max_ulp=0)
     within = all(_within(ref, out, tolerance) for ref, out in pairs)
-    status = Status.CLOSE if within else Status.DRIFT
-    return Comparison(status, max_abs, max_rel, max_ulp)
+    return Comparison.of(Status.CLOSE if within else Status.DRIFT, far)
 
 
 def _float(array: np.ndarray) -> np.ndarray:
-    if array.dtype.kind in "fc":
-        return array.astype(np.float64)
-    if array.dtype.kind in "iub":
-        return array.astype(np.float64)
-    return array
+    """Numbers (float, complex, int, bool) as float64; anything else as it is."""
+    return array.astype(np.float64) if array.dtype.kind in "fciub" else array
 
 
 def _bitwise_equal(ref: np.ndarray, out: np.ndarray) -> bool:
@@ -89,9 +97,7 @@ def _within(ref: np.ndarray, out: np.ndarray, tolerance: Tolerance) -> bool:
     return bool(np.all(diff <= tolerance.atol + tolerance.rtol * np.abs(ref[finite])))
 
 
-def _distances(
-    reference: Sequence[np.ndarray], actual: Sequence[np.ndarray]
-) -> tuple[float | None, float | None, int | None]:
+def _distances(reference: Sequence[np.ndarray], actual: Sequence[np.ndarray]) -> Distances:
     abs_max = rel_max = 0.0
     ulp_max = 0
     numeric = False
@@ -109,8 +115,8 @@ def _distances(
         rel_max = max(rel_max, float((diff / scale).max()))
         ulp_max = max(ulp_max, _max_ulp(ref, out, finite))
     if not numeric:
-        return None, None, None
-    return abs_max, rel_max, ulp_max
+        return Distances()
+    return Distances(max_abs=abs_max, max_rel=rel_max, max_ulp=ulp_max)
 
 
 def _max_ulp(ref: np.ndarray, out: np.ndarray, finite: np.ndarray) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix.results.cells import Cell
+from matrix.results.status import Status
 from matrix.selection.config import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -29,9 +30,7 @@ else:  # pragma: no cover - Python 3.10 hosts
 
 KNOWN_FILE = Path(__file__).with_name("known.toml")
 # Statuses a cause may explain: failures, and refusals to save.
-EXPLAINABLE = frozenset(
-    {"drift", "nan", "load-error", "predict-error", "crash", "timeout", "no-artifact"}
-)
+EXPLAINABLE = Status.values(lambda s: s.failing)
 KINDS = ("upstream", "format", "by-design")
 _LISTS = (
     "status",

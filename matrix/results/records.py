@@ -21,27 +21,21 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from matrix.files import JsonObject
+from matrix.paths import is_user_producer, user_producer
+
+__all__ = ["is_user_producer", "user_producer"]  # where the records' readers look for them
 
 # The versions of what is written: a manifest, a probe's events (checked on
 # its hello: host and probes must come from the same version).
 MANIFEST_SCHEMA = 1
 PROBE_SCHEMA = 2
 
-USER_PREFIX = "user:"  # a user model's producer id: user:<name>
 
 R = TypeVar("R")
 
 
 class RecordError(ValueError):
     """A stored or received record is not what its type says."""
-
-
-def is_user_producer(producer: str) -> bool:
-    return producer.startswith(USER_PREFIX)
-
-
-def user_producer(name: str) -> str:
-    return f"{USER_PREFIX}{name}"
 
 
 # -- reading and writing ----------------------------------------------------------

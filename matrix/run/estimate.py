@@ -21,10 +21,6 @@ BUILD_SECONDS = 25.0  # one env, TensorFlow already in uv's cache
 BUILD_SECONDS_COLD = 120.0  # the same with nothing cached
 PRODUCE_SECONDS_PER_ARTIFACT = 0.55
 CONSUME_SECONDS_PER_CELL = 0.14
-# Disk of one built env, measured with `du` on envs that share nothing:
-# TF 2.5-2.11 0.8-1.1 GB, TF 2.12-2.21 1.0-1.8 GB (uv hard-links files from
-# its cache, so a second env of the same TensorFlow costs less).
-ENV_DISK_GB = {False: 1.1, True: 1.8}  # keyed by "TF >= 2.12"
 ARTIFACTS_MB_PER_ENV = 9.0
 RESULTS_KB_PER_CELL = 0.7
 
@@ -73,7 +69,7 @@ def estimate(plan: Plan, layout: Layout, jobs: int) -> Estimate:
         for c in plan.cells()
         if c.consumer in running and (c.producer in running or is_user_producer(c.producer))
     )
-    disk = sum(ENV_DISK_GB[p.env.release.version >= (2, 12)] for p in to_build)
+    disk = sum(p.env.release.env_disk_gb for p in to_build)
     disk += len(producers) * ARTIFACTS_MB_PER_ENV / 1024 + cells * RESULTS_KB_PER_CELL / 2**20
     work = artifacts * PRODUCE_SECONDS_PER_ARTIFACT + cells * CONSUME_SECONDS_PER_CELL
     lanes = max(1, min(jobs, len(runnable) or 1))

@@ -63,6 +63,8 @@ def probe_command(  # noqa: PLR0917 - what one probe process is given
     memory = settings.memory_mb if ready.planned.env.device == "cpu" else 0
     environment = {
         **ready.planned.env.environment(),
+        # The Keras the probe imports: the release table's word, not the probe's guess.
+        "COMPAT_MATRIX_FLAVOUR": ready.planned.env.flavour,
         "COMPAT_MATRIX_THREADS": str(threads),
         "COMPAT_MATRIX_MEMORY_MB": str(memory),
         "COMPAT_MATRIX_WRITABLE": os.pathsep.join(str(p) for p in [workdir, *writable]),

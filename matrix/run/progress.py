@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from matrix.report.escape import terminal
+from matrix.results.status import Status
 
 PLAIN_EVERY = 30.0
-FAILING = {"drift", "nan", "load-error", "predict-error", "crash", "timeout", "no-artifact"}
+FAILING = Status.values(lambda s: s.failing)
 
 
 @dataclass

@@ -52,27 +52,18 @@ class ProduceTask:
         return _plain(self)
 
 
-@dataclass(frozen=True)
-class ConsumeTask:
-    """Load one artifact through one loader, predict, save the outputs."""
+@dataclass(frozen=True, kw_only=True)
+class LoadTask:
+    """What every load needs: the artifact's files as its manifest lists
+    them, the loader, and the gate's word."""
 
-    id: str  # the cell key the result is stored under
-    producer: str
+    id: str
     model: str
-    policy: str | None  # the artifact's own policy; None for a user model
     format: str
     loader: str
-    artifact_sha256: str
     root: str
     path: str
     files: Mapping[str, str]
-    reference: str | None
-    reference_sha256: str | None
-    output: str
-    output_own: str
-    output_inference: str
-    input_names: tuple[str, ...] | None = None
-    output_names: tuple[str, ...] | None = None
     custom_objects_module: str | None = None
     safe_mode: bool = True
     gate: str = GATE_OPEN
@@ -84,23 +75,26 @@ class ConsumeTask:
         return _plain(self)
 
 
-@dataclass(frozen=True)
-class ReferenceTask:
+@dataclass(frozen=True, kw_only=True)
+class ConsumeTask(LoadTask):
+    """Load one artifact through one loader, predict, save the outputs;
+    `id` is the cell key the result is stored under."""
+
+    producer: str
+    policy: str | None  # the artifact's own policy; None for a user model
+    artifact_sha256: str
+    reference: str | None
+    reference_sha256: str | None
+    output: str
+    output_own: str
+    output_inference: str
+    input_names: tuple[str, ...] | None = None
+    output_names: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferenceTask(LoadTask):
     """Load a user model in a baseline env and write its reference outputs."""
 
-    id: str
-    model: str
-    format: str
-    loader: str
-    root: str
-    path: str
-    files: Mapping[str, str]
     inputs: str | None
     write_reference: str
-    custom_objects_module: str | None = None
-    safe_mode: bool = True
-    gate: str = GATE_OPEN
-    must_resolve: tuple[tuple[str, str], ...] = ()
-
-    def to_dict(self) -> JsonObject:
-        return _plain(self)

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from matrix.results.status import NamedEnum
+
 # Bump when an inspector changes what it finds, so stored inspections are redone.
 INSPECTOR_VERSION = "1"
 
@@ -42,11 +44,13 @@ class Kind(str, enum.Enum):
     CUSTOM = "custom"
 
 
-class Scope(str, enum.Enum):
-    CONFIG = "config"
-    GRAPH = "graph"
-    WEIGHTS = "weights"
-    EVERYTHING = "everything"
+class Scope(NamedEnum):
+    """Which part of a load meets a finding."""
+
+    CONFIG = enum.auto()  # the Keras config load_model reads
+    GRAPH = enum.auto()  # the TensorFlow graph every SavedModel loader runs
+    WEIGHTS = enum.auto()  # the stored weights every loader reads
+    EVERYTHING = enum.auto()  # the whole file (an unreadable or refused one)
 
 
 # Kinds that only inform; the gate never refuses a load for them.

@@ -133,7 +133,7 @@ def read_pyproject(path: Path) -> dict[str, Any]:
 
 def build_settings(file_values: dict[str, Any], cli_values: dict[str, Any]) -> Settings:
     """Merge file and CLI values (CLI wins) into validated Settings."""
-    merged = {**_normalise(file_values, "pyproject.toml"), **_drop_unset(cli_values)}
+    merged = {**_normalise(file_values), **_drop_unset(cli_values)}
     settings = Settings()
     simple = {f.name for f in fields(Settings)} - {"timeouts", "tolerances", "pins"}
     for key, value in merged.items():
@@ -155,7 +155,7 @@ def build_settings(file_values: dict[str, Any], cli_values: dict[str, Any]) -> S
     return settings
 
 
-def _normalise(values: dict[str, Any], where: str) -> dict[str, Any]:
+def _normalise(values: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in values.items():
         if key == "user-models":

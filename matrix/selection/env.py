@@ -97,27 +97,32 @@ class Env:
                 f"one of {', '.join(axes.RELEASES)}"
             )
             raise ValueError(msg)
-        if self.flavour not in release.flavours:
-            msg = (
-                f"Env {self.id}: TensorFlow {self.tf} has no {self.flavour!r} "
-                f"flavour; it has {', '.join(release.flavours)}"
-            )
-            raise ValueError(msg)
-        if self.python not in release.pythons:
-            msg = (
-                f"Env {self.id}: TensorFlow {self.tf} has wheels for Python "
-                f"{', '.join(release.pythons)}; received python={self.python}"
-            )
-            raise ValueError(msg)
-        if self.keras and self.flavour != "keras3":
-            msg = f"Env {self.id}: a Keras pin (-k{self.keras}) needs the keras3 flavour"
-            raise ValueError(msg)
-        if self.keras and not self.keras.startswith("3."):
-            msg = (
-                f"Env {self.id}: a Keras pin must be a Keras 3 minor such as -k3.6; "
-                f"received -k{self.keras}"
-            )
-            raise ValueError(msg)
-        if self.onednn_off and self.device != "cpu":
-            msg = f"Env {self.id}: oneDNN can only be switched off in a cpu env"
-            raise ValueError(msg)
+        # (what is wrong, what to say), in the order a reader checks an id.
+        problems = [
+            (
+                self.flavour not in release.flavours,
+                f"TensorFlow {self.tf} has no {self.flavour!r} flavour; "
+                f"it has {', '.join(release.flavours)}",
+            ),
+            (
+                self.python not in release.pythons,
+                f"TensorFlow {self.tf} has wheels for Python {', '.join(release.pythons)}; "
+                f"received python={self.python}",
+            ),
+            (
+                bool(self.keras) and self.flavour != "keras3",
+                f"a Keras pin (-k{self.keras}) needs the keras3 flavour",
+            ),
+            (
+                bool(self.keras) and not (self.keras or "").startswith("3."),
+                f"a Keras pin must be a Keras 3 minor such as -k3.6; received -k{self.keras}",
+            ),
+            (
+                self.onednn_off and self.device != "cpu",
+                "oneDNN can only be switched off in a cpu env",
+            ),
+        ]
+        for wrong, why in problems:
+            if wrong:
+                msg = f"Env {self.id}: {why}"
+                raise ValueError(msg)

@@ -355,7 +355,7 @@ def _place(env: Env, interpreters: Mapping[str, Path], gpu_visible: bool) -> Pla
             f"get one with `uv python install {env.python}`, or run with --download-python"
         )
         return PlannedEnv(env, None, reason)
-    if env.device == "gpu" and env.release.version < (2, 14):
+    if env.device == "gpu" and not env.release.cuda_wheels:
         reason = (
             "TF < 2.14 on GPU needs a system CUDA install; only tensorflow[and-cuda] envs are built"
         )

@@ -39,7 +39,7 @@ SELECTION = (
 )
 PLACES = ("output", "reports", "envdir")
 FLAGS = ("fresh", "onednn_off", "unsafe", "download_python")
-DEFAULT_FAIL_ON = ("drift", "nan", "load-error", "predict-error", "crash", "timeout")
+DEFAULT_FAIL_ON = tuple(s.value for s in Status if s.read_failure)
 SECTION_USER_MODELS = "user-models"
 
 

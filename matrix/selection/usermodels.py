@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matrix.paths import user_producer
 from matrix.safety import sniff
 from matrix.selection.config import ConfigError, suggest
 
-PRODUCER_PREFIX = "user:"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _KEYS = {"path", "name", "inputs", "expected", "custom-objects", "baseline", "policy"}
 
@@ -35,7 +35,7 @@ class UserModel:
 
     @property
     def producer(self) -> str:
-        return PRODUCER_PREFIX + self.name
+        return user_producer(self.name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,10 +64,6 @@ class UserModel:
             baseline=data.get("baseline"),
             policy=data.get("policy", "float32"),
         )
-
-
-def is_user_producer(producer: str) -> bool:
-    return producer.startswith(PRODUCER_PREFIX)
 
 
 def parse(entries: Sequence[Mapping[str, Any]], base: Path) -> tuple[UserModel, ...]:
