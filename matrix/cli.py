@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix import __version__, files
+from matrix.files import JsonObject
 from matrix.paths import Layout
 from matrix.report import selfcheck, view
 from matrix.report.document import Document
@@ -165,7 +166,7 @@ def show_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def plan_listing(plan: Plan) -> list[dict[str, Any]]:
+def plan_listing(plan: Plan) -> list[JsonObject]:
     return [
         {
             "id": p.id,

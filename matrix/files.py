@@ -53,7 +53,7 @@ def read_json(path: Path) -> Any | None:
         return None
 
 
-def append_line(path: Path, record: dict[str, Any]) -> None:
+def append_line(path: Path, record: JsonObject) -> None:
     """Append one JSON line with a single write, flushed to disk.
 
     O_APPEND plus one write() keeps concurrent appenders from interleaving,
@@ -69,7 +69,7 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def read_lines(path: Path) -> Iterator[dict[str, Any]]:
+def read_lines(path: Path) -> Iterator[JsonObject]:
     """Every complete, valid JSON object line; cut or corrupt lines skipped."""
     try:
         raw = path.read_bytes()

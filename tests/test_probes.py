@@ -56,10 +56,64 @@ def test_zoo_names_match_the_host_table() -> None:
     assert tuple(ast.literal_eval(k) for k in zoo.keys if k is not None) == axes.MODELS
 
 
+def _table_keys(module: str, name: str) -> tuple[str, ...]:
+    """The keys of a module-level dict literal `name = {...}` in a probe."""
+    tree = ast.parse((PROBES_DIR / f"{module}.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == name:
+            assert isinstance(node.value, ast.Dict), f"{module}.{name} is not a dict literal"
+            return tuple(ast.literal_eval(k) for k in node.value.keys if k is not None)
+    raise AssertionError(f"probes/{module}.py defines no {name}")
+
+
 def test_loader_and_format_names_match_the_host_table() -> None:
-    consume = (PROBES_DIR / "loading.py").read_text(encoding="utf-8")
-    produce = (PROBES_DIR / "produce.py").read_text(encoding="utf-8")
-    for loader in axes.LOADERS:
-        assert f'"{loader}":' in consume
-    for fmt in axes.FORMATS:
-        assert f'"{fmt}":' in produce
+    assert set(_table_keys("loading", "LOADERS")) == set(axes.LOADERS)
+    assert set(_table_keys("produce", "SAVERS")) == set(axes.FORMATS)
+
+
+def _task_reads(module: str) -> set[str]:
+    """Every key a probe reads from a task: task["x"] and task.get("x")."""
+    tree = ast.parse((PROBES_DIR / f"{module}.py").read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "task"
+            and isinstance(node.slice, ast.Constant)
+        ):
+            found.add(node.slice.value)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "task"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            found.add(node.args[0].value)
+    return found
+
+
+def test_every_task_key_a_probe_reads_is_a_field_the_host_writes() -> None:
+    """A renamed task field would reach the probe as a KeyError on every cell
+    (or, through .get, as a silent None): the names must agree."""
+    from dataclasses import fields
+
+    from matrix.run.tasks import ConsumeTask, ProduceTask, ReferenceTask
+
+    def names(kind: type) -> set[str]:
+        return {f.name for f in fields(kind)}
+
+    # compile=False is the one key the consume probe adds to its own copy.
+    consume = names(ConsumeTask) | {"compile"}
+    loading = consume | names(ReferenceTask)
+    assert _task_reads("produce") <= names(ProduceTask), _task_reads("produce") - names(ProduceTask)
+    assert _task_reads("consume") <= consume, _task_reads("consume") - consume
+    assert _task_reads("reference") <= names(ReferenceTask), _task_reads("reference") - names(
+        ReferenceTask
+    )
+    assert _task_reads("loading") <= loading, _task_reads("loading") - loading
+    # And the check can see something: each probe reads at least a few keys.
+    assert all(len(_task_reads(m)) >= 3 for m in ("produce", "consume", "reference", "loading"))

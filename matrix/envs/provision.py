@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix import files
+from matrix.files import JsonObject
 from matrix.paths import Layout
 from matrix.selection.machine import uv_binary
 from matrix.selection.plan import PlannedEnv
@@ -35,7 +36,7 @@ class ProvisionError(RuntimeError):
 
 @dataclass(frozen=True)
 class VenvRecord:
-    spec: dict[str, Any]
+    spec: JsonObject
     freeze: tuple[str, ...]
     backend: str
     reused: bool
@@ -105,7 +106,7 @@ def build_needed(planned: PlannedEnv, layout: Layout) -> str | None:
     return _why_rebuild(old, _spec(planned), layout.venv_python(venv_id))
 
 
-def _spec(planned: PlannedEnv) -> dict[str, Any]:
+def _spec(planned: PlannedEnv) -> JsonObject:
     env = dataclasses.replace(planned.env, onednn_off=False)  # variants share it
     spec = {
         "build_format": BUILD_FORMAT,
@@ -123,7 +124,7 @@ def _spec(planned: PlannedEnv) -> dict[str, Any]:
 _NO_RECORD = object()
 
 
-def _why_rebuild(old: Any, spec: dict[str, Any], python: Path) -> str | None:
+def _why_rebuild(old: Any, spec: JsonObject, python: Path) -> str | None:
     if old is _NO_RECORD:
         return "new env"
     if not isinstance(old, dict) or not isinstance(old.get("spec"), dict):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from typing import Any
 
+from matrix.files import JsonObject
 from matrix.report.advice import advise
 from matrix.report.document import Document
 from matrix.selection import axes
@@ -36,7 +36,7 @@ def main_paths(document: Document) -> list[tuple[str, str]]:
     return [(old, new) for old, new in paths if old in present and new in present]
 
 
-def answers(document: Document) -> list[dict[str, Any]]:
+def answers(document: Document) -> list[JsonObject]:
     # What each env read back itself through load_model: a model that never
     # loaded before the upgrade has nothing to keep working.
     read_back = {
@@ -76,7 +76,7 @@ def _is_default(env_id: str) -> bool:
     return env.flavour == env.release.default_flavour and not env.keras and env.produces
 
 
-def _verdicts(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+def _verdicts(rows: list[JsonObject]) -> dict[str, dict[str, int]]:
     counts: dict[str, Counter[str]] = {}
     for row in rows:
         tally = counts.setdefault(row["format"], Counter())

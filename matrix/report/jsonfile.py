@@ -36,7 +36,7 @@ PART_FIELDS = ("own_policy", "inference")
 # nothing changed", which is not the same as null: it stays).
 _EMPTY: tuple[Any, ...] = (None, False, "")
 _MEASURED = ("status", "max_abs", "max_rel", "max_ulp", "error_type", "error", "seconds")
-PART_DEFAULTS: dict[str, dict[str, Any]] = {
+PART_DEFAULTS: dict[str, JsonObject] = {
     "own_policy": dict.fromkeys((*_MEASURED, "dtype_drift")),
     "inference": dict.fromkeys(_MEASURED),
 }
@@ -61,7 +61,7 @@ def load_document(text: str) -> Document:
     return Document.from_dict(loads(text))
 
 
-def loads(text: str) -> dict[str, Any]:
+def loads(text: str) -> JsonObject:
     """A document as it was in memory (cells with their texts in full).
 
     Reads schema 1 (texts inline) as it is."""
@@ -91,10 +91,8 @@ def _places(cell: Mapping[str, Any], artifacts: Mapping[tuple[str, ...], Any]) -
     return places
 
 
-def _compact(
-    cell: Mapping[str, Any], texts: dict[str, int], places: dict[str, str]
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _compact(cell: Mapping[str, Any], texts: dict[str, int], places: dict[str, str]) -> JsonObject:
+    out: JsonObject = {}
     for key, value in cell.items():
         if key in TEXT_FIELDS and isinstance(value, str) and value:
             out[key] = _index(value, texts, places)
@@ -109,7 +107,7 @@ def _compact(
     return out
 
 
-def _expand(cell: dict[str, Any], texts: list[str], places: dict[str, str]) -> dict[str, Any]:
+def _expand(cell: JsonObject, texts: list[str], places: dict[str, str]) -> JsonObject:
     for key in TEXT_FIELDS:
         if isinstance(cell.get(key), int) and not isinstance(cell.get(key), bool):
             cell[key] = _text(texts[cell[key]], places)

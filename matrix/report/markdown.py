@@ -151,7 +151,7 @@ def _verdict(counts: dict[str, int] | None) -> str:
     return text
 
 
-def _answer_path(found: dict[str, Any], labels: dict[str, str]) -> str:
+def _answer_path(found: JsonObject, labels: dict[str, str]) -> str:
     saved = ", ".join(labels.get(e, e) for e in found["from_envs"])
     target = labels.get(found["to_env"], found["to_env"])
     head = (

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from matrix import files
+from matrix.files import JsonObject
 from matrix.selection.config import ConfigError
 
 _FOLDERS = ("artifacts", "user", "outputs", "inspections", "logs")
@@ -29,7 +29,7 @@ def merge(shards: list[Path], into: Path) -> None:
             )
             raise ConfigError(msg)
     into.mkdir(parents=True, exist_ok=True)
-    states: dict[str, list[dict[str, Any]]] = {}
+    states: dict[str, list[JsonObject]] = {}
     for shard in shards:
         if shard.resolve() == into.resolve():
             _collect_states(shard, states)
@@ -49,17 +49,17 @@ def merge(shards: list[Path], into: Path) -> None:
         files.write_json(into / "envs" / f"{env_id}.json", _overlay(found))
 
 
-def _collect_states(shard: Path, states: dict[str, list[dict[str, Any]]]) -> None:
+def _collect_states(shard: Path, states: dict[str, list[JsonObject]]) -> None:
     for path in sorted((shard / "envs").glob("*.json")):
         data = files.read_json(path)
         if isinstance(data, dict):
             states.setdefault(path.stem, []).append(data)
 
 
-def _overlay(found: list[dict[str, Any]]) -> dict[str, Any]:
+def _overlay(found: list[JsonObject]) -> JsonObject:
     """States from produce shards first, then the consumer's on top: the last
     phase wins, as it does when one machine runs them in order."""
-    merged: dict[str, Any] = {}
+    merged: JsonObject = {}
     for state in sorted(found, key=lambda s: "consume_startups" in s):
         merged.update(state)
     return merged

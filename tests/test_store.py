@@ -1,0 +1,53 @@
+"""The store: what a run keeps between phases, read tolerantly."""
+
+from __future__ import annotations
+
+from matrix import files
+from matrix.paths import Layout
+from matrix.results import store
+from matrix.results.records import EnvState, Manifest, Measurement, PhaseRecord, Result
+
+
+def _result(key: str, status: str) -> Result:
+    return Result(key, "a", "b", "mlp", "h5", "keras", "s", Measurement(status))
+
+
+def test_env_state_updates_merge_and_phases_accumulate(layout: Layout) -> None:
+    store.update_env_state(layout, "e", status="ok", fingerprint="f")
+    store.record_phase(layout, "e", "produce", PhaseRecord(startups=(3.0,)))
+    store.record_phase(layout, "e", "consume", PhaseRecord(restarts=1))
+    state = store.update_env_state(layout, "e", reason=None)
+    assert (state.status, state.fingerprint) == ("ok", "f")
+    assert set(state.phases) == {"produce", "consume"}
+
+
+def test_a_missing_or_broken_state_reads_as_pending(layout: Layout) -> None:
+    assert store.read_env_state(layout, "e") == EnvState("e")
+    layout.env_state("e").parent.mkdir(parents=True)
+    layout.env_state("e").write_text('{"id": 3}', encoding="utf-8")
+    assert store.read_env_state(layout, "e").status == "pending"
+
+
+def test_a_broken_manifest_reads_as_empty(layout: Layout) -> None:
+    files.write_json(layout.manifest("e"), {"schema_version": 1, "artifacts": {"x": {}}})
+    assert store.read_manifest(layout, "e") == Manifest("e")
+
+
+def test_the_last_result_for_a_key_wins_and_broken_lines_are_redone(layout: Layout) -> None:
+    store.append_result(layout, "b", _result("k1", "crash"))
+    store.append_result(layout, "b", _result("k1", "predicted"))
+    files.append_line(layout.results("b"), {"key": "k2", "status": 5})
+    found = store.read_results(layout, "b")
+    assert list(found) == ["k1"] and found["k1"].measured.status == "predicted"
+    assert store.any_results(layout, ["b"]) and not store.any_results(layout, ["c"])
+
+
+def test_keys_are_content_addresses() -> None:
+    one = store.cell_key("a", "f", "p", "keras")
+    assert one == store.cell_key("a", "f", "p", "keras")
+    assert one != store.cell_key("a", "f", "p", "keras", unsafe=True)
+    assert one != store.cell_key("a", "f", "q", "keras")  # another probe version
+
+
+def test_the_probe_version_ignores_comments_and_formatting() -> None:
+    assert len(store.probe_version()) == 16
