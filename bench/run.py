@@ -45,10 +45,10 @@ from matrix.report import jsonfile  # noqa: E402
 from matrix.report.document import Document  # noqa: E402
 from matrix.results import store  # noqa: E402
 from matrix.results.records import ArtifactEntry  # noqa: E402
-from matrix.results.status import Status  # noqa: E402
 from matrix.selection import axes, machine  # noqa: E402
 from matrix.selection.config import Settings  # noqa: E402
 from matrix.selection.plan import Plan, make_plan  # noqa: E402
+from matrix.status import Status  # noqa: E402
 
 ENV_ORDER = [
     "tf2.15-keras2-py3.11-cpu",

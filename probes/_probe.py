@@ -66,9 +66,10 @@ def _cut(fields):
     return cut
 
 
-def start(argv, prog):
+def start(argv, prog, zoo):
     """What every probe starts with: its tasks, its event pipe, and
-    TensorFlow, Keras and the zoo loaded, announced with a hello event.
+    TensorFlow and Keras loaded, announced with a hello event; `zoo` is the
+    zoo module, passed in by the probe so this module imports no sibling.
 
     Returns (events, tasks, context); context holds tf, keras, flavour, zoo
     and the env info.
@@ -90,8 +91,6 @@ def start(argv, prog):
     # alone cannot restore a Keras 2 optimizer's slots in TF 2.6, tensorflow/
     # tensorflow#52091). The serving loader revives no Python object at all.
     keras, flavour = load_keras()
-    import zoo
-
     info = env_info(tf, flavour)
     events.emit("hello", schema_version=SCHEMA_VERSION, env=info)
     context = {"tf": tf, "keras": keras, "flavour": flavour, "zoo": zoo, "info": info}

@@ -22,6 +22,7 @@ import time
 
 import _probe
 import loading
+import zoo
 
 # Work the same for every loader of one artifact, done once per process: the
 # sha256 check of its files (a SavedModel is read by four loaders) and the
@@ -31,7 +32,7 @@ _INPUTS = {}
 
 
 def main(argv):
-    events, tasks, context = _probe.start(argv, "consume.py")
+    events, tasks, context = _probe.start(argv, "consume.py", zoo)
     _probe.run_tasks(events, tasks, lambda task: consume_one(context, task))
 
 

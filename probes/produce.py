@@ -15,10 +15,11 @@ import zipfile
 
 import _probe
 import loading
+import zoo
 
 
 def main(argv):
-    events, tasks, context = _probe.start(argv, "produce.py")
+    events, tasks, context = _probe.start(argv, "produce.py", zoo)
     _probe.run_tasks(events, tasks, lambda task: produce_one(context, task, events))
 
 

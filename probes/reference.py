@@ -12,6 +12,7 @@ import numpy as np
 
 import _probe
 import loading
+import zoo
 
 SEED = 4321
 BATCH = 4
@@ -20,7 +21,7 @@ WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "ran"]
 
 
 def main(argv):
-    events, tasks, context = _probe.start(argv, "reference.py")
+    events, tasks, context = _probe.start(argv, "reference.py", zoo)
     _probe.run_tasks(events, tasks, lambda task: make_reference(context, task))
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 
 from matrix.results.compare import compare_outputs
-from matrix.results.status import Status
 from matrix.selection.config import Tolerance
+from matrix.status import Status
 
 F32 = Tolerance(1e-5, 1e-4)
 

@@ -11,7 +11,8 @@ import h5py
 import numpy as np
 import pytest
 
-from matrix.safety import folders, kerasconfig, protowire, sniff
+from matrix import sniff
+from matrix.safety import folders, kerasconfig, protowire
 from matrix.safety.findings import Kind
 from matrix.safety.limits import DEFAULT, Limits
 from matrix.safety.scan import inspect_path

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from matrix.run.launch import (
+from matrix.launch import (
     MAX_EVENT_BYTES,
     Fault,
     ProbeCommand,

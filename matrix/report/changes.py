@@ -13,8 +13,8 @@ from pathlib import Path
 from matrix.files import JsonObject
 from matrix.report.document import Document
 from matrix.results.cells import KEY_FIELDS
-from matrix.results.status import Status
 from matrix.selection.config import ConfigError
+from matrix.status import Status
 
 
 def read_baseline(path: Path) -> Document:

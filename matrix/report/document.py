@@ -38,11 +38,11 @@ from matrix.results.records import (
     Result,
     is_user_producer,
 )
-from matrix.results.status import Status
 from matrix.safety import gate, inspections
 from matrix.safety.findings import Inspection
 from matrix.selection.config import Settings
 from matrix.selection.plan import CellKey, Plan, PlannedEnv, artifact_id
+from matrix.status import Status
 
 # compat.json's format (reports/compat.schema.json); 2: texts stored once.
 SCHEMA_VERSION = 2

@@ -22,7 +22,7 @@ from matrix.report.document import Document
 from matrix.report.escape import shorten, xml_text
 from matrix.report.svg import LETTERS, colour
 from matrix.results.cells import KEY_FIELDS, Cell
-from matrix.results.status import MEANINGS, Status
+from matrix.status import MEANINGS, Status
 
 CELLS_PER_GROUP = 100  # a group lists this many of its cells; compat.json has every one
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from matrix.report.document import Document
 from matrix.report.escape import shorten, xml_text
 from matrix.results.cells import Cell
-from matrix.results.status import Status
+from matrix.status import Status
 
 _FAILURES = Status.values(lambda s: s.junit == "failure")
 _ERRORS = Status.values(lambda s: s.junit == "error")

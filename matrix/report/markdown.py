@@ -15,7 +15,7 @@ from matrix.report import selfcheck, view
 from matrix.report.document import Document
 from matrix.report.escape import md_cell
 from matrix.results.cells import KEY_FIELDS, Cell
-from matrix.results.status import MEANINGS, SYMBOLS, Status
+from matrix.status import MEANINGS, SYMBOLS, Status
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.:/ -]+")
 TRUNCATED = (

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 from matrix.files import JsonObject
 from matrix.results.cells import Cell
-from matrix.results.status import Status
 from matrix.selection import axes
+from matrix.status import Status
 
 # Outcomes that mean the env could not read or reproduce its own artifact
 # (`no-artifact` is a save failure, reported with the producer's notes).

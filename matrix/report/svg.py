@@ -14,7 +14,7 @@ from collections import Counter
 
 from matrix.report import view
 from matrix.report.document import Document
-from matrix.results.status import Status
+from matrix.status import Status
 
 CELL = 14  # px per square
 GAP = 28  # px between grids

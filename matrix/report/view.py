@@ -14,7 +14,7 @@ from matrix.report.document import Document
 from matrix.report.escape import shorten
 from matrix.results.cells import Cell
 from matrix.results.known import EXPLAINABLE
-from matrix.results.status import Status
+from matrix.status import Status
 
 SILENT_MARK = "⚠️"
 # Beside a load-error count: how many of those cells load and predict within

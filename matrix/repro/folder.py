@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matrix import files
+from matrix.launch import environment
 from matrix.paths import PROBES_DIR, Layout
 from matrix.report.document import Stored, resolve
 from matrix.repro import script
 from matrix.results import known
 from matrix.results.cells import Cell
 from matrix.results.records import ArtifactEntry, EnvState, is_user_producer
-from matrix.results.status import Status
-from matrix.run.launch import environment
 from matrix.safety import gate
 from matrix.selection.config import ConfigError, Settings
 from matrix.selection.plan import CellKey, Plan
+from matrix.status import Status
 
 SCRIPT = "repro.py"
 README = "README.md"

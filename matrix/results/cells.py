@@ -17,8 +17,8 @@ from typing import Any
 from matrix.files import JsonObject
 from matrix.results.compare import Distances
 from matrix.results.records import RecordError, is_user_producer
-from matrix.results.status import Status
 from matrix.selection.plan import CellKey
+from matrix.status import Status
 
 KEY_FIELDS = ("producer", "consumer", "model", "policy", "format", "loader")
 

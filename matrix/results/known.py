@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from matrix.results.cells import Cell
-from matrix.results.status import Status
 from matrix.selection.config import ConfigError
+from matrix.status import Status
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from matrix.envs.provision import ReadyEnv
 from matrix.files import JsonObject
+from matrix.launch import Fault, LaunchResult, Sink, run_probe
 from matrix.paths import Layout
 from matrix.results import store
 from matrix.results.records import (
@@ -24,7 +25,6 @@ from matrix.results.records import (
     is_user_producer,
 )
 from matrix.run import progress
-from matrix.run.launch import Fault, LaunchResult, Sink, run_probe
 from matrix.run.probe import probe_command, record_launch
 from matrix.run.tasks import ConsumeTask
 from matrix.safety import gate, inspections

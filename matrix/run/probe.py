@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matrix.envs.provision import ReadyEnv
+from matrix.launch import LaunchResult, ProbeCommand
 from matrix.paths import PROBES_DIR, Layout, probe_script
 from matrix.results import store
 from matrix.results.records import PROBE_SCHEMA, PhaseRecord
-from matrix.run.launch import LaunchResult, ProbeCommand
 from matrix.selection.config import Settings
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from matrix import files
 from matrix.envs.provision import ReadyEnv
 from matrix.files import JsonObject
+from matrix.launch import Fault, Sink, run_probe
 from matrix.paths import Layout
 from matrix.results import store
 from matrix.results.records import ArtifactEntry, Manifest, RecordError
 from matrix.run import progress
-from matrix.run.launch import Fault, Sink, run_probe
 from matrix.run.probe import probe_command, record_launch
 from matrix.run.tasks import ProduceTask
 from matrix.safety import inspections

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from matrix.report.escape import terminal
-from matrix.results.status import Status
+from matrix.status import Status
 
 PLAIN_EVERY = 30.0
 FAILING = Status.values(lambda s: s.failing)

@@ -23,10 +23,10 @@ from typing import Any
 from matrix import files
 from matrix.envs.provision import ReadyEnv
 from matrix.files import JsonObject
+from matrix.launch import Sink, run_probe
 from matrix.paths import Layout
 from matrix.results import store
 from matrix.results.records import ArtifactEntry
-from matrix.run.launch import Sink, run_probe
 from matrix.run.probe import probe_command
 from matrix.run.tasks import ReferenceTask
 from matrix.safety import folders, gate, inspections

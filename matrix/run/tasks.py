@@ -10,18 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Protocol
 
 from matrix.files import JsonObject
 
 GATE_OPEN = "open"  # what the probe checks before it loads anything
-
-
-class Task(Protocol):
-    @property
-    def id(self) -> str: ...
-
-    def to_dict(self) -> JsonObject: ...
 
 
 def _plain(task: object) -> JsonObject:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from matrix.results.status import NamedEnum
+from matrix.status import NamedEnum
 
 # Bump when an inspector changes what it finds, so stored inspections are redone.
 INSPECTOR_VERSION = "1"

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from matrix import files
+from matrix.launch import Fault, ProbeCommand, Sink, run_probe
 from matrix.paths import PROBES_DIR, Layout
-from matrix.run.launch import Fault, ProbeCommand, Sink, run_probe
 from matrix.safety import worker
 from matrix.safety.findings import Finding, Inspection, Kind, Scope, unreadable
 

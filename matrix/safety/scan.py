@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matrix.safety import archive, folders, hdf5, savedmodel, sniff
+from matrix import sniff
+from matrix.safety import archive, folders, hdf5, savedmodel
 from matrix.safety.findings import Finding, Inspection, mismatched, unreadable
 from matrix.safety.limits import DEFAULT, Limits
 

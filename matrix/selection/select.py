@@ -16,10 +16,10 @@ from typing import Any
 
 from matrix import files
 from matrix.paths import Layout
-from matrix.results.status import Status
 from matrix.selection import axes, machine, usermodels
 from matrix.selection.config import ConfigError, Settings, build_settings, read_pyproject, suggest
 from matrix.selection.plan import Plan, make_plan
+from matrix.status import Status
 
 SELECTION = (
     "preset",

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matrix import sniff
 from matrix.paths import user_producer
-from matrix.safety import sniff
 from matrix.selection.config import ConfigError, suggest
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

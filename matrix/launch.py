@@ -20,10 +20,20 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from matrix import files
 from matrix.files import JsonObject
-from matrix.run.tasks import Task
+
+
+class Task(Protocol):
+    """What a probe is asked to do: an id its events name, and its JSON."""
+
+    @property
+    def id(self) -> str: ...
+
+    def to_dict(self) -> JsonObject: ...
+
 
 _POLL_SECONDS = 0.5
 _TERM_GRACE_SECONDS = 5.0
