@@ -44,6 +44,12 @@ def common(sub: argparse.ArgumentParser) -> None:
         help="load models holding Python code (Lambda) even where no safe_mode guards it",
     )
     select.add_argument(
+        "--gold",
+        nargs="+",
+        metavar="ENV",
+        help="gold producers to replay (env ids in gold/), or none",
+    )
+    select.add_argument(
         "--download-python",
         action="store_true",
         help="let uv download a Python an env needs and this machine lacks",

@@ -21,14 +21,14 @@ from typing import Any
 
 from matrix import __version__, files
 from matrix.files import JsonObject
-from matrix.paths import Layout
+from matrix.paths import GOLD_DIR, Layout
 from matrix.report import selfcheck, view
 from matrix.report.document import Document
 from matrix.report.escape import terminal
 from matrix.report.publish import Extras, publish, report_paths
 from matrix.results import store
 from matrix.results.merge import merge as merge_folders
-from matrix.run import progress
+from matrix.run import gold, progress
 from matrix.run.consume import consume
 from matrix.run.estimate import estimate, nightly
 from matrix.run.produce import produce
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         envs = Envs(layout, settings.timeouts.install)
         each_env("provision", built, envs, plan, settings, layout)
         each_env("produce", produce, envs, plan, settings, layout, plan.producer_envs)
+        gold.bring_in(plan, layout)
         prepare_user_models(plan, settings, layout, envs)
         each_env("consume", consume, envs, plan, settings, layout)
         document, code = publish(plan, settings, layout, extras)
@@ -82,6 +83,7 @@ def one_phase(args: argparse.Namespace) -> int:
         files.write_json(layout.plan, plan.to_dict())
         envs = Envs(layout, settings.timeouts.install)
         if args.phase == "consume":
+            gold.bring_in(plan, layout)
             prepare_user_models(plan, settings, layout, envs)
         each_env(args.phase, stage, envs, plan, settings, layout, (plan.env(args.env),))
     state = store.read_env_state(layout, args.env)
@@ -140,6 +142,19 @@ def repro(args: argparse.Namespace) -> int:
     got = f"{replayed.status} (compile=False: {replayed.inference})"
     print(f"NOT reproduced: the run recorded {recorded}; the script gives {got}")
     return 1
+
+
+def freeze(args: argparse.Namespace) -> int:
+    """Copy envs' saved artifacts (the selection's models, policies and
+    formats) into the gold store, with their provenance."""
+    chosen = select(args)
+    if not chosen.settings.envs:
+        raise ConfigError("freeze needs --envs: the env ids whose artifacts to freeze")
+    keep = tuple((m, p, f) for _, m, p, f in chosen.plan.artifacts())
+    for env_id in chosen.settings.envs:
+        frozen = gold.freeze(chosen.layout, env_id, Path(args.store), keep)
+        print(f"froze {len(frozen.artifacts)} artifact(s) of {env_id} into {frozen.folder}")
+    return 0
 
 
 def show_plan(args: argparse.Namespace) -> int:
@@ -210,7 +225,7 @@ def _print_plan(plan: Plan, settings: Settings, layout: Layout) -> None:
     )
     for planned in plan.envs:
         where = planned.unavailable and f"unavailable: {planned.unavailable}"
-        print(terminal(f"  {planned.id:32} {where or planned.interpreter}"))
+        print(terminal(f"  {planned.id:42} {where or planned.interpreter}"))
     for line in estimate(plan, layout, settings.effective_jobs()).lines():
         print(terminal(line))
 
@@ -300,6 +315,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--no-run", action="store_true", help="write the folder without running the script"
+    )
+    frozen = command("freeze", freeze, "Copy envs' saved artifacts into the gold store.")
+    frozen.add_argument(
+        "--store", default=str(GOLD_DIR), metavar="DIR", help="the gold store (default gold/)"
     )
     merged = command("merge", merge, "Merge the output folders of CI shards and report.")
     merged.add_argument("shards", nargs="+", metavar="DIR", help="output folders of shards")

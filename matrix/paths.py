@@ -7,6 +7,7 @@ concrete paths from here.
 <output>/artifacts/<env>/<model>-<policy><suffix>   one artifact (FORMAT_SUFFIX)
 <output>/artifacts/<env>/<model>-<policy>.ref.npz   reference inputs/outputs
 <output>/user/<name>/                       a user model's copy, with its manifest
+<output>/gold/<env>/                        a gold producer's artifacts, copied from the gold store
 <output>/results/<env>.jsonl                one line per measured cell
 <output>/outputs/<env>/<producer>__<artifact>__<loader>.npz   a consumer's predictions
 <output>/inspections/<key>.json             what the safety inspector found in an artifact
@@ -35,15 +36,31 @@ def user_producer(name: str) -> str:
     return f"{USER_PREFIX}{name}"
 
 
-def _probes_dir() -> Path:
-    """The probes: inside the package in a wheel (`matrix/probes`), beside it
-    in a checkout (`probes/`)."""
+# A gold producer is an env whose artifacts were frozen into the gold store
+# (`gold:<env-id>`): replayed from <output>/gold/<env-id>, never rebuilt.
+GOLD_PREFIX = "gold:"
+
+
+def is_gold_producer(producer: str) -> bool:
+    return producer.startswith(GOLD_PREFIX)
+
+
+def gold_producer(env_id: str) -> str:
+    return f"{GOLD_PREFIX}{env_id}"
+
+
+def _shipped(name: str) -> Path:
+    """A folder shipped with the tool: inside the package in a wheel
+    (`matrix/<name>`), beside it in a checkout (`<name>/`)."""
     here = Path(__file__).resolve().parent
-    packaged = here / "probes"
-    return packaged if packaged.is_dir() else here.parent / "probes"
+    packaged = here / name
+    return packaged if packaged.is_dir() else here.parent / name
 
 
-PROBES_DIR = _probes_dir()
+PROBES_DIR = _shipped("probes")
+# The gold store: frozen artifacts of envs too old to build on every run.
+GOLD_DIR = _shipped("gold")
+PROVENANCE = "provenance.json"
 ENV_RECORD = ".matrix-env.json"
 MANIFEST = "manifest.json"
 # The report files, written side by side in the report folder.
@@ -61,6 +78,9 @@ FORMAT_SUFFIX = {
     "keras": ".keras",
     "savedmodel": ".savedmodel",
     "weights": ".weights.h5",
+    "tflite": ".tflite",
+    "tflite-fp16": ".fp16.tflite",
+    "tflite-int8": ".int8.tflite",
 }
 
 
@@ -94,6 +114,8 @@ class Layout:
         """A producer env's artifacts, or a user model's copy (`user:<name>`)."""
         if is_user_producer(producer):
             return self.output / "user" / producer.removeprefix(USER_PREFIX)
+        if is_gold_producer(producer):
+            return self.output / "gold" / producer.removeprefix(GOLD_PREFIX)
         return self.output / "artifacts" / producer
 
     def manifest(self, env_id: str) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_LOCAL_HEADER = b"PK\x03\x04"
+TFLITE_IDENTIFIER = b"TFL3"  # a FlatBuffer's file identifier, bytes 4-8
 SAVEDMODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 # What each content is called in messages.
@@ -20,11 +21,13 @@ DESCRIPTIONS = {
     "h5": "HDF5 (a legacy .h5 model)",
     "keras": "a Keras v3 zip",
     "savedmodel": "a SavedModel folder",
+    "tflite": "a TFLite flatbuffer",
     "zip": "a zip without config.json (not a Keras archive)",
-    None: "neither HDF5, nor a zip, nor a SavedModel folder",
+    None: "neither HDF5, nor a zip, nor a TFLite flatbuffer, nor a SavedModel folder",
 }
 # What a name says; a name outside this table claims nothing.
-SUFFIXES = {".h5": "h5", ".hdf5": "h5", ".keras": "keras"}
+SUFFIXES = {".h5": "h5", ".hdf5": "h5", ".keras": "keras", ".tflite": "tflite"}
+MODEL_FORMATS = ("h5", "keras", "savedmodel", "tflite")
 
 
 def content_format(path: Path) -> str | None:
@@ -35,6 +38,8 @@ def content_format(path: Path) -> str | None:
         head = handle.read(len(HDF5_SIGNATURE))
     if head == HDF5_SIGNATURE:
         return "h5"
+    if head[4:8] == TFLITE_IDENTIFIER:
+        return "tflite"
     if head.startswith(ZIP_LOCAL_HEADER):
         try:
             with zipfile.ZipFile(path) as archive:
@@ -46,11 +51,13 @@ def content_format(path: Path) -> str | None:
 
 
 def head_format(path: Path) -> str | None:
-    """h5 or keras from the first bytes alone (no archive is opened)."""
+    """h5, keras or tflite from the first bytes alone (no archive is opened)."""
     with path.open("rb") as handle:
         head = handle.read(len(HDF5_SIGNATURE))
     if head == HDF5_SIGNATURE:
         return "h5"
+    if head[4:8] == TFLITE_IDENTIFIER:
+        return "tflite"
     return "keras" if head.startswith(ZIP_LOCAL_HEADER) else None
 
 
@@ -63,7 +70,7 @@ def claimed_format(path: Path) -> str | None:
 
 def mismatch(path: Path, claimed: str | None, found: str | None) -> str | None:
     """Why a name and its bytes disagree, or None when they agree."""
-    if found in ("h5", "keras", "savedmodel") and claimed in (None, found):
+    if found in MODEL_FORMATS and claimed in (None, found):
         return None
     said = f"its name says {DESCRIPTIONS[claimed]}" if claimed else "its name claims no format"
     return f"{path.name}: {said}, but its bytes are {DESCRIPTIONS[found]}"

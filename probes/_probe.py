@@ -1,7 +1,8 @@
-"""Shared helpers for the probes that run inside each TensorFlow env.
+"""Shared helpers for the probes that run inside each env.
 
-Runs on Python 3.8+ and TensorFlow 2.5+: stdlib, numpy and TensorFlow only,
-imported late so a broken env fails inside a probe, where the host sees it.
+Runs on Python 3.7+ and TensorFlow 1.15+ (or a TFLite interpreter alone):
+stdlib, numpy and TensorFlow (or the interpreter) only, imported late so a
+broken env fails inside a probe, where the host sees it.
 The host talks to a probe through files and one JSON line per event written
 to a dedicated file descriptor (never stdout: TensorFlow and user code print).
 """
@@ -82,6 +83,8 @@ def start(argv, prog, zoo):
     args = parser.parse_args(argv)
     events = Events(args.events_fd)
     tasks = read_json(args.tasks)["tasks"]
+    if os.environ.get("COMPAT_MATRIX_FLAVOUR") == "interpreter":
+        return _start_interpreter(events, tasks, zoo)
 
     import tensorflow as tf
 
@@ -93,7 +96,53 @@ def start(argv, prog, zoo):
     keras, flavour = load_keras()
     info = env_info(tf, flavour)
     events.emit("hello", schema_version=SCHEMA_VERSION, env=info)
-    context = {"tf": tf, "keras": keras, "flavour": flavour, "zoo": zoo, "info": info}
+    context = {
+        "tf": tf,
+        "keras": keras,
+        "flavour": flavour,
+        "zoo": zoo,
+        "info": info,
+        "interpreter": lambda **kwargs: tf.lite.Interpreter(**kwargs),
+    }
+    return events, tasks, context
+
+
+def _start_interpreter(events, tasks, zoo):
+    """A standalone TFLite runtime: no TensorFlow, no Keras; the host names
+    the module that has its `Interpreter` (COMPAT_MATRIX_INTERPRETER)."""
+    import importlib
+    import platform
+
+    import numpy
+
+    name = os.environ.get("COMPAT_MATRIX_INTERPRETER", "")
+    module = importlib.import_module(name)
+    package = name.split(".")[0]
+    info = {
+        "python": platform.python_version(),
+        "tensorflow": None,
+        "keras": None,
+        "keras_flavour": "interpreter",
+        "runtime": "%s %s"
+        % (
+            package.replace("_", "-"),
+            package_version(package.replace("_", "-"))
+            or getattr(importlib.import_module(package), "__version__", "?"),
+        ),
+        "sandbox": SANDBOX,
+        "numpy": numpy.__version__,
+        "gpus": [],
+        "onednn": "default",
+    }
+    events.emit("hello", schema_version=SCHEMA_VERSION, env=info)
+    context = {
+        "tf": None,
+        "keras": None,
+        "flavour": "interpreter",
+        "zoo": zoo,
+        "info": info,
+        "interpreter": module.Interpreter,
+    }
     return events, tasks, context
 
 
@@ -195,23 +244,59 @@ def load_keras():
         return keras, flavour
     if flavour == "keras2":
         return tf.keras, flavour
+    if flavour == "standalone-keras":
+        import keras
+
+        return keras, flavour
     raise RuntimeError(
         "COMPAT_MATRIX_FLAVOUR must name the env's Keras flavour "
-        "(keras2, keras3 or tf-keras); got %r" % flavour
+        "(keras2, keras3, tf-keras or standalone-keras); got %r" % flavour
     )
 
 
 def package_version(*names):
+    """The installed version of the first of these distributions found."""
     try:
         from importlib import metadata
-    except ImportError:  # pragma: no cover - Python < 3.8
-        return None
+    except ImportError:  # Python 3.7 (the TF 1.15-2.1 envs): read dist-info
+        return _dist_info_version(names)
     for name in names:
         try:
             return metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
     return None
+
+
+def _dist_info_version(names):
+    """A distribution's version from its *.dist-info/METADATA, stdlib only."""
+    import glob
+
+    for name in names:
+        pattern = "%s-*.dist-info" % name.replace("-", "_")
+        for folder in sys.path:
+            for info in sorted(glob.glob(os.path.join(folder, pattern))):
+                try:
+                    with open(
+                        os.path.join(info, "METADATA"), encoding="utf-8"
+                    ) as handle:
+                        for line in handle:
+                            if line.startswith("Version:"):
+                                return line.split(":", 1)[1].strip()
+                except OSError:
+                    continue
+    return None
+
+
+def keras_version(tf, flavour):
+    """The version of the Keras this env loads with: its package's, or (TF
+    1.15-2.5 bundle Keras 2 without a package) tf.keras's own."""
+    if flavour == "tf-keras":
+        return package_version("tf-keras", "tf_keras")
+    found = package_version("keras", "keras-nightly")
+    if found is None and flavour == "keras2":
+        return getattr(tf.keras, "__version__", None)
+    return found
 
 
 def env_info(tf, flavour):
@@ -227,9 +312,7 @@ def env_info(tf, flavour):
     return {
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
-        "keras": package_version("keras", "keras-nightly")
-        if flavour != "tf-keras"
-        else package_version("tf-keras", "tf_keras"),
+        "keras": keras_version(tf, flavour),
         "keras_flavour": flavour,
         "sandbox": SANDBOX,
         "numpy": numpy.__version__,
@@ -239,15 +322,31 @@ def env_info(tf, flavour):
 
 
 def set_global_policy(keras, name):
-    keras.mixed_precision.set_global_policy(name)
+    """Keras's global dtype policy, where this Keras has the API: TF 2.4 on,
+    or the experimental one of TF 2.1-2.3; float32 needs nothing where there
+    is none (the host never asks such a Keras to build a mixed model)."""
+    if keras is None:
+        return
+    mixed = getattr(keras, "mixed_precision", None)
+    setter = getattr(mixed, "set_global_policy", None)
+    if setter is None:
+        setter = getattr(getattr(mixed, "experimental", None), "set_policy", None)
+    if setter is not None:
+        setter(name)
+    elif name != "float32":
+        raise RuntimeError("this Keras has no mixed precision API for %r" % name)
 
 
 def register_serializable(keras):
-    """The flavour's decorator for registering a custom object."""
+    """The flavour's decorator for registering a custom object; none in a
+    Keras without registration (TF 1.15, standalone Keras 2.3), where the
+    custom objects are always passed by name instead."""
     saving = getattr(keras, "saving", None)
     register = getattr(saving, "register_keras_serializable", None)
     if register is None:
-        register = keras.utils.register_keras_serializable
+        register = getattr(keras.utils, "register_keras_serializable", None)
+    if register is None:
+        return lambda cls: cls
     return register(package="compat_matrix")
 
 

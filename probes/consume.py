@@ -179,6 +179,8 @@ def _release(keras):
     costs ~0.3 s per cell, more than most loads; Python's own collector runs
     anyway as memory is allocated.
     """
+    if keras is None:
+        return  # a TFLite interpreter keeps no global state between models
     clear = keras.backend.clear_session
     try:
         if _probe.supports_kwarg(clear, "free_memory"):

@@ -15,6 +15,9 @@ functions into a standalone script.
   `tf.compat.v1.saved_model.loader.load(session, ["serve"], path)`, then
   `session.run` on the signature's tensor names; no Python object revived.
 - `tfsm-layer`: Keras 3's `keras.layers.TFSMLayer`.
+- `tflite`: a TFLite interpreter on a .tflite file: `tf.lite.Interpreter` in
+  a TensorFlow env, the runtime's own `Interpreter` in a LiteRT or
+  tflite-runtime env (no TensorFlow there).
 """
 
 import importlib.util
@@ -205,11 +208,61 @@ def load_tfsm_layer(context, task):
     return Loaded(predict, keep=(layer,))
 
 
+def load_tflite(context, task):
+    """A TFLite interpreter: through the model's signature where it has one
+    (every TF 2 converter writes `serving_default`), else by tensor index."""
+    interpreter = context["interpreter"](model_path=task["path"])
+    signatures = (
+        interpreter.get_signature_list()
+        if hasattr(interpreter, "get_signature_list")
+        else {}
+    )
+    if signatures:
+        key = (
+            "serving_default"
+            if "serving_default" in signatures
+            else sorted(signatures)[0]
+        )
+        runner = interpreter.get_signature_runner(key)
+        names = input_order(sorted(signatures[key]["inputs"]), task.get("input_names"))
+        # Older interpreters' runners do not list their inputs' dtypes.
+        details = (
+            runner.get_input_details() if hasattr(runner, "get_input_details") else {}
+        )
+
+        def predict(inputs):
+            feeds = {
+                name: np.asarray(x).astype(details[name]["dtype"])
+                if name in details
+                else x
+                for name, x in zip(names, inputs)
+            }
+            return order_outputs(runner(**feeds), task.get("output_names"))
+
+        return Loaded(predict, keep=(interpreter, runner))
+
+    def predict_by_index(inputs):
+        inputs_info = interpreter.get_input_details()
+        for info, x in zip(inputs_info, inputs):
+            if tuple(info["shape"]) != tuple(np.shape(x)):
+                interpreter.resize_tensor_input(info["index"], list(np.shape(x)))
+        interpreter.allocate_tensors()
+        for info, x in zip(interpreter.get_input_details(), inputs):
+            interpreter.set_tensor(info["index"], np.asarray(x).astype(info["dtype"]))
+        interpreter.invoke()
+        return [
+            interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()
+        ]
+
+    return Loaded(predict_by_index, keep=(interpreter,))
+
+
 LOADERS = {
     "keras": load_keras,
     "saved-model": load_saved_model,
     "serving": load_serving,
     "tfsm-layer": load_tfsm_layer,
+    "tflite": load_tflite,
 }
 
 

@@ -3,8 +3,9 @@
 Usage: produce.py --tasks TASKS.json --events-fd N
 
 Each task is one (model, policy) with a target path per format, chosen by the
-host, and the formats this env cannot write with the reason (`cannot_write`,
-from the host's release table: probes do not test versions themselves).
+host, the formats this env cannot write with the reason (`cannot_write`), and
+how its TFLite converter takes a Keras model (`tflite_converter`): both from
+the host's release table, so probes do not test versions themselves.
 Events: hello, then per task start, one `artifact` per format, done.
 """
 
@@ -24,7 +25,7 @@ def main(argv):
 
 
 def produce_one(context, task, events):
-    keras, flavour = context["keras"], context["flavour"]
+    keras = context["keras"]
 
     def report(fmt, status, **fields):
         events.emit("artifact", task=task["id"], format=fmt, status=status, **fields)
@@ -37,7 +38,7 @@ def produce_one(context, task, events):
     try:
         started = time.time()
         spec = context["zoo"].build(keras, task["model"])
-        outputs = _probe.to_numpy_list(spec.model(spec.call_inputs(), training=False))
+        outputs = _probe.to_numpy_list(_reference_outputs(context, spec))
         arrays = _probe.number(spec.inputs, "input")
         arrays.update(_probe.number(outputs, "output"))
         _probe.save_npz(task["reference"], arrays)
@@ -58,7 +59,7 @@ def produce_one(context, task, events):
     finally:
         _probe.set_global_policy(keras, "float32")
 
-    for fmt, path in sorted(task["formats"].items()):
+    for fmt, path in _in_saving_order(task["formats"]):
         reason = task.get("cannot_write", {}).get(fmt)
         if reason:
             report(fmt, "not-applicable", reason=reason)
@@ -66,7 +67,7 @@ def produce_one(context, task, events):
         _remove(path)
         started = time.time()
         try:
-            note = SAVERS[fmt](keras, flavour, spec.model, path)
+            note = SAVERS[fmt](context, task, spec.model, path)
         except Exception as exc:  # noqa: BLE001
             _remove(path)
             report(fmt, "no-artifact", **_probe.error_fields(exc))
@@ -98,14 +99,33 @@ def _names(model, kind):
     return names or None
 
 
-def _save_h5(keras, flavour, model, path):
-    if flavour == "keras3":
-        model.save(path)
+def _reference_outputs(context, spec):
+    """The model's outputs on its reference inputs: a call where TF runs
+    eagerly, predict() in a TF 1.x graph (a call there builds a graph)."""
+    tf = context["tf"]
+    if getattr(tf, "executing_eagerly", lambda: False)():
+        return spec.model(spec.call_inputs(), training=False)
+    return spec.model.predict(spec.call_inputs())
+
+
+def _in_saving_order(formats):
+    """Every format, the TFLite ones last: converting from an h5 file (TF
+    1.15, standalone Keras) clears the Keras session, and the model with it."""
+    return sorted(
+        formats.items(), key=lambda item: (item[0].startswith("tflite"), item[0])
+    )
+
+
+def _save_h5(context, task, model, path):
+    if context["flavour"] == "keras3" or not _probe.supports_kwarg(
+        model.save, "save_format"
+    ):
+        model.save(path)  # Keras 3 and standalone Keras 2.3 take the name's word
     else:
         model.save(path, save_format="h5")
 
 
-def _save_keras(keras, flavour, model, path):
+def _save_keras(context, task, model, path):
     """Save as a Keras v3 zip; say so when plain model.save() does not."""
     model.save(path)
     if zipfile.is_zipfile(path):
@@ -120,15 +140,51 @@ def _save_keras(keras, flavour, model, path):
     )
 
 
-def _save_savedmodel(keras, flavour, model, path):
-    if flavour == "keras3":
+def _save_savedmodel(context, task, model, path):
+    if context["flavour"] == "keras3":
         model.export(path)
     else:
         model.save(path, save_format="tf")
 
 
-def _save_weights(keras, flavour, model, path):
+def _save_weights(context, task, model, path):
     model.save_weights(path)
+
+
+def _tflite_saver(quantisation):
+    """A saver for one TFLite format: the converter as this era has it
+    (the host says which), float32 or one of the two common quantisations."""
+
+    def save(context, task, model, path):
+        tf = context["tf"]
+        scratch = path + ".source.h5"
+        if task.get("tflite_converter") == "from_keras_model_file":
+            # TF 1.15 and standalone Keras convert from a saved h5 file,
+            # read back by tf.keras: the zoo's custom layers passed by name.
+            model.save(scratch)
+            zoo = context["zoo"]
+            objects = (
+                zoo.custom_objects(tf.keras)
+                if task["model"] in zoo.NEEDS_CUSTOM_OBJECTS
+                else None
+            )
+            converter = tf.compat.v1.lite.TFLiteConverter.from_keras_model_file(
+                scratch, custom_objects=objects
+            )
+        else:
+            converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        if quantisation is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantisation == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        try:
+            flatbuffer = converter.convert()
+        finally:
+            _remove(scratch)
+        with open(path, "wb") as handle:
+            handle.write(flatbuffer)
+
+    return save
 
 
 SAVERS = {
@@ -136,6 +192,9 @@ SAVERS = {
     "keras": _save_keras,
     "savedmodel": _save_savedmodel,
     "weights": _save_weights,
+    "tflite": _tflite_saver(None),
+    "tflite-fp16": _tflite_saver("float16"),
+    "tflite-int8": _tflite_saver("int8 dynamic range"),
 }
 
 

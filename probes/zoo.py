@@ -174,7 +174,11 @@ def _define_custom_objects(keras):
 
 
 def _init(keras, offset):
-    return keras.initializers.GlorotUniform(seed=SEED + offset)
+    # Standalone Keras 2.3 spells it as a function.
+    glorot = getattr(keras.initializers, "GlorotUniform", None)
+    if glorot is None:
+        glorot = keras.initializers.glorot_uniform
+    return glorot(seed=SEED + offset)
 
 
 def _data(shape, offset, scale=1.0, shift=0.0):
@@ -479,7 +483,11 @@ def _seed_everything(keras):
 
     random.seed(SEED)
     np.random.seed(SEED)
-    tf.random.set_seed(SEED)
+    # TF 1.15 has the graph-level seed under its v1 name only.
+    set_graph_seed = (
+        getattr(tf.random, "set_seed", None) or tf.compat.v1.set_random_seed
+    )
+    set_graph_seed(SEED)
     set_seed = getattr(keras.utils, "set_random_seed", None)
     if set_seed is not None:
         set_seed(SEED)

@@ -30,10 +30,10 @@ def test_help_works() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--tf", "2.99"], "Unknown TensorFlow version '2.99': expected one of 2.5"),
+        (["--tf", "2.99"], "Unknown release '2.99': expected one of 1.15, 2.0"),
         (["--models", "resnet"], "Unknown model 'resnet': expected one of mlp, cnn, lstm, custom"),
         (["--formats", "onnx"], "Unknown format 'onnx'"),
-        (["--loaders", "tflite"], "Unknown loader 'tflite'"),
+        (["--loaders", "litert"], "Unknown loader 'litert'"),
         (["--envs", "tf9.*"], "matches no env"),
         (["--envs", "tf2.21-keras2-py3.11-cpu"], "has no 'keras2' flavour"),
         (["--jobs", "lots"], "Invalid 'jobs'"),

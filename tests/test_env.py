@@ -25,7 +25,7 @@ def test_old_tf_pins_numpy_1() -> None:
 @pytest.mark.parametrize(
     ("env_id", "message"),
     [
-        ("tf2.99-keras3-py3.11-cpu", "Unknown TensorFlow version '2.99'"),
+        ("tf2.99-keras3-py3.11-cpu", "Unknown release '2.99'"),
         ("tf2.15-keras3-py3.11-cpu", "has no 'keras3' flavour"),
         ("tf2.21-keras3-py3.8-cpu", "has wheels for Python 3.10"),
         ("tf2.15-keras2-py3.11-cpu-k3.6", "needs the keras3 flavour"),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from matrix import paths
 from matrix.paths import Layout
+from matrix.selection import axes
 
 
 def test_folders_are_absolute_and_user_models_have_their_own(tmp_path: Path) -> None:
@@ -29,7 +30,7 @@ def test_artifact_names_follow_the_format_and_the_producers_suffix() -> None:
     assert layout.artifact_name("mlp", "float32", "weights", "-weights.h5") == (
         "mlp-float32-weights.h5"
     )
-    assert set(paths.FORMAT_SUFFIX) == {"h5", "keras", "savedmodel", "weights"}
+    assert set(paths.FORMAT_SUFFIX) == set(axes.FORMATS)
 
 
 def test_probes_are_found_in_the_checkout_or_the_wheel() -> None:

@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from matrix.selection import axes
 from matrix.selection.config import ConfigError, Settings
 from tests.conftest import ALL_PYTHONS, plan_for
 
 
-def test_default_preset_is_the_seven_env_matrix_on_the_host_python() -> None:
+def test_default_preset_is_seven_tf_envs_and_four_tflite_runtimes_on_the_host_python() -> None:
     plan = plan_for(Settings())
     assert plan.env_ids == [
         "tf2.12-keras2-py3.11-cpu",
@@ -18,7 +19,15 @@ def test_default_preset_is_the_seven_env_matrix_on_the_host_python() -> None:
         "tf2.18-tf-keras-py3.11-cpu",
         "tf2.20-keras3-py3.11-cpu",
         "tf2.21-keras3-py3.11-cpu",
+        "litert1.0-interpreter-py3.11-cpu",
+        "litert2.0-interpreter-py3.11-cpu",
+        "litert2.3-interpreter-py3.11-cpu",
+        "tflite-runtime2.14-interpreter-py3.11-cpu",
     ]
+    # The runtimes read .tflite files and nothing else, and build no model.
+    runtimes = {p.id for p in plan.envs if p.env.release.interpreter_only}
+    assert {c.format for c in plan.cells() if c.consumer in runtimes} == set(axes.TFLITE_FORMATS)
+    assert not any(p.id in runtimes for p in plan.producer_envs)
     assert all(p.unavailable is None for p in plan.envs)
 
 
@@ -165,8 +174,15 @@ def test_nightly_on_request_only() -> None:
 
 def test_full_preset_is_every_stable_minor_and_flavour() -> None:
     plan = plan_for(Settings(preset="full"))
-    assert len(plan.envs) == 11 + 6 * 2  # 2.5-2.15 Keras 2; 2.16-2.21 Keras 3 and tf-keras
-    assert plan.envs[0].id == "tf2.5-keras2-py3.9-cpu"
+    # 1.15 (tf.keras and standalone Keras), 2.0-2.15 Keras 2, 2.16-2.21 Keras 3
+    # and tf-keras, then five LiteRT releases and tflite-runtime 2.14.
+    assert len(plan.envs) == 2 + 16 + 6 * 2 + 5 + 1
+    assert plan.envs[0].id == "tf1.15-keras2-py3.7-cpu"
+    assert plan.envs[1].id == "tf1.15-standalone-keras-py3.7-cpu"
+    assert plan.envs[-1].id == "tflite-runtime2.14-interpreter-py3.11-cpu"
+    # The old era saves for today's envs to read; it loads nothing itself.
+    assert "tf2.4-keras2-py3.8-cpu" not in {p.id for p in plan.consumer_envs}
+    assert {c.consumer for c in plan.cells()} == {p.id for p in plan.consumer_envs}
 
 
 def test_newest_python_choice() -> None:

@@ -62,6 +62,7 @@ class Document:
     causes: Mapping[str, JsonObject]  # the known causes that explain a cell, by id
     self_check: JsonObject
     answers: tuple[JsonObject, ...] = ()
+    gold: tuple[JsonObject, ...] = ()  # each gold producer's provenance
     advice: JsonObject | None = None
     changes: JsonObject | None = None
     schema_version: int = SCHEMA_VERSION
@@ -85,6 +86,7 @@ class Document:
             causes=dict(data.get("causes") or {}),
             self_check=dict(data.get("self_check") or selfcheck.check(())),
             answers=tuple(data.get("answers") or ()),
+            gold=tuple(data.get("gold") or ()),
             advice=data.get("advice"),
             changes=data.get("changes"),
             schema_version=int(data.get("schema_version") or SCHEMA_VERSION),
@@ -93,7 +95,7 @@ class Document:
     def to_dict(self) -> JsonObject:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["cells"] = [c.to_dict() for c in self.cells]
-        for name in ("envs", "producers", "artifacts", "pending", "answers"):
+        for name in ("envs", "producers", "artifacts", "pending", "answers", "gold"):
             out[name] = list(out[name])
         for name in ("summary", "causes"):
             out[name] = dict(out[name])
@@ -197,6 +199,10 @@ def build(
         summary=dict(sorted(Counter(c.status for c in explained).items())),
         causes={cause_id: cause.to_dict() for cause_id, cause in sorted(used.items())},
         self_check=selfcheck.check(explained),
+        gold=tuple(
+            {**g.provenance(), "producer": g.producer, "artifacts": len(g.artifacts)}
+            for g in plan.gold
+        ),
     )
 
 
@@ -234,7 +240,10 @@ def _env_entry(env_id: str, python: str, tf: str, stored: Stored) -> JsonObject:
     return {
         "id": env_id,
         "python": versions.get("python", python),
-        "tensorflow": versions.get("tensorflow", tf),
+        "tensorflow": versions.get(
+            "tensorflow", None if state.keras_flavour == "interpreter" else tf
+        ),
+        "runtime": versions.get("runtime"),  # a TFLite interpreter's package and version
         "keras": versions.get("keras"),
         "keras_flavour": versions.get("keras_flavour", state.keras_flavour),
         "device": state.device,
@@ -364,7 +373,7 @@ def _env_level(key: CellKey, stored: Stored) -> Cell | None:
 def _measured(
     key: CellKey, result: Result, entry: ArtifactEntry, stored: Stored, settings: Settings
 ) -> Cell | None:
-    tolerance = settings.tolerances.get(key.policy) or settings.tolerances["float32"]
+    tolerance = settings.tolerance_for(key.policy, key.format)
     main = _outcome(key, result.measured, entry, stored, tolerance)
     if main is None:
         return None  # the stored files no longer match: recompute, don't guess

@@ -342,15 +342,44 @@ def _envs(document: Document, labels: dict[str, str]) -> str:
                 md_cell(labels[env["id"]]),
                 md_cell(env["id"]),
                 md_cell(env.get("python") or "?"),
-                md_cell(env.get("tensorflow") or "?"),
-                md_cell(f"{keras} ({env.get('keras_flavour') or '?'})"),
+                md_cell(env.get("tensorflow") or env.get("runtime") or "?"),
+                md_cell(
+                    "none (a TFLite interpreter)"
+                    if env.get("keras_flavour") == "interpreter"
+                    else f"{keras} ({env.get('keras_flavour') or '?'})"
+                ),
                 md_cell(env.get("numpy") or "?"),
                 md_cell(env.get("device") or "?"),
                 md_cell(status, 200),
             ]
         )
     headers = ["key", "env", "Python", "TensorFlow", "Keras", "numpy", "device", "status"]
-    return "## Envs\n\n" + _table(rows, headers)
+    return "## Envs\n\n" + _table(rows, headers) + _gold(document, labels)
+
+
+def _gold(document: Document, labels: dict[str, str]) -> str:
+    """Producers replayed from the gold store: what froze them, and when."""
+    if not document.gold:
+        return ""
+    rows = [
+        [
+            md_cell(labels.get(g["producer"], g["producer"])),
+            md_cell(g["env"]),
+            md_cell(g.get("python") or "?"),
+            md_cell(g.get("tensorflow") or "?"),
+            md_cell(f"{g.get('keras') or '?'} ({g.get('keras_flavour') or '?'})"),
+            md_cell(g.get("numpy") or "?"),
+            md_cell(g["frozen"]),
+            str(g.get("artifacts", "?")),
+        ]
+        for g in document.gold
+    ]
+    headers = ["key", "frozen env", "Python", "TensorFlow", "Keras", "numpy", "frozen", "artifacts"]
+    return (
+        "\n\n### Gold producers\n\nArtifacts these envs saved, frozen in the gold store "
+        "(`gold/`) and replayed here without building the env (`python -m matrix freeze` "
+        "writes them; every file is checked against its sha256).\n\n" + _table(rows, headers)
+    )
 
 
 def _user_models(document: Document) -> str:

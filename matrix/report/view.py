@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from matrix.paths import GOLD_PREFIX, is_gold_producer
 from matrix.report.document import Document
 from matrix.report.escape import shorten
 from matrix.results.cells import Cell
@@ -39,7 +40,9 @@ _PLACEHOLDER_PATH = re.compile(r"(<[a-z]+>)/[^\s'\"]+")
 # (`__inference_signature_wrapper_474517`), anonymous variables
 # (`_AnonymousVar1092`), object addresses (`at 0x7f3a2b1c9d50`).
 _RUNTIME_NUMBER = re.compile(r"(?<=[A-Za-z_])\d{3,}\b|(?<=0x)[0-9a-f]{6,}\b")
-_FLAVOUR_LABEL = {"keras2": "k2", "keras3": "k3", "tf-keras": "tfk"}
+_FLAVOUR_LABEL = {"keras2": "k2", "keras3": "k3", "tf-keras": "tfk", "standalone-keras": "sk"}
+_RUNTIME = re.compile(r"^([a-z-]+?)(\d+\.\d+)$")
+_RUNTIME_LABEL = {"litert": "litert", "tflite-runtime": "tflite-rt"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class Grid:
 
 def labels(document: Document) -> dict[str, str]:
     found = env_labels([env["id"] for env in document.envs])
+    gold = [p for p in document.producers if is_gold_producer(p)]
+    frozen = env_labels([p.removeprefix(GOLD_PREFIX) for p in gold])
+    found.update({p: f"{frozen[p.removeprefix(GOLD_PREFIX)]} gold" for p in gold})
     found.update({p: p for p in document.producers if p not in found})
     return found
 
@@ -70,9 +76,13 @@ def env_labels(env_ids: list[str]) -> dict[str, str]:
     pythons = {rest.split("-", 1)[0] for _, rest in parts.values()}
     found = {}
     for env_id, (head, rest) in parts.items():
-        tf, flavour = head[2:].split("-", 1)
+        release, flavour = head.rsplit("-", 1) if "-interpreter" in head else head.split("-", 1)
         python, tail = rest.split("-", 1)
-        label = f"{tf} {_FLAVOUR_LABEL.get(flavour, flavour)}"
+        if flavour == "interpreter":  # a TFLite runtime: its name and version
+            name, version = _RUNTIME.match(release).groups()  # type: ignore[union-attr]
+            label = f"{_RUNTIME_LABEL.get(name, name)} {version}"
+        else:
+            label = f"{release.removeprefix('tf')} {_FLAVOUR_LABEL.get(flavour, flavour)}"
         if len(pythons) > 1:
             label += f" py{python}"
         if len(rests) > 1:

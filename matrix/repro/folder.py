@@ -82,7 +82,7 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
     consumer = stored.consumers[key.consumer]
     decision = gate.decide(stored.inspection(entry), key.loader, key.format, consumer, plan.unsafe)
     module = _copy_artifact(layout.artifacts(key.producer), entry, target)
-    tolerance = settings.tolerances.get(key.policy) or settings.tolerances["float32"]
+    tolerance = settings.tolerance_for(key.policy, key.format)
     inference = cell.inference.status if cell.inference else None
     replay = script.Replay(
         cell_id=cell_id(key),
@@ -107,6 +107,7 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
         tolerance=(tolerance.atol, tolerance.rtol),
         recorded=status.value,
         recorded_inference=inference,
+        interpreter_module=planned.env.release.interpreter_module,
     )
     files.write_atomic(target / SCRIPT, script.render(replay))
     files.write_atomic(target / README, readme(replay, cell, entry, stored.states[key.consumer]))

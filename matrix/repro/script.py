@@ -24,6 +24,7 @@ KERAS_IMPORT = {
     "keras3": "import keras",
     "tf-keras": "import tf_keras as keras",
     "keras2": "keras = tf.keras",
+    "standalone-keras": "import keras",
 }
 FLAVOUR_LOADERS = {"keras3": "keras.saving.load_model", "tf-keras": "keras.models.load_model"}
 
@@ -41,6 +42,8 @@ class Replay:
     tolerance: tuple[float, float]
     recorded: str
     recorded_inference: str | None
+    # A TFLite runtime's module (no TensorFlow in its env); None: tf.lite's.
+    interpreter_module: str | None = None
 
 
 def roots(
@@ -108,7 +111,8 @@ def _header(replay: Replay) -> str:
         "",
         "    python repro.py",
         "",
-        "It imports only TensorFlow, Keras and numpy. Its last line is the outcome",
+        "It imports only TensorFlow, Keras and numpy (or the TFLite runtime). Its last",
+        "line is the outcome",
         'in the report\'s words: "RESULT: <status>".',
         '"""',
         "",
@@ -119,17 +123,13 @@ def _header(replay: Replay) -> str:
 def _imports(replay: Replay) -> str:
     lines = ["import os", ""]
     lines += [f"os.environ.setdefault({k!r}, {v!r})" for k, v in sorted(replay.environment.items())]
-    lines += [
-        "",
-        "import hashlib",
-        "import sys",
-        "import time",
-        "",
-        "import numpy as np",
-        "import tensorflow as tf",
-        "",
-    ]
-    lines += [KERAS_IMPORT[replay.flavour], ""]
+    lines += ["", "import hashlib", "import sys", "import time", "", "import numpy as np"]
+    if replay.interpreter_module:  # a TFLite runtime alone: no TensorFlow, no Keras
+        lines += [f"from {replay.interpreter_module} import Interpreter", ""]
+        lines += ["tf = keras = None", ""]
+        return "\n".join(lines)
+    lines += ["import tensorflow as tf", "", KERAS_IMPORT[replay.flavour]]
+    lines += ["Interpreter = tf.lite.Interpreter", ""]
     return "\n".join(lines)
 
 
@@ -155,6 +155,7 @@ CONTEXT = {{
     "flavour": {flavour!r},
     "zoo": None,
     "info": {{"keras_flavour": {flavour!r}, "keras": {keras_version!r}}},
+    "interpreter": Interpreter,
 }}
 
 
@@ -213,7 +214,8 @@ def numbered(arrays, prefix):
 
 def attempt(task):
     """Load and predict as the probe did; return the status."""
-    keras.mixed_precision.set_global_policy({policy!r})
+    if keras is not None:
+        keras.mixed_precision.set_global_policy({policy!r})
     started = time.time()
     try:
         loaded = {loader}(CONTEXT, task)

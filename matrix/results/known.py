@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from matrix.paths import GOLD_PREFIX
 from matrix.results.cells import Cell
 from matrix.selection.config import ConfigError
 from matrix.status import Status
@@ -133,6 +134,9 @@ class Cause:
         }
 
 
+_TF_ENV = re.compile(r"^tf(\d+\.\d+|nightly)-(keras2|keras3|tf-keras|standalone-keras)-")
+
+
 @dataclass(frozen=True)
 class EnvFacts:
     """What a cause's matcher knows of an env: its flavour and TF minor."""
@@ -141,10 +145,13 @@ class EnvFacts:
     tf: tuple[int, ...]
 
     @classmethod
-    def from_id(cls, env_id: str) -> EnvFacts | None:
-        match = re.match(r"^tf(\d+\.\d+|nightly)-(keras2|keras3|tf-keras)-", env_id)
+    def from_id(cls, producer: str) -> EnvFacts | None:
+        """An env's facts; None for a user model or a TFLite interpreter (no
+        TensorFlow, no Keras). A gold producer is the env that froze it."""
+        env_id = producer.removeprefix(GOLD_PREFIX)
+        match = _TF_ENV.match(env_id)
         if not match:
-            return None  # a user model: no env
+            return None
         tf = (99, 0) if match[1] == "nightly" else tuple(int(n) for n in match[1].split("."))
         return cls(match[2], tf)
 

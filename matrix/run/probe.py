@@ -65,6 +65,12 @@ def probe_command(  # noqa: PLR0917 - what one probe process is given
         **ready.planned.env.environment(),
         # The Keras the probe imports: the release table's word, not the probe's guess.
         "COMPAT_MATRIX_FLAVOUR": ready.planned.env.flavour,
+        "COMPAT_MATRIX_INTERPRETER": ready.planned.env.release.interpreter_module or "",
+        # TF 1.15-2.2's TFLite converter runs its `toco_from_protos` console
+        # script by name: the env's own bin folder comes first on PATH.
+        "PATH": os.pathsep.join(
+            [str(layout.venv(ready.planned.env.venv_id) / "bin"), os.environ.get("PATH", "")]
+        ),
         "COMPAT_MATRIX_THREADS": str(threads),
         "COMPAT_MATRIX_MEMORY_MB": str(memory),
         "COMPAT_MATRIX_WRITABLE": os.pathsep.join(str(p) for p in [workdir, *writable]),

@@ -48,6 +48,9 @@ def produce(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> 
         progress.current().env_finished(planned.id)
         manifest = sink.manifest
     else:
+        if entries != manifest.artifacts:  # what this Keras cannot build, entered
+            manifest = replace(manifest, artifacts=entries)
+            store.write_manifest(layout, manifest)
         store.update_env_state(layout, planned.id, status="ok", versions=manifest.env or {})
     inspect_saved(layout, manifest)
 
@@ -70,32 +73,43 @@ def missing_tasks(
     planned: PlannedEnv, plan: Plan, layout: Layout, entries: dict[str, ArtifactEntry]
 ) -> list[ProduceTask]:
     """The (model, policy) builds still to do; their old entries are dropped
-    from `entries`."""
+    from `entries`. What this env's Keras cannot build at all is entered as
+    not applicable, with the release table's reason, and never asked for."""
     root = layout.artifacts(planned.id)
     release, flavour = planned.env.release, planned.env.flavour
     unwritable = {f: r for f, r in release.unwritable(flavour).items() if f in plan.formats}
+    planned_formats: dict[tuple[str, str], list[str]] = {}
+    for producer, model, policy, fmt in plan.artifacts():
+        if producer == planned.id:
+            planned_formats.setdefault((model, policy), []).append(fmt)
     tasks = []
-    for model in plan.models:
-        for policy in plan.policies:
-            names = {
-                fmt: artifact_name(planned, layout, model, policy, fmt) for fmt in plan.formats
-            }
-            if all(_kept(root, entries.get(name)) for name in names.values()):
-                continue
-            # Re-saving one format retrains the model and rewrites the shared
-            # reference, so every format of this (model, policy) is redone.
-            for name in [n for n, e in entries.items() if (e.model, e.policy) == (model, policy)]:
-                del entries[name]
-            tasks.append(
-                ProduceTask(
-                    id=f"{model}-{policy}",
-                    model=model,
-                    policy=policy,
-                    reference=str(root / layout.reference_name(model, policy)),
-                    formats={fmt: str(root / name) for fmt, name in names.items()},
-                    cannot_write=unwritable,
-                )
+    for (model, policy), formats in planned_formats.items():
+        names = {fmt: artifact_name(planned, layout, model, policy, fmt) for fmt in formats}
+        why = release.cannot_build.get(model) or release.cannot_build.get(policy)
+        if why is not None:
+            for fmt, name in names.items():
+                entries[name] = ArtifactEntry(
+                    model, policy, fmt, name, "not-applicable",
+                    layout.reference_name(model, policy), reason=why,
+                )  # fmt: skip
+            continue
+        if all(_kept(root, entries.get(name)) for name in names.values()):
+            continue
+        # Re-saving one format retrains the model and rewrites the shared
+        # reference, so every format of this (model, policy) is redone.
+        for name in [n for n, e in entries.items() if (e.model, e.policy) == (model, policy)]:
+            del entries[name]
+        tasks.append(
+            ProduceTask(
+                id=f"{model}-{policy}",
+                model=model,
+                policy=policy,
+                reference=str(root / layout.reference_name(model, policy)),
+                formats={fmt: str(root / name) for fmt, name in names.items()},
+                cannot_write=unwritable,
+                tflite_converter=release.tflite_converter(flavour),
             )
+        )
     return tasks
 
 

@@ -32,6 +32,7 @@ from matrix.run.tasks import ReferenceTask
 from matrix.safety import folders, gate, inspections
 from matrix.safety.findings import Inspection
 from matrix.safety.limits import DEFAULT as LIMITS
+from matrix.selection import axes
 from matrix.selection.config import Settings
 from matrix.selection.plan import Plan, PlannedEnv
 from matrix.selection.usermodels import UserModel, read_arrays
@@ -134,7 +135,8 @@ def _candidates(plan: Plan, users: list[UserModel]) -> list[PlannedEnv]:
 
 
 def _loader(user: UserModel) -> str:
-    return "saved-model" if user.format == "savedmodel" else "keras"
+    """How the reference is made: the format's first native loader."""
+    return axes.NATIVE_LOADERS[user.format][0]
 
 
 def _try_env(  # noqa: PLR0917 - one candidate env and all it works with

@@ -39,6 +39,8 @@ class ProduceTask:
     formats: Mapping[str, str]  # format -> path to save it at
     # Formats this env's Keras cannot write, with why (axes' capabilities).
     cannot_write: Mapping[str, str] = field(default_factory=dict)
+    # How this env's TFLite converter takes a Keras model (axes' capabilities).
+    tflite_converter: str = "from_keras_model"
 
     def to_dict(self) -> JsonObject:
         return _plain(self)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from matrix import sniff
-from matrix.safety import archive, folders, hdf5, savedmodel
+from matrix.safety import archive, folders, hdf5, savedmodel, tflite
 from matrix.safety.findings import Finding, Inspection, mismatched, unreadable
 from matrix.safety.limits import DEFAULT, Limits
 
@@ -36,6 +36,9 @@ def inspect_path(path: Path, scratch: Path, limits: Limits = DEFAULT) -> Inspect
     elif found == "keras":
         findings += archive.inspect_archive(path, limits, where, scratch)
         notes = ("every member's size and name, config.json, metadata.json, model.weights.h5",)
+    elif found == "tflite":
+        findings += tflite.inspect_tflite(path, limits, where)
+        notes = ("every operator code (custom and Flex ops), every tensor's declared size",)
     else:
         fmt, found_h5 = hdf5.inspect_hdf5(path, limits, where)
         findings += found_h5

@@ -7,8 +7,8 @@ lands here, in tables, not in `if` chains elsewhere.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -26,20 +26,44 @@ WEIGHTS_V3_WRITER = (2, 12)
 # First TensorFlow whose pip wheels bring CUDA along (`tensorflow[and-cuda]`).
 CUDA_WHEELS = (2, 14)
 LARGER_WHEELS = (2, 12)  # TF wheels (and their dependencies) grew at 2.12
+# First TensorFlow whose TFLite converter takes a Keras model in memory.
+TFLITE_FROM_KERAS_MODEL = (2, 0)
+# What a release can be: TensorFlow, or a standalone TFLite interpreter.
+FAMILIES = ("tensorflow", "litert", "tflite-runtime")
+# The flavours beyond tf.keras, Keras 3 and tf-keras: the standalone `keras`
+# 2.3 package on TF 1.15, and a TFLite interpreter with no Keras at all.
+STANDALONE_KERAS = "standalone-keras"
+INTERPRETER = "interpreter"
 
 
 @dataclass(frozen=True)
 class Release:
-    """One TensorFlow minor: which Pythons have wheels and what it must pin.
-
-    What an env of it can write follows from the thresholds above; the host
-    passes those capabilities to the probes, which never test versions."""
+    """One release of a runtime: a TensorFlow minor, or a standalone TFLite
+    interpreter (LiteRT, tflite-runtime). Which Pythons have wheels, what it
+    must pin, and what an env of it can do: the host passes those
+    capabilities to the probes, which never test versions."""
 
     minor: str
     pythons: tuple[str, ...]
     # Constraints the release needs beyond its own metadata, each with a why.
     pins: tuple[str, ...] = ()
     nightly: bool = False  # tf-nightly: today's build, newer than every release
+    family: str = "tensorflow"  # tensorflow | litert | tflite-runtime
+    # The pip package of a CPU env: tensorflow-cpu where it exists.
+    cpu_package: str = "tensorflow-cpu"
+    # Flavours beyond the era's default (standalone Keras on TF 1.15).
+    extra_flavours: tuple[str, ...] = ()
+    # Why its envs save the zoo but never load other envs' artifacts (None: they do).
+    producer_only: str | None = None
+    # Zoo models and policies its Keras cannot build, each with the reason.
+    cannot_build: Mapping[str, str] = field(default_factory=dict)
+    # A TFLite runtime's module with the `Interpreter` class (TF envs use tf.lite's).
+    interpreter_module: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The release's name in env ids: 2.15, nightly, litert2.3, tflite-runtime2.14."""
+        return self.minor if self.family == "tensorflow" else f"{self.family}{self.minor}"
 
     @property
     def version(self) -> tuple[int, int]:
@@ -49,9 +73,16 @@ class Release:
         return int(major), int(minor)
 
     @property
+    def interpreter_only(self) -> bool:
+        """A TFLite runtime without TensorFlow: it reads .tflite files only."""
+        return self.family != "tensorflow"
+
+    @property
     def flavours(self) -> tuple[str, ...]:
+        if self.interpreter_only:
+            return (INTERPRETER,)
         if self.version < KERAS3_DEFAULT:
-            return ("keras2",)
+            return ("keras2", *self.extra_flavours)
         return ("keras3", "tf-keras")
 
     @property
@@ -60,20 +91,26 @@ class Release:
 
     @property
     def cuda_wheels(self) -> bool:
-        return self.version >= CUDA_WHEELS
+        return self.family == "tensorflow" and self.version >= CUDA_WHEELS
 
     @property
     def env_disk_gb(self) -> float:
         """What one env of it takes on disk, measured with `du` on envs that
         share nothing: TF 2.5-2.11 0.8-1.1 GB, TF 2.12 on 1.0-1.8 GB (uv
-        hard-links from its cache, so a second env of the same TF costs less)."""
+        hard-links from its cache, so a second env of the same TF costs less),
+        a LiteRT runtime 0.12 GB."""
+        if self.interpreter_only:
+            return 0.15
         return 1.8 if self.version >= LARGER_WHEELS else 1.1
 
     def unwritable(self, flavour: str) -> dict[str, str]:
         """Formats an env of this release cannot write, with the reason."""
-        if flavour == "keras2" and self.version < KERAS_V3_WRITER:
-            return {"keras": "the .keras (v3) format arrived in Keras 2.12"}
-        return {}
+        found = {}
+        if flavour in ("keras2", STANDALONE_KERAS) and self.version < KERAS_V3_WRITER:
+            found["keras"] = "the .keras (v3) format arrived in Keras 2.12"
+        if flavour == STANDALONE_KERAS:
+            found["savedmodel"] = "standalone Keras 2.3 saves h5 only; SavedModels are tf.keras's"
+        return found
 
     def weights_suffix(self, flavour: str) -> str:
         """The name its users give a weights file: `.weights.h5` from Keras
@@ -81,9 +118,17 @@ class Release:
         era's docs do (`model.save_weights("my_model_weights.h5")`): an old
         file under a `.weights.h5` name is read as the new layout by every
         newer Keras and fails for a reason of the tool's making."""
-        if flavour == "keras2" and self.version < WEIGHTS_V3_WRITER:
+        if flavour in ("keras2", STANDALONE_KERAS) and self.version < WEIGHTS_V3_WRITER:
             return "-weights.h5"
         return ".weights.h5"
+
+    def tflite_converter(self, flavour: str) -> str:
+        """How its converter takes a Keras model: `from_keras_model` (TF 2.x),
+        or from a saved h5 file (TF 1.15 and standalone Keras have no
+        from_keras_model)."""
+        if flavour == STANDALONE_KERAS or self.version < TFLITE_FROM_KERAS_MODEL:
+            return "from_keras_model_file"
+        return "from_keras_model"
 
 
 def _pys(first: int, last: int) -> tuple[str, ...]:
@@ -104,9 +149,76 @@ def _keras2(minor: str) -> str:
     return f"keras=={minor}.*"
 
 
+# TF 1.15-2.4: their generated protobuf code needs protobuf < 3.21 (the
+# resolver picks 4.x/5.x, and `import tensorflow` fails with "Descriptors
+# cannot not be created directly", tensorflow/tensorflow#56266); and h5py < 3,
+# whose str attributes their h5 loader still .decode()s ("'str' object has no
+# attribute 'decode'", tensorflow/tensorflow#44467).
+OLD_PINS = ("protobuf<3.21", "h5py<3")
+# They save and load no more than the era's models: no preprocessing layers
+# (Normalization, TextVectorization arrived in TF 2.1's experimental
+# namespace, with an adapt() that changed until 2.4), and mixed precision
+# only from TF 2.1 (experimental) on.
+_NO_PREPROCESSING = {
+    "normalization": "the Normalization layer arrived in TF 2.1 (experimental)",
+    "text": "the TextVectorization layer arrived in TF 2.1 (experimental)",
+}
+_NO_MIXED_PRECISION = {
+    "mixed_float16": "Keras mixed precision arrived in TF 2.1 (experimental)",
+    "mixed_bfloat16": "Keras mixed precision arrived in TF 2.1 (experimental)",
+}
+_OLD_ERA = "producer only: an env of this era saves the zoo for today's envs to read"
+# The standalone interpreters: numpy < 2 for tflite-runtime (built against
+# NumPy 1.x: "_ARRAY_API not found" under NumPy 2).
+
+
+def _litert(minor: str, pythons: tuple[str, ...]) -> Release:
+    """Google's standalone TFLite interpreter, `ai-edge-litert` on PyPI."""
+    return Release(
+        minor,
+        pythons,
+        family="litert",
+        cpu_package="ai-edge-litert",
+        interpreter_module="ai_edge_litert.interpreter",
+    )
+
+
+def _tflite_runtime(minor: str, pythons: tuple[str, ...], pins: tuple[str, ...]) -> Release:
+    """LiteRT's predecessor, `tflite-runtime` (2.14 was its last release)."""
+    return Release(
+        minor,
+        pythons,
+        pins,
+        family="tflite-runtime",
+        cpu_package="tflite-runtime",
+        interpreter_module="tflite_runtime.interpreter",
+    )
+
+
 RELEASES: dict[str, Release] = {
-    r.minor: r
+    r.key: r
     for r in (
+        Release(
+            "1.15",
+            ("3.7",),
+            OLD_PINS,
+            cpu_package="tensorflow",  # tensorflow-cpu stops at 1.15.0
+            extra_flavours=(STANDALONE_KERAS,),
+            producer_only=_OLD_ERA,
+            cannot_build={**_NO_PREPROCESSING, **_NO_MIXED_PRECISION},
+        ),
+        Release(
+            "2.0",
+            ("3.7",),
+            OLD_PINS,
+            cpu_package="tensorflow",  # no tensorflow-cpu 2.0.x
+            producer_only=_OLD_ERA,
+            cannot_build={**_NO_PREPROCESSING, **_NO_MIXED_PRECISION},
+        ),
+        Release("2.1", ("3.7",), OLD_PINS, producer_only=_OLD_ERA),
+        Release("2.2", _pys(7, 8), OLD_PINS, producer_only=_OLD_ERA),
+        Release("2.3", _pys(7, 8), OLD_PINS, producer_only=_OLD_ERA),
+        Release("2.4", _pys(7, 8), OLD_PINS, producer_only=_OLD_ERA),
         Release("2.5", _pys(6, 9), (NUMPY1, PROTOBUF3)),
         Release("2.6", _pys(6, 9), (NUMPY1, PROTOBUF3, _keras2("2.6"))),
         Release("2.7", _pys(7, 9), (NUMPY1, PROTOBUF3, _keras2("2.7"))),
@@ -125,12 +237,18 @@ RELEASES: dict[str, Release] = {
         Release("2.20", _pys(9, 13)),
         Release("2.21", _pys(10, 13)),
         Release("nightly", _pys(10, 13), nightly=True),
+        _litert("1.0", _pys(9, 11)),
+        _litert("1.4", _pys(9, 12)),
+        _litert("2.0", _pys(9, 12)),
+        _litert("2.1", _pys(10, 13)),
+        _litert("2.3", _pys(10, 13)),
+        _tflite_runtime("2.14", _pys(8, 11), (NUMPY1,)),
     )
 }
 # Every release but nightly, which runs only when asked for by name.
 STABLE = tuple(minor for minor, release in RELEASES.items() if not release.nightly)
 
-FLAVOURS = ("keras2", "keras3", "tf-keras")
+FLAVOURS = ("keras2", "keras3", "tf-keras", STANDALONE_KERAS, INTERPRETER)
 DEVICES = ("cpu", "gpu")
 
 # The embedded default matrix: small enough for minutes on two cores, wide
@@ -144,6 +262,12 @@ PRESETS: dict[str, tuple[tuple[str, str], ...]] = {
         ("2.20", "keras3"),
         ("2.21", "keras3"),
         ("2.18", "tf-keras"),
+        # TFLite runtimes without TensorFlow, oldest to newest, and the last
+        # tflite-runtime: what a phone or an edge box loads the .tflite with.
+        ("litert1.0", INTERPRETER),
+        ("litert2.0", INTERPRETER),
+        ("litert2.3", INTERPRETER),
+        ("tflite-runtime2.14", INTERPRETER),
     ),
 }
 
@@ -172,8 +296,19 @@ MODELS = (
 DEFAULT_MODELS = tuple(m for m in MODELS if m not in ("lambda", "long_sequence"))
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_POLICIES = ("float32", "mixed_float16")
-FORMATS = ("h5", "keras", "savedmodel", "weights")
-LOADERS = ("keras", "saved-model", "serving", "tfsm-layer")
+# TFLite: the converter's float32 model, and the two quantisations people
+# ship (float16 weights; dynamic-range int8 weights), each a file of its own.
+TFLITE_FORMATS = ("tflite", "tflite-fp16", "tflite-int8")
+FORMATS = ("h5", "keras", "savedmodel", "weights", *TFLITE_FORMATS)
+DEFAULT_FORMATS = FORMATS
+LOADERS = ("keras", "saved-model", "serving", "tfsm-layer", "tflite")
+# A quantisation starts from a float32 model: a mixed-precision model's
+# quantised copies would quantise a quantisation. Formats written only
+# under some policies, with the reason for the others.
+FORMAT_POLICIES: dict[str, tuple[tuple[str, ...], str]] = {
+    "tflite-fp16": (("float32",), "quantised copies are made from the float32 model"),
+    "tflite-int8": (("float32",), "quantised copies are made from the float32 model"),
+}
 
 # Which loaders read which format; a pair outside this table is not a cell.
 FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
@@ -181,6 +316,7 @@ FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
     "keras": ("keras",),
     "savedmodel": ("keras", "saved-model", "serving", "tfsm-layer"),
     "weights": ("keras",),
+    **dict.fromkeys(TFLITE_FORMATS, ("tflite",)),
 }
 
 # The loaders an env reads its own artifacts with: the self-check expects
@@ -190,6 +326,7 @@ NATIVE_LOADERS: dict[str, tuple[str, ...]] = {
     "keras": ("keras",),
     "savedmodel": ("saved-model", "serving"),
     "weights": ("keras",),
+    **dict.fromkeys(TFLITE_FORMATS, ("tflite",)),
 }
 
 # Loaders that exist only in some flavours, and what to say elsewhere.
@@ -209,6 +346,8 @@ LOADER_READS: dict[tuple[str, str], frozenset[str]] = {
     ("saved-model", "savedmodel"): frozenset({"graph", "weights"}),
     ("serving", "savedmodel"): frozenset({"graph", "weights"}),
     ("tfsm-layer", "savedmodel"): frozenset({"graph", "weights"}),
+    # A TFLite interpreter runs the flatbuffer's ops on its weights; no Python.
+    **{("tflite", fmt): frozenset({"graph", "weights"}) for fmt in TFLITE_FORMATS},
 }
 # Loads that fail before reading anything of the file: (loader, format,
 # flavour, first TF that reads it; None: none does).
@@ -235,7 +374,15 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "mixed_float16": (1e-2, 1e-2),
     # bfloat16 keeps 8 mantissa bits (about 2 significant digits).
     "mixed_bfloat16": (5e-2, 5e-2),
+    # float16 weights (10 mantissa bits), computed in float32: like mixed_float16.
+    "tflite-fp16": (1e-2, 1e-2),
+    # Dynamic-range int8: weights in 8 bits (1/255 of each tensor's range),
+    # activations quantised on the fly by hybrid kernels; a few per cent of the
+    # output's scale is what the quantisation itself costs.
+    "tflite-int8": (5e-2, 5e-2),
 }
+# Formats whose tolerance is their own (the quantisation), not the policy's.
+FORMAT_TOLERANCE = {"tflite-fp16": "tflite-fp16", "tflite-int8": "tflite-int8"}
 
 
 # -- safe_mode: which Keras can be trusted to refuse code ---------------------
@@ -340,13 +487,18 @@ def package_requirements(release: Release, flavour: str, device: str) -> list[st
         # tf-nightly-cpu stopped being published; tf-nightly runs on CPUs too.
         base = "tf-nightly[and-cuda]" if device == "gpu" else "tf-nightly"
         return [base] + (["tf-keras-nightly"] if flavour == "tf-keras" else [])
+    if release.interpreter_only:
+        return [f"{release.cpu_package}=={release.minor}.*"]
     if device == "gpu":
         base = "tensorflow[and-cuda]" if release.cuda_wheels else "tensorflow"
     else:
-        base = "tensorflow-cpu"
+        base = release.cpu_package
     requirements = [f"{base}=={release.minor}.*"]
     if flavour == "tf-keras":
         requirements.append(f"tf-keras=={release.minor}.*")
+    if flavour == STANDALONE_KERAS:
+        # The last standalone Keras, the one people used with TF 1.15.
+        requirements.append("keras==2.3.1")
     return requirements
 
 

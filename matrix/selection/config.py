@@ -85,12 +85,19 @@ class Settings:
     # reporting the envs that need it as unavailable. Off by default: a run
     # should not fetch interpreters from the network unless the user says so.
     download_python: bool = False
+    # Gold producers to replay (env ids in the gold store); None: the preset's.
+    gold: tuple[str, ...] | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     tolerances: dict[str, Tolerance] = field(
         default_factory=lambda: {
             name: Tolerance(atol, rtol) for name, (atol, rtol) in axes.DEFAULT_TOLERANCES.items()
         }
     )
+
+    def tolerance_for(self, policy: str, fmt: str) -> Tolerance:
+        """A quantised format's own tolerance, else its policy's."""
+        name = axes.FORMAT_TOLERANCE.get(fmt, policy)
+        return self.tolerances.get(name) or self.tolerances["float32"]
 
     def effective_jobs(self) -> int:
         """`auto`: one probe per core, bounded by memory (about 2 GB each)."""
@@ -170,8 +177,9 @@ def _drop_unset(values: dict[str, Any]) -> dict[str, Any]:
 
 def _coerce(key: str, value: Any) -> Any:
     default = getattr(Settings(), key)
-    if key == "keras":
-        return _keras_pins(value)
+    special = _SPECIAL.get(key)
+    if special is not None:
+        return special(value)
     if isinstance(default, tuple):
         return _names(key, value)
     if isinstance(default, bool):
@@ -207,6 +215,11 @@ def _coerce(key: str, value: Any) -> Any:
     return value
 
 
+def _gold(value: Any) -> tuple[str, ...]:
+    names = _names("gold", value)
+    return () if names == ("none",) else names
+
+
 def _keras_pins(value: Any) -> tuple[str, ...]:
     versions = _names("keras", value)
     for version in versions:
@@ -215,6 +228,10 @@ def _keras_pins(value: Any) -> tuple[str, ...]:
             msg = f"Invalid Keras pin {version!r}: expected a Keras 3 minor such as 3.6"
             raise ConfigError(msg)
     return versions
+
+
+# Settings whose values have a grammar of their own.
+_SPECIAL = {"keras": _keras_pins, "gold": _gold}
 
 
 def _typed(key: str, value: Any, kind: type) -> Any:
@@ -250,7 +267,7 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
 
 
 def _singular(key: str) -> str:
-    return {"tf": "TensorFlow version", "policies": "policy"}.get(key, key[:-1])
+    return {"tf": "release", "policies": "policy"}.get(key, key[:-1])
 
 
 def _pins(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -303,12 +320,12 @@ def _tolerances(settings: Settings, value: Any) -> dict[str, Tolerance]:
         msg = f"Invalid 'tolerances': expected a table per policy. Received: {value!r}"
         raise ConfigError(msg)
     result = dict(settings.tolerances)
+    names = tuple(axes.DEFAULT_TOLERANCES)  # the policies, and the quantised formats
     for policy, pair in value.items():
-        if policy not in axes.POLICIES:
-            choices = ", ".join(axes.POLICIES)
+        if policy not in names:
             msg = (
-                f"Unknown policy {policy!r} in tolerances: expected one of {choices}."
-                f"{suggest(policy, axes.POLICIES)}"
+                f"Unknown policy or quantised format {policy!r} in tolerances: expected one "
+                f"of {', '.join(names)}.{suggest(policy, names)}"
             )
             raise ConfigError(msg)
         if not isinstance(pair, dict) or set(pair) - {"atol", "rtol"}:

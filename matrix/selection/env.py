@@ -1,4 +1,8 @@
-"""An env: one isolated virtualenv, Python x TensorFlow x flavour x device."""
+"""An env: one isolated virtualenv, Python x release x flavour x device.
+
+A release is a TensorFlow minor (ids start `tf2.15-`) or a standalone TFLite
+interpreter (`litert2.3-`, `tflite-runtime2.14-`), whose only flavour is
+`interpreter`."""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from dataclasses import dataclass
 from matrix.selection import axes
 
 _ID = re.compile(
-    r"^tf(?P<tf>\d+\.\d+|nightly)-(?P<flavour>keras2|keras3|tf-keras)"
+    r"^(?:tf(?P<tf>\d+\.\d+|nightly)|(?P<runtime>(?:litert|tflite-runtime)\d+\.\d+))"
+    r"-(?P<flavour>keras2|keras3|tf-keras|standalone-keras|interpreter)"
     r"-py(?P<python>\d+\.\d+)-(?P<device>cpu|gpu)(?:-k(?P<keras>\d+\.\d+))?"
     r"(?P<onednn_off>-onednn-off)?$"
 )
@@ -17,7 +22,7 @@ ONEDNN_OFF = "-onednn-off"
 
 @dataclass(frozen=True)
 class Env:
-    tf: str
+    tf: str  # the release's key: a TF minor ("2.15", "nightly") or a runtime ("litert2.3")
     flavour: str
     python: str
     device: str = "cpu"
@@ -34,12 +39,29 @@ class Env:
     def venv_id(self) -> str:
         """The virtualenv this env runs in (variants share their base's)."""
         suffix = f"-k{self.keras}" if self.keras else ""
-        return f"tf{self.tf}-{self.flavour}-py{self.python}-{self.device}{suffix}"
+        return f"{self.label}-{self.flavour}-py{self.python}-{self.device}{suffix}"
+
+    @property
+    def label(self) -> str:
+        """The release as ids and tags name it: tf2.15, litert2.3."""
+        release = axes.RELEASES.get(self.tf)
+        return self.tf if release is not None and release.interpreter_only else f"tf{self.tf}"
 
     @property
     def produces(self) -> bool:
-        """Variants only consume: their artifacts would be their base's."""
-        return not self.onednn_off
+        """Variants only consume: their artifacts would be their base's; an
+        interpreter has no Keras to build a model with."""
+        return not self.onednn_off and not self.release.interpreter_only
+
+    @property
+    def consumes(self) -> bool:
+        """Whether it loads other envs' artifacts (an old-era env only saves)."""
+        return self.release.producer_only is None
+
+    def reads(self, fmt: str) -> bool:
+        """Whether it has a loader for this format at all: an interpreter
+        reads .tflite files and nothing else."""
+        return not self.release.interpreter_only or fmt in axes.TFLITE_FORMATS
 
     @property
     def release(self) -> axes.Release:
@@ -48,7 +70,7 @@ class Env:
     @property
     def tags(self) -> list[str]:
         """nox tags, so CI can shard with `nox -t tf2.15` or `-t keras3`."""
-        tags = [f"tf{self.tf}", self.flavour, self.device, f"py{self.python}"]
+        tags = [self.label, self.flavour, self.device, f"py{self.python}"]
         return [*tags, "onednn-off"] if self.onednn_off else tags
 
     def requirements(self) -> list[str]:
@@ -73,13 +95,14 @@ class Env:
         match = _ID.match(env_id)
         if not match:
             msg = (
-                f"Invalid env id: expected tf<X.Y>-<keras2|keras3|tf-keras>-py<X.Y>-"
-                f"<cpu|gpu>[-k<X.Y>], e.g. tf2.15-keras2-py3.11-cpu. "
+                f"Invalid env id: expected tf<X.Y>-<keras2|keras3|tf-keras|standalone-keras>"
+                f"-py<X.Y>-<cpu|gpu>[-k<X.Y>] (e.g. tf2.15-keras2-py3.11-cpu) or "
+                f"<litert|tflite-runtime><X.Y>-interpreter-py<X.Y>-cpu. "
                 f"Received: {env_id!r}"
             )
             raise ValueError(msg)
         env = cls(
-            tf=match["tf"],
+            tf=match["tf"] or match["runtime"],
             flavour=match["flavour"],
             python=match["python"],
             device=match["device"],
@@ -93,7 +116,7 @@ class Env:
         release = axes.RELEASES.get(self.tf)
         if release is None:
             msg = (
-                f"Unknown TensorFlow version {self.tf!r} in env {self.id}: expected "
+                f"Unknown release {self.tf!r} in env {self.id}: expected "
                 f"one of {', '.join(axes.RELEASES)}"
             )
             raise ValueError(msg)

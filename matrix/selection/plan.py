@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from matrix.selection import axes
+from matrix.selection import axes, gold
 from matrix.selection.config import ConfigError, Settings, suggest
 from matrix.selection.env import Env
+from matrix.selection.gold import GoldSet
 from matrix.selection.usermodels import UserModel
 
 
@@ -60,6 +61,7 @@ class Plan:
     loaders: tuple[str, ...]
     user_models: tuple[UserModel, ...] = ()
     unsafe: bool = False
+    gold: tuple[GoldSet, ...] = ()  # frozen producers replayed from the gold store
 
     def env(self, env_id: str) -> PlannedEnv:
         for planned in self.envs:
@@ -81,26 +83,46 @@ class Plan:
 
     @property
     def producers(self) -> list[str]:
-        """Row labels: envs that save the zoo, then the user's models."""
-        return [p.id for p in self.producer_envs] + [u.producer for u in self.user_models]
+        """Row labels: envs that save the zoo, gold producers, the user's models."""
+        return [
+            *(p.id for p in self.producer_envs),
+            *(g.producer for g in self.gold),
+            *(u.producer for u in self.user_models),
+        ]
 
     def loaders_for(self, fmt: str) -> tuple[str, ...]:
         return tuple(x for x in axes.FORMAT_LOADERS[fmt] if x in self.loaders)
 
+    @property
+    def consumer_envs(self) -> tuple[PlannedEnv, ...]:
+        return tuple(p for p in self.envs if p.env.consumes)
+
     def artifacts(self) -> Iterator[tuple[str, str, str, str]]:
-        """(producer, model, policy, format) of every planned artifact."""
+        """(producer, model, policy, format) of every planned artifact; a
+        quantised TFLite copy only of a float32 model (FORMAT_POLICIES)."""
         for producer in self.producer_envs:
             for model in self.models:
                 for policy in self.policies:
                     for fmt in self.formats:
-                        yield producer.id, model, policy, fmt
+                        only = axes.FORMAT_POLICIES.get(fmt)
+                        if only is None or policy in only[0]:
+                            yield producer.id, model, policy, fmt
+        for frozen in self.gold:
+            for model, policy, fmt in frozen.artifacts:
+                chosen = (model in self.models, policy in self.policies, fmt in self.formats)
+                if all(chosen):
+                    yield frozen.producer, model, policy, fmt
         for user in self.user_models:
             yield user.producer, user.name, user.policy, user.format
 
     def cells(self) -> Iterator[CellKey]:
+        """Every artifact through every loader of its format in every env
+        that loads artifacts and has a loader for that format at all."""
+        consumers = self.consumer_envs
         for producer, model, policy, fmt in self.artifacts():
+            readers = [c for c in consumers if c.env.reads(fmt)]
             for loader in self.loaders_for(fmt):
-                for consumer in self.envs:
+                for consumer in readers:
                     yield CellKey(producer, consumer.id, model, policy, fmt, loader)
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,6 +142,7 @@ class Plan:
             "loaders": list(self.loaders),
             "user_models": [u.to_dict() for u in self.user_models],
             "unsafe": self.unsafe,
+            "gold": [g.env_id for g in self.gold],
         }
 
     @classmethod
@@ -141,6 +164,7 @@ class Plan:
             tuple(data["loaders"]),
             tuple(UserModel.from_dict(u) for u in data.get("user_models", [])),
             bool(data.get("unsafe", False)),
+            tuple(gold.read(env_id) for env_id in data.get("gold", [])),
         )
 
 
@@ -196,17 +220,28 @@ def make_plan(
         settings.loaders,
         user_models,
         settings.unsafe,
+        tuple(gold.read(env_id) for env_id in _gold_envs(settings)),
     )
+
+
+def _gold_envs(settings: Settings) -> tuple[str, ...]:
+    """The gold producers to replay: the ones named, else the preset's (the
+    default matrix replays every env the store holds; the full preset builds
+    those envs live instead)."""
+    if settings.gold is not None:
+        return settings.gold
+    return tuple(gold.available()) if settings.preset == "default" else ()
 
 
 def universe(interpreters: Mapping[str, Path], host_python: str, choice: str = "host") -> list[Env]:
     """Every env this table can describe, with the Python the tool would pick."""
     chooser = _PythonChooser(interpreters, host_python, choice)
     return [
-        Env(minor, flavour, chooser.pick(axes.RELEASES[minor]), device)
-        for minor in axes.STABLE  # nightly only when named: it changes daily
-        for flavour in axes.RELEASES[minor].flavours
+        Env(key, flavour, chooser.pick(axes.RELEASES[key]), device)
+        for key in axes.STABLE  # nightly only when named: it changes daily
+        for flavour in axes.RELEASES[key].flavours
         for device in axes.DEVICES
+        if device == "cpu" or not axes.RELEASES[key].interpreter_only
     ]
 
 
@@ -332,7 +367,8 @@ def _named_env(env_id: str, chooser: _PythonChooser) -> Env:
 
 def _env_order(env: Env) -> tuple[Any, ...]:
     return (
-        axes.RELEASES[env.tf].version,
+        axes.FAMILIES.index(env.release.family),  # TensorFlow, then the interpreters
+        env.release.version,
         axes.FLAVOURS.index(env.flavour),
         tuple(int(p) for p in env.python.split(".")),
         axes.DEVICES.index(env.device),

@@ -36,6 +36,7 @@ SELECTION = (
     "memory_mb",
     "max_restarts",
     "pins",
+    "gold",
 )
 PLACES = ("output", "reports", "envdir")
 FLAGS = ("fresh", "onednn_off", "unsafe", "download_python")
@@ -166,11 +167,12 @@ def upgrade_from(args: argparse.Namespace) -> tuple[str, str] | None:
             "--from and --to go together: --from <old TF> --to <new TF>, e.g. --from 2.15 --to 2.21"
         )
         raise ConfigError(msg)
+    versions = [k for k, r in axes.RELEASES.items() if not r.interpreter_only]
     for version in (old, new):
-        if version not in axes.RELEASES:
+        if version not in versions:
             msg = (
                 f"Unknown TensorFlow version {version!r} for --from/--to: expected one of "
-                f"{', '.join(axes.RELEASES)}.{suggest(version, axes.RELEASES)}"
+                f"{', '.join(versions)}.{suggest(version, versions)}"
             )
             raise ConfigError(msg)
     return old, new

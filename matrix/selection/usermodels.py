@@ -148,8 +148,8 @@ def detect_format(path: Path) -> str:
     if found is not None:
         return found
     msg = (
-        f"Invalid user model {path}: expected a .h5, .hdf5 or .keras file or a "
-        f"SavedModel folder (or HDF5 / zip content). Received: {path.name!r}"
+        f"Invalid user model {path}: expected a .h5, .hdf5, .keras or .tflite file or a "
+        f"SavedModel folder (or HDF5 / zip / TFLite content). Received: {path.name!r}"
     )
     raise ConfigError(msg)
 
