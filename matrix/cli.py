@@ -151,7 +151,16 @@ def freeze(args: argparse.Namespace) -> int:
     if not chosen.settings.envs:
         raise ConfigError("freeze needs --envs: the env ids whose artifacts to freeze")
     keep = tuple((m, p, f) for _, m, p, f in chosen.plan.artifacts())
-    for env_id in chosen.settings.envs:
+    # Globs name planned envs; a producer-only env needs a consumer in the
+    # selection to make a plan, and an env that saved nothing here is skipped.
+    produced = [env.id for env in chosen.plan.envs if chosen.layout.manifest(env.id).is_file()]
+    if not produced:
+        msg = (
+            f"Nothing to freeze: no env of --envs {' '.join(chosen.settings.envs)} has saved "
+            f"artifacts in {chosen.layout.output} (run `python -m matrix produce --env ID` first)"
+        )
+        raise ConfigError(msg)
+    for env_id in produced:
         frozen = gold.freeze(chosen.layout, env_id, Path(args.store), keep)
         print(f"froze {len(frozen.artifacts)} artifact(s) of {env_id} into {frozen.folder}")
     return 0

@@ -80,6 +80,11 @@ def produce_one(context, task, events):
             build_seconds=round(build_seconds, 4),
             **extra,
         )
+    _remove(_tflite_source(task))
+
+
+def _tflite_source(task):
+    return task["reference"] + ".tflite-source.h5"
 
 
 def _describe(model):
@@ -157,19 +162,16 @@ def _tflite_saver(quantisation):
 
     def save(context, task, model, path):
         tf = context["tf"]
-        scratch = path + ".source.h5"
         if task.get("tflite_converter") == "from_keras_model_file":
-            # TF 1.15 and standalone Keras convert from a saved h5 file,
-            # read back by tf.keras: the zoo's custom layers passed by name.
-            model.save(scratch)
-            zoo = context["zoo"]
-            objects = (
-                zoo.custom_objects(tf.keras)
-                if task["model"] in zoo.NEEDS_CUSTOM_OBJECTS
-                else None
-            )
+            # TF 1.15 and standalone Keras convert from a saved h5 file, read
+            # back by tf.keras with every zoo class passed by name. Reading it
+            # resets the Keras session, so the model in memory is gone after
+            # the first conversion: one h5 serves every TFLite format.
+            scratch = _tflite_source(task)
+            if not os.path.exists(scratch):
+                model.save(scratch)
             converter = tf.compat.v1.lite.TFLiteConverter.from_keras_model_file(
-                scratch, custom_objects=objects
+                scratch, custom_objects=context["zoo"].every_class(tf.keras)
             )
         else:
             converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -177,10 +179,7 @@ def _tflite_saver(quantisation):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantisation == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        try:
-            flatbuffer = converter.convert()
-        finally:
-            _remove(scratch)
+        flatbuffer = converter.convert()
         with open(path, "wb") as handle:
             handle.write(flatbuffer)
 

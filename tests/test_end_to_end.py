@@ -489,7 +489,9 @@ def test_upgrade_advice_from_measured_cells(run: tuple[Path, dict[str, Any]]) ->
     assert not dot_keras["works"] and dot_keras["direct"]["status"] == "load-error"
     assert "re-save it as h5 in TF 2.15" in [w["how"] for w in dot_keras["alternatives"]]
     served = rows[("mlp", "float32", "savedmodel")]
-    assert "load it with the saved-model loader" in [w["how"] for w in served["alternatives"]]
+    assert "load it with tf.saved_model.load and its serving_default signature" in [
+        w["how"] for w in served["alternatives"]
+    ]
     text = (tmp / "advice" / "compat.md").read_text(encoding="utf-8")
     assert "## Upgrade advice: TF 2.15 → 2.21" in text
 

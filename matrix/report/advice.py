@@ -11,6 +11,7 @@ hand-written rule: every suggestion is a measured cell.
 from __future__ import annotations
 
 from matrix.files import JsonObject
+from matrix.paths import GOLD_PREFIX, is_gold_producer
 from matrix.report.document import Document
 from matrix.results.cells import Cell
 from matrix.results.records import is_user_producer
@@ -18,7 +19,7 @@ from matrix.selection.env import Env
 
 
 def advise(document: Document, old: str, new: str) -> JsonObject:
-    envs = {e["id"]: Env.parse(e["id"]) for e in document.envs}
+    envs = producing_envs(document)
     sources = [i for i, e in envs.items() if e.tf == old and e.produces]
     targets = [i for i, e in envs.items() if e.tf == new and e.device == "cpu" and e.produces]
     default = _default_target(targets, envs)
@@ -43,6 +44,16 @@ def advise(document: Document, old: str, new: str) -> JsonObject:
             "breaks": sum(1 for r in rows if not r["works"] and not r["alternatives"]),
         },
     }
+
+
+def producing_envs(document: Document) -> dict[str, Env]:
+    """Every env of the document by id, and each gold producer (by its
+    producer id) as the env that froze it."""
+    envs = {e["id"]: Env.parse(e["id"]) for e in document.envs}
+    for producer in document.producers:
+        if is_gold_producer(producer):
+            envs[producer] = Env.parse(producer.removeprefix(GOLD_PREFIX))
+    return envs
 
 
 def _default_target(targets: list[str], envs: dict[str, Env]) -> str | None:

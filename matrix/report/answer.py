@@ -14,7 +14,8 @@ import itertools
 from collections import Counter
 
 from matrix.files import JsonObject
-from matrix.report.advice import advise
+from matrix.paths import GOLD_PREFIX, is_gold_producer
+from matrix.report.advice import advise, producing_envs
 from matrix.report.document import Document
 from matrix.selection import axes
 from matrix.selection.env import Env
@@ -24,15 +25,18 @@ KERAS3_JUMP = ("2.15", "2.21")
 
 
 def main_paths(document: Document) -> list[tuple[str, str]]:
-    """Adjacent releases of the default matrix, then 2.15 -> 2.21, each kept
-    only where the document has envs of both versions."""
-    default = sorted(
-        {tf for tf, _ in axes.PRESETS["default"]}, key=lambda v: axes.RELEASES[v].version
-    )
+    """Adjacent TensorFlow releases of the default matrix, then 2.15 -> 2.21,
+    then each gold producer's release -> the newest, each kept only where the
+    document has envs (or gold producers) of both versions."""
+    releases = {tf for tf, _ in axes.PRESETS["default"] if not axes.RELEASES[tf].interpreter_only}
+    default = sorted(releases, key=lambda v: axes.RELEASES[v].version)
     paths = list(itertools.pairwise(default))
     if KERAS3_JUMP not in paths:
         paths.append(KERAS3_JUMP)
-    present = {Env.parse(e["id"]).tf for e in document.envs}
+    envs = producing_envs(document)
+    frozen = sorted({envs[p].tf for p in envs if is_gold_producer(p)})
+    paths += [(old, default[-1]) for old in frozen if (old, default[-1]) not in paths]
+    present = {env.tf for env in envs.values()}
     return [(old, new) for old, new in paths if old in present and new in present]
 
 
@@ -43,6 +47,12 @@ def answers(document: Document) -> list[JsonObject]:
         (c.producer, c.model, c.policy, c.format)
         for c in document.cells
         if c.producer == c.consumer and c.loader == "keras" and c.status in ("identical", "close")
+    }
+    # A gold producer's env read back what it froze when it froze it.
+    read_back |= {
+        (a["producer"], a["model"], a["policy"], a["format"])
+        for a in document.artifacts
+        if is_gold_producer(a["producer"]) and a["status"] == "saved"
     }
     found = []
     for old, new in main_paths(document):
@@ -72,7 +82,7 @@ def answers(document: Document) -> list[JsonObject]:
 
 
 def _is_default(env_id: str) -> bool:
-    env = Env.parse(env_id)
+    env = Env.parse(env_id.removeprefix(GOLD_PREFIX))
     return env.flavour == env.release.default_flavour and not env.keras and env.produces
 
 
