@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from matrix.paths import GOLD_DIR
 from matrix.report import jsonfile
 from tests.conftest import ROOT, assert_valid_report
 
@@ -95,7 +94,6 @@ def test_runtimes_read_tflite_files_only(run: dict[str, Any]) -> None:
     assert envs[OLD_RUNTIME]["runtime"].startswith("tflite-runtime 2.14")
 
 
-@pytest.mark.skipif(not (GOLD_DIR / "tf1.15-keras2-py3.7-cpu").is_dir(), reason="no gold store")
 def test_a_tf_1_15_h5_from_the_gold_store_in_tf_2_21(run: dict[str, Any]) -> None:
     """Pinned as real TensorFlow does it (the gold files were written by TF
     1.15.5 with tf.keras 2.2.4-tf and by standalone Keras 2.3.1)."""
@@ -107,7 +105,6 @@ def test_a_tf_1_15_h5_from_the_gold_store_in_tf_2_21(run: dict[str, Any]) -> Non
     assert "### Gold producers" in run["markdown"]
 
 
-@pytest.mark.skipif(not (GOLD_DIR / "tf1.15-keras2-py3.7-cpu").is_dir(), reason="no gold store")
 def test_a_tf_1_15_conversion_runs_in_today_s_runtimes(run: dict[str, Any]) -> None:
     for runtime in (LITERT, OLD_RUNTIME, K3):
         assert statuses(run, producer=GOLD_K2, consumer=runtime, model="mlp", format="tflite") <= (
@@ -115,7 +112,6 @@ def test_a_tf_1_15_conversion_runs_in_today_s_runtimes(run: dict[str, Any]) -> N
         )
 
 
-@pytest.mark.skipif(not (GOLD_DIR / "tf1.15-keras2-py3.7-cpu").is_dir(), reason="no gold store")
 def test_gold_producers_are_replayed_not_built(run: dict[str, Any]) -> None:
     """A row of the report, no env of the run: nothing of TF 1.15 was installed."""
     assert GOLD_K2 in run["producers"]

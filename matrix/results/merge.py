@@ -17,7 +17,7 @@ from matrix import files
 from matrix.files import JsonObject
 from matrix.selection.config import ConfigError
 
-_FOLDERS = ("artifacts", "user", "outputs", "inspections", "logs")
+_FOLDERS = ("artifacts", "gold", "user", "outputs", "inspections", "logs")
 
 
 def merge(shards: list[Path], into: Path) -> None:

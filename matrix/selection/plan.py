@@ -227,10 +227,13 @@ def make_plan(
 def _gold_envs(settings: Settings) -> tuple[str, ...]:
     """The gold producers to replay: the ones named, else the preset's (the
     default matrix replays every env the store holds; the full preset builds
-    those envs live instead)."""
+    those envs live instead). A run that names its envs (--envs, --tf)
+    replays only the gold it names (--gold)."""
     if settings.gold is not None:
         return settings.gold
-    return tuple(gold.available()) if settings.preset == "default" else ()
+    if settings.preset != "default" or settings.envs or settings.tf:
+        return ()
+    return tuple(gold.available())
 
 
 def universe(interpreters: Mapping[str, Path], host_python: str, choice: str = "host") -> list[Env]:

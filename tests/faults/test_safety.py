@@ -65,9 +65,14 @@ def test_unsafe_opt_in_runs_it_inside_the_sandbox(models: Path, tmp_path: Path) 
     assert not marker(models).exists()
     ran = cell(doc, producer="user:marker_h5", consumer=K3)
     # Keras 3 runs a Lambda while it rebuilds the model, so the denied write
-    # fails the load itself.
+    # fails the load itself. Keras 3.15 infers a Lambda's output shape by
+    # calling it and, when that raises, reports only that it could not infer
+    # the shape (keras/src/layers/core/lambda_layer.py): the PermissionError
+    # is gone from the message, the markers above show the write was denied.
     assert ran["status"] in ("load-error", "predict-error")
-    assert "Permission denied" in ran["error_text"]
+    assert "Permission denied" in ran["error_text"] or (
+        "could not automatically infer the shape of the Lambda" in ran["error_text"]
+    )
     text = (tmp_path / "reports" / "compat.md").read_text(encoding="utf-8")
     assert "Unsafe mode was on" in text
 
