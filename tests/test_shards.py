@@ -92,6 +92,9 @@ def _without_times(doc: dict[str, Any]) -> dict[str, Any]:
     doc["run"].pop("when")
     for cell in doc["cells"]:
         cell.pop("seconds")
+        for part in ("inference", "own_policy"):
+            if isinstance(cell.get(part), dict):
+                cell[part].pop("seconds", None)
     for env in doc["envs"]:
         env.pop("rebuild_reason", None)
     return doc

@@ -99,7 +99,15 @@ def test_a_tf_1_15_h5_from_the_gold_store_in_tf_2_21(run: dict[str, Any]) -> Non
     1.15.5 with tf.keras 2.2.4-tf and by standalone Keras 2.3.1)."""
     for gold in (GOLD_K2, GOLD_SK):
         assert statuses(run, producer=gold, consumer=TFK, model="mlp", format="h5") <= PASSING
-        assert statuses(run, producer=gold, consumer=K3, model="mlp", format="h5") <= PASSING
+    assert statuses(run, producer=GOLD_SK, consumer=K3, model="mlp", format="h5") <= PASSING
+    # tf.keras 1.15 writes its initializers with a dtype Keras 3 does not take.
+    (refused,) = cells(run, producer=GOLD_K2, consumer=K3, model="mlp", format="h5")
+    assert refused["status"] == "load-error" and "'dtype'" in refused["error_text"]
+    assert refused["known"] == "keras3-tf1-initializer-dtype"
+    # A TF 1.15 LSTM's weights in today's LSTM: the recurrent defaults changed.
+    for consumer in (K3, TFK):
+        (moved,) = cells(run, producer=GOLD_K2, consumer=consumer, model="lstm", format="weights")
+        assert moved["status"] == "drift" and moved["known"] == "tf1-recurrent-defaults-changed"
     gold = [g for g in run["gold"] if g["producer"] == GOLD_K2]
     assert gold and gold[0]["tensorflow"].startswith("1.15")
     assert "### Gold producers" in run["markdown"]

@@ -33,11 +33,17 @@ def record_launch(  # noqa: PLR0917 - what a phase's probes did, and at what cos
     )
     store.record_phase(layout, env_id, phase, found)
     if outcome.hello is not None:
-        sandbox = outcome.hello.get("sandbox")
+        hello = dict(outcome.hello)
+        sandbox = hello.get("sandbox")
+        if isinstance(sandbox, dict):
+            # The folders it may write lie in the output folder: spelled
+            # `<output>/...`, they read the same on every machine and shard.
+            sandbox = {key: layout.portable(str(value)) for key, value in sandbox.items()}
+            hello["sandbox"] = sandbox
         store.update_env_state(
             layout,
             env_id,
-            versions=outcome.hello,
+            versions=hello,
             sandbox=sandbox if isinstance(sandbox, dict) else None,
         )
 
