@@ -151,7 +151,7 @@ def _cell(doc: Document, producer: str, consumer: str, fmt: str, loader: str) ->
 def test_every_cell_gets_exactly_one_status(stored: tuple[Plan, Layout]) -> None:
     plan, layout = stored
     doc = document.build(plan, layout, Settings())
-    assert doc.schema_version == 2
+    assert doc.schema_version == 3
     assert len(doc.cells) + len(doc.pending) == sum(1 for _ in plan.cells())
     status = {(c.producer, c.consumer, c.format, c.loader): c.status for c in doc.cells}
     assert status[(K2, K2, "h5", "keras")] == "identical"

@@ -44,8 +44,9 @@ from matrix.selection.config import Settings
 from matrix.selection.plan import CellKey, Plan, PlannedEnv, artifact_id
 from matrix.status import Status
 
-# compat.json's format (reports/compat.schema.json); 2: texts stored once.
-SCHEMA_VERSION = 2
+# compat.json's format (reports/compat.schema.json); 2: texts stored once;
+# 3: cells as a table by columns, texts cut into shared pieces.
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)

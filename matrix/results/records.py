@@ -15,6 +15,7 @@ The on-disk shapes are those of earlier versions (flat result lines,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -47,9 +48,9 @@ def _read(kind: type[R], data: object, where: str) -> R:
     if not isinstance(data, Mapping):
         msg = f"{where}: expected a JSON object, got {type(data).__name__}"
         raise RecordError(msg)
-    hints = get_type_hints(kind)
+    hints, specs = _shape(kind)  # type: ignore[arg-type]  # a class is hashable
     values: dict[str, object] = {}
-    for spec in fields(kind):  # type: ignore[arg-type]
+    for spec in specs:
         if spec.name not in data:
             if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
                 msg = f"{where}: the field {spec.name!r} is missing"
@@ -57,6 +58,14 @@ def _read(kind: type[R], data: object, where: str) -> R:
             continue
         values[spec.name] = _check(data[spec.name], hints[spec.name], f"{where}.{spec.name}")
     return kind(**values)
+
+
+@functools.cache
+def _shape(kind: type) -> tuple[dict[str, Any], tuple[dataclasses.Field[Any], ...]]:
+    """A record type's field hints and fields, resolved once: a full preset
+    reads about 200,000 records, and resolving hints each time took half of
+    a report rebuild."""
+    return get_type_hints(kind), fields(kind)
 
 
 def _check(value: object, hint: Any, where: str) -> object:
