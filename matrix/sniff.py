@@ -34,24 +34,20 @@ def content_format(path: Path) -> str | None:
     """h5, keras, savedmodel, zip (not a Keras archive) or None (unknown)."""
     if path.is_dir():
         return "savedmodel" if any((path / name).is_file() for name in SAVEDMODEL_FILES) else None
-    with path.open("rb") as handle:
-        head = handle.read(len(HDF5_SIGNATURE))
-    if head == HDF5_SIGNATURE:
-        return "h5"
-    if head[4:8] == TFLITE_IDENTIFIER:
-        return "tflite"
-    if head.startswith(ZIP_LOCAL_HEADER):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = set(archive.namelist())
-        except (zipfile.BadZipFile, OSError, ValueError):
-            return None
-        return "keras" if "config.json" in names else "zip"
-    return None
+    found = head_format(path)
+    if found != "keras":
+        return found
+    try:  # a zip: a Keras archive only with its config.json
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    return "keras" if "config.json" in names else "zip"
 
 
 def head_format(path: Path) -> str | None:
-    """h5, keras or tflite from the first bytes alone (no archive is opened)."""
+    """h5, keras (any zip) or tflite from the first bytes alone (no archive
+    is opened)."""
     with path.open("rb") as handle:
         head = handle.read(len(HDF5_SIGNATURE))
     if head == HDF5_SIGNATURE:

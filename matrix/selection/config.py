@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -295,19 +295,20 @@ def _pins(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((glob, tuple(reqs)) for glob, reqs in value.items())
 
 
+def _one_of(key: str, choices: Sequence[str], unknown: str) -> None:
+    if key not in choices:
+        msg = f"{unknown}: expected one of {', '.join(choices)}.{suggest(key, choices)}"
+        raise ConfigError(msg)
+
+
 def _timeouts(value: Any) -> Timeouts:
     if not isinstance(value, dict):
         msg = f"Invalid 'timeouts': expected a table. Received: {value!r}"
         raise ConfigError(msg)
-    known = {f.name for f in fields(Timeouts)}
+    known = sorted(f.name for f in fields(Timeouts))
     result = Timeouts()
     for key, seconds in value.items():
-        if key not in known:
-            msg = (
-                f"Unknown timeout {key!r}: expected one of {', '.join(sorted(known))}."
-                f"{suggest(key, known)}"
-            )
-            raise ConfigError(msg)
+        _one_of(key, known, f"Unknown timeout {key!r}")
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
             msg = f"Invalid timeout {key!r}: expected seconds > 0. Received: {seconds!r}"
             raise ConfigError(msg)
@@ -322,12 +323,7 @@ def _tolerances(settings: Settings, value: Any) -> dict[str, Tolerance]:
     result = dict(settings.tolerances)
     names = tuple(axes.DEFAULT_TOLERANCES)  # the policies, and the quantised formats
     for policy, pair in value.items():
-        if policy not in names:
-            msg = (
-                f"Unknown policy or quantised format {policy!r} in tolerances: expected one "
-                f"of {', '.join(names)}.{suggest(policy, names)}"
-            )
-            raise ConfigError(msg)
+        _one_of(policy, names, f"Unknown policy or quantised format {policy!r} in tolerances")
         if not isinstance(pair, dict) or set(pair) - {"atol", "rtol"}:
             msg = (
                 f"Invalid tolerances.{policy}: expected {{atol = ..., rtol = ...}}. "
