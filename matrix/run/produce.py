@@ -41,6 +41,13 @@ def produce(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> 
         root = layout.artifacts(planned.id)
         sink = _ManifestSink(planned.id, layout, replace(manifest, artifacts=entries), tasks)
         command = probe_command(ready, layout, settings, "produce", writable=[root])
+        # A crash costs its own task only (the task it hit is recorded and
+        # the rest run on), so every restart makes progress: a converter that
+        # aborts on each model (TF 2.16's TFLite converter on Keras 3 models,
+        # "LLVM ERROR: Failed to infer result type(s)") must not leave the
+        # models after the fifth unsaved in every format. One restart per
+        # task at most: a few seconds each, bounded by the zoo's size.
+        command = replace(command, max_restarts=max(command.max_restarts, len(tasks)))
         started = time.monotonic()
         outcome = run_probe(command, tasks, sink)
         artifacts = sum(len(task.formats) for task in tasks)
