@@ -3,6 +3,8 @@ record of its type is refused, naming the field."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from matrix.results.records import (
@@ -100,3 +102,16 @@ def test_a_manifest_of_another_schema_is_refused() -> None:
     data["schema_version"] = 99
     with pytest.raises(RecordError, match="schema_version"):
         Manifest.from_dict(data)
+
+
+def test_an_artifact_never_tried_is_tried_again(tmp_path: Path) -> None:
+    """A producer whose restart budget ran out left models unsaved: their
+    entries say so, and the next run saves them; a failure that was tried
+    repeats with the same env and probe, so it is kept."""
+    from matrix.run.produce import _kept
+
+    tried = ArtifactEntry("mlp", "float32", "h5", "mlp.h5", "no-artifact", "mlp.ref.npz")
+    never = tried.with_(attempted=False)
+    assert "attempted" not in tried.to_dict()
+    assert ArtifactEntry.from_dict(never.to_dict()) == never
+    assert _kept(tmp_path, tried) and not _kept(tmp_path, never)

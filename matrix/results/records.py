@@ -151,6 +151,9 @@ class ArtifactEntry:
     custom_objects_module: str | None = None
     custom_objects_sha256: str | None = None
     inspection_key: str | None = None  # set when the source was refused before copying
+    # False: never tried (the producer's probe gave out first); the next run
+    # tries it again, where a failure that was tried repeats and is kept.
+    attempted: bool = True
 
     @property
     def saved(self) -> bool:
@@ -165,7 +168,10 @@ class ArtifactEntry:
         return _read(cls, data, "artifact entry")
 
     def to_dict(self) -> JsonObject:
-        return _written(self)
+        written = _written(self)
+        if self.attempted:
+            del written["attempted"]  # the usual case is left unsaid
+        return written
 
     def with_(self, **changes: Any) -> ArtifactEntry:
         return replace(self, **changes)

@@ -131,7 +131,9 @@ def _kept(root: Path, entry: ArtifactEntry | None) -> bool:
     if entry is None:
         return False
     if not entry.saved:
-        return True  # a refusal or failure of this exact env and probe repeats
+        # A refusal or failure of this exact env and probe repeats; what was
+        # never tried (the restart budget ran out first) is tried again.
+        return entry.attempted
     return store.verify_entry(root, entry)
 
 
@@ -202,6 +204,7 @@ class _ManifestSink(Sink):
                         "error_type": fault.status,
                         "error": fault.reason,
                         "reason": f"the producer's probe hit a {fault.status} while saving",
+                        "attempted": fault.attempted,
                     },
                 )
         self._write()
