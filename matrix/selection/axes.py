@@ -168,15 +168,17 @@ _NO_MIXED_PRECISION = {
     "mixed_bfloat16": "Keras mixed precision arrived in TF 2.1 (experimental)",
 }
 _OLD_ERA = "producer only: an env of this era saves the zoo for today's envs to read"
-# The standalone interpreters: numpy < 2 for tflite-runtime (built against
-# NumPy 1.x: "_ARRAY_API not found" under NumPy 2).
+# The standalone interpreters: numpy < 2 for tflite-runtime and LiteRT 1.0
+# (built against NumPy 1.x: "_ARRAY_API not found" under NumPy 2; LiteRT 1.0
+# then fails every Interpreter() with "numpy.core.multiarray failed to import").
 
 
-def _litert(minor: str, pythons: tuple[str, ...]) -> Release:
+def _litert(minor: str, pythons: tuple[str, ...], pins: tuple[str, ...] = ()) -> Release:
     """Google's standalone TFLite interpreter, `ai-edge-litert` on PyPI."""
     return Release(
         minor,
         pythons,
+        pins,
         family="litert",
         cpu_package="ai-edge-litert",
         interpreter_module="ai_edge_litert.interpreter",
@@ -237,7 +239,7 @@ RELEASES: dict[str, Release] = {
         Release("2.20", _pys(9, 13)),
         Release("2.21", _pys(10, 13)),
         Release("nightly", _pys(10, 13), nightly=True),
-        _litert("1.0", _pys(9, 11)),
+        _litert("1.0", _pys(9, 11), (NUMPY1,)),
         _litert("1.4", _pys(9, 12)),
         _litert("2.0", _pys(9, 12)),
         _litert("2.1", _pys(10, 13)),
