@@ -89,3 +89,9 @@ def test_columns_make_a_large_run_small(built: Document) -> None:
     as_objects = len(json.dumps(many.to_dict()["cells"]))
     assert len(jsonfile.dumps(many)) < as_objects / 3
     assert jsonfile.loads(jsonfile.dumps(many)) == many.to_dict()
+
+
+def test_a_document_with_cells_as_objects_is_read_as_it_is(built: Document) -> None:
+    """A baseline a script loaded, edited and dumped with json: read as it is."""
+    edited = jsonfile.loads(jsonfile.dumps(built))
+    assert jsonfile.loads(json.dumps(edited)) == edited

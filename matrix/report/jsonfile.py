@@ -23,7 +23,8 @@ that can be published:
   back) or `R` (as it is: it held a placeholder itself).
 
 `loads` gives the document back as it was in memory, and reads schema 2
-(a list of cell objects with text indexes) and schema 1 (texts inline) too.
+(a list of cell objects with text indexes), schema 1 (texts inline) and a
+document whose cells are already objects (a baseline a script edited) too.
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def loads(text: str) -> JsonObject:
     version = data.get("schema_version")
     if version == 2:  # the previous layout, still read
         return _loads_v2(data)
-    if version != SCHEMA_VERSION:
-        return data  # schema 1: texts inline, read as it is
+    if version != SCHEMA_VERSION or not isinstance(data.get("cells"), dict):
+        return data  # schema 1 (texts inline), or cells already objects: as it is
     stored = data.pop("texts")
     texts = ["".join(stored["pieces"][i] for i in pieces) for pieces in stored["texts"]]
     table = data["cells"]
