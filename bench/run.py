@@ -433,7 +433,11 @@ def _naive_session(work: Path, session: str, reuse: bool = False) -> None:
     noxfile = str(ROOT / "bench" / "naive_noxfile.py")
     command = [sys.executable, "-m", "nox", *(["-r"] if reuse else []), "-f", noxfile]
     command += ["--envdir", str(work / "envs"), "-s", session]
-    subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True)
+    done = subprocess.run(command, env=env, cwd=ROOT, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(
+            f"the naive {session} session failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
 
 
 def _settings(envs: list[str]) -> Settings:
