@@ -84,6 +84,16 @@ FORMAT_SUFFIX = {
 }
 
 
+def artifacts_folder(producer: str) -> str:
+    """Where a producer's artifacts lie inside the output folder: an env's
+    in `artifacts/`, a user model's copy in `user/`, a gold producer's in `gold/`."""
+    if is_user_producer(producer):
+        return f"user/{producer.removeprefix(USER_PREFIX)}"
+    if is_gold_producer(producer):
+        return f"gold/{producer.removeprefix(GOLD_PREFIX)}"
+    return f"artifacts/{producer}"
+
+
 @dataclass(frozen=True)
 class Layout:
     output: Path
@@ -112,11 +122,7 @@ class Layout:
 
     def artifacts(self, producer: str) -> Path:
         """A producer env's artifacts, or a user model's copy (`user:<name>`)."""
-        if is_user_producer(producer):
-            return self.output / "user" / producer.removeprefix(USER_PREFIX)
-        if is_gold_producer(producer):
-            return self.output / "gold" / producer.removeprefix(GOLD_PREFIX)
-        return self.output / "artifacts" / producer
+        return self.output / artifacts_folder(producer)
 
     def manifest(self, env_id: str) -> Path:
         return self.artifacts(env_id) / MANIFEST

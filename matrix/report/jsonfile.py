@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from matrix.files import JsonObject
-from matrix.paths import GOLD_PREFIX, USER_PREFIX, is_gold_producer, is_user_producer
+from matrix.paths import artifacts_folder
 from matrix.report.document import SCHEMA_VERSION, Document
 from matrix.results.cells import KEY_FIELDS, Cell
 
@@ -138,12 +138,9 @@ def loads(text: str) -> JsonObject:
         for part in PART_FIELDS:
             if isinstance(row.get(part), list):
                 cell[part] = _unpart(part, row[part], names, texts, places)
-        cells.append({k: cell[k] for k in _ORDER if k in cell})
+        cells.append(cell)
     data["cells"] = cells
     return data
-
-
-_ORDER = tuple(Cell("", "", "", "", "", "", "").to_dict())
 
 
 def _stored(
@@ -253,14 +250,7 @@ def _places(cell: Mapping[str, Any], artifacts: Mapping[tuple[str, ...], Any]) -
     artifact = artifacts.get((cell["producer"], cell["model"], cell["policy"], cell["format"]))
     if artifact and artifact.get("files"):
         path = min(artifact["files"], key=len).split("/", 1)[0]
-        producer = cell["producer"]
-        if is_user_producer(producer):
-            root, producer = "<output>/user/", producer.removeprefix(USER_PREFIX)
-        elif is_gold_producer(producer):
-            root, producer = "<output>/gold/", producer.removeprefix(GOLD_PREFIX)
-        else:
-            root = "<output>/artifacts/"
-        places["{artifact}"] = f"{root}{producer}/{path}"
+        places["{artifact}"] = f"<output>/{artifacts_folder(cell['producer'])}/{path}"
     return places
 
 

@@ -47,9 +47,7 @@ def _copy(frozen: GoldSet, layout: Layout) -> Manifest:
     entries: dict[str, ArtifactEntry] = {}
     for name, entry in source.artifacts.items():
         if entry.saved:
-            for rel in [*entry.files, entry.reference]:
-                (target / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(frozen.folder / rel, target / rel)
+            _copy_files(entry, frozen.folder, target)
             if not store.verify_entry(target, entry):
                 msg = (
                     f"Gold producer {frozen.env_id}: {name} does not match the sha256 its "
@@ -80,13 +78,18 @@ def freeze(
         shutil.rmtree(target)
     target.mkdir(parents=True)
     for entry in chosen.values():
-        for rel in sorted({*entry.files, entry.reference}):
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / rel, target / rel)
+        _copy_files(entry, root, target)
     frozen = Manifest(env_id, chosen, probe=manifest.probe, env=manifest.env)
     files.write_json(target / MANIFEST, frozen.to_dict())
     files.write_json(target / PROVENANCE, provenance(env_id, frozen, target))
     return GoldSet(env_id, tuple(sorted(e.key for e in chosen.values())), target)
+
+
+def _copy_files(entry: ArtifactEntry, source: Path, target: Path) -> None:
+    """An artifact's files and its reference, from one artifacts folder to another."""
+    for rel in sorted({*entry.files, entry.reference}):
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / rel, target / rel)
 
 
 def provenance(env_id: str, manifest: Manifest, folder: Path) -> JsonObject:

@@ -18,8 +18,8 @@ from matrix.safety.findings import Finding, Kind, Scope, oversized, unreadable
 from matrix.safety.flatbuffer import Buffer, FlatBufferError, Table
 from matrix.safety.limits import Limits
 from matrix.safety.savedmodel import REACHING_OPS
+from matrix.sniff import TFLITE_IDENTIFIER
 
-IDENTIFIER = b"TFL3"
 CUSTOM_OPERATOR = 32  # BuiltinOperator.CUSTOM in the TFLite schema
 FLEX_PREFIX = "Flex"  # a custom op the Flex delegate runs as a TensorFlow op
 # Bytes per element of each TensorType (schema order); 4 for any unknown type.
@@ -30,11 +30,6 @@ _TYPE_BYTES = (4, 2, 4, 1, 8, 8, 1, 2, 8, 1, 2, 8, 4, 8, 4, 16, 4, 1, 2, 8)
 # SubGraph: tensors 0, operators 3. Tensor: shape 0, type 1.
 
 
-def is_tflite(head: bytes) -> bool:
-    """A FlatBuffer with TFLite's file identifier."""
-    return len(head) >= 8 and head[4:8] == IDENTIFIER
-
-
 def inspect_tflite(path: Path, limits: Limits, where: str) -> list[Finding]:
     size = path.stat().st_size
     if size > limits.proto_bytes:
@@ -42,7 +37,7 @@ def inspect_tflite(path: Path, limits: Limits, where: str) -> list[Finding]:
     data = path.read_bytes()
     try:
         buffer = Buffer(data)
-        if buffer.identifier() != IDENTIFIER:
+        if buffer.identifier() != TFLITE_IDENTIFIER:
             return [unreadable("no TFLite file identifier", where)]
         model = buffer.root()
         return [
