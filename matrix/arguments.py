@@ -9,7 +9,9 @@ from typing import Any
 def common(sub: argparse.ArgumentParser) -> None:
     """Selection, user models, running and places: every command takes them."""
     select = sub.add_argument_group("selection (defaults: [tool.compat-matrix] in pyproject.toml)")
-    select.add_argument("--preset", help="default (7 envs) or full (every TF 2.5-2.21)")
+    select.add_argument(
+        "--preset", help="default (11 envs, TF 1.15 gold) or full (TF 1.15-2.21, LiteRT)"
+    )
     select.add_argument(
         "--tf", nargs="+", metavar="X.Y", help="TF versions, e.g. 2.15 2.21 nightly"
     )
