@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import sysconfig
+import threading
+
 import pytest
 
 from matrix import files
@@ -58,3 +62,24 @@ def test_install_failure_carries_the_installer_words(
         provision(planned, layout, install_timeout=300)
     assert "tensorflow-cpu" in str(caught.value)
     assert not layout.venv_record(planned.id).exists()
+
+
+def test_uv_is_found_the_same_from_many_threads_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Envs are provisioned from threads. uv's finder reads sysconfig, whose
+    first read races on Python 3.11 (python/cpython#92452): unguarded, a
+    thread got None for the executable suffix and a new env failed to build.
+    The state of a fresh process is put back, then 16 threads ask at once."""
+    monkeypatch.setattr(sysconfig, "_CONFIG_VARS", None)
+    monkeypatch.setattr(sysconfig, "_CONFIG_VARS_INITIALIZED", False, raising=False)
+    machine._find_uv.cache_clear()
+    barrier = threading.Barrier(16)
+
+    def ask(_: int) -> str | None:
+        barrier.wait()
+        return machine.uv_binary()
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        found = list(pool.map(ask, range(16)))
+    machine._find_uv.cache_clear()
+    assert found[0] is not None
+    assert found == [found[0]] * 16

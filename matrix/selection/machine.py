@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 _ASK = "import sys; print('%d.%d' % sys.version_info[:2])"
@@ -97,9 +98,23 @@ def _version_of(python: Path) -> str | None:
     return text if out.returncode == 0 and text.startswith("3.") else None
 
 
-@functools.cache
+_UV_LOCK = threading.Lock()
+
+
 def uv_binary() -> str | None:
-    """The uv binary the host package depends on (or one on PATH); None: none."""
+    """The uv binary the host package depends on (or one on PATH); None: none.
+
+    Found once, under a lock: envs are provisioned from threads, and uv's
+    finder reads `sysconfig`, whose first read is not thread-safe on Python
+    3.11 (python/cpython#92452): a thread racing the first one is told the
+    executable suffix is None, and building two new envs at once failed
+    with "can only concatenate str (not 'NoneType') to str"."""
+    with _UV_LOCK:
+        return _find_uv()
+
+
+@functools.cache
+def _find_uv() -> str | None:
     try:
         import uv
 
