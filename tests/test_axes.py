@@ -25,6 +25,20 @@ def test_writers_as_data() -> None:
     assert axes.RELEASES["2.21"].weights_suffix("tf-keras") == ".weights.h5"
 
 
+def test_what_an_old_env_cannot_build_is_data() -> None:
+    """Not-applicable with the reason, never a failing cell: TF 2.1-2.3's
+    TextVectorization takes no vocabulary argument (the zoo passes one), and
+    standalone Keras builds no layer that changes the shape without
+    compute_output_shape (the zoo's nested Block)."""
+    for minor in ("2.1", "2.2", "2.3"):
+        assert "vocabulary argument" in axes.RELEASES[minor].unbuildable("keras2")["text"]
+    assert "text" not in axes.RELEASES["2.4"].unbuildable("keras2")
+    old = axes.RELEASES["1.15"]
+    assert "compute_output_shape" in old.unbuildable(axes.STANDALONE_KERAS)["subclassed"]
+    assert "subclassed" not in old.unbuildable("keras2")
+    assert "mixed_float16" in old.unbuildable("keras2")
+
+
 @pytest.mark.parametrize(
     ("version", "expected"),
     [("3.13.2", (3, 13, 2)), ("2.15", (2, 15)), ("3.16.0rc1", (3, 16, 0)), ("3.1.dev5", (3, 1))],

@@ -85,6 +85,7 @@ def missing_tasks(
     root = layout.artifacts(planned.id)
     release, flavour = planned.env.release, planned.env.flavour
     unwritable = {f: r for f, r in release.unwritable(flavour).items() if f in plan.formats}
+    unbuildable = release.unbuildable(flavour)
     planned_formats: dict[tuple[str, str], list[str]] = {}
     for producer, model, policy, fmt in plan.artifacts():
         if producer == planned.id:
@@ -92,7 +93,7 @@ def missing_tasks(
     tasks = []
     for (model, policy), formats in planned_formats.items():
         names = {fmt: artifact_name(planned, layout, model, policy, fmt) for fmt in formats}
-        why = release.cannot_build.get(model) or release.cannot_build.get(policy)
+        why = unbuildable.get(model) or unbuildable.get(policy)
         if why is not None:
             for fmt, name in names.items():
                 entries[name] = ArtifactEntry(

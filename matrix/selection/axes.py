@@ -112,6 +112,23 @@ class Release:
             found["savedmodel"] = "standalone Keras 2.3 saves h5 only; SavedModels are tf.keras's"
         return found
 
+    def unbuildable(self, flavour: str) -> dict[str, str]:
+        """Zoo models and policies an env of this release cannot build, with
+        the reason (a `not-applicable` cell, never a failure)."""
+        found = dict(self.cannot_build)
+        if flavour == STANDALONE_KERAS:
+            # Standalone Keras takes a layer's output shape from
+            # compute_output_shape (its input's by default); the zoo's Block,
+            # written for tf.keras, does not define it, so the head is built
+            # for 8 features and fed 16 ("Dimensions must be equal, but are
+            # 16 and 8").
+            found["subclassed"] = (
+                "standalone Keras 2.3 needs compute_output_shape on a layer that"
+                " changes the shape; the zoo's nested Block (written for tf.keras)"
+                " does not define it"
+            )
+        return found
+
     def weights_suffix(self, flavour: str) -> str:
         """The name its users give a weights file: `.weights.h5` from Keras
         2.12 on (the name selects the layout), `-weights.h5` before, as that
@@ -167,6 +184,11 @@ _NO_MIXED_PRECISION = {
     "mixed_float16": "Keras mixed precision arrived in TF 2.1 (experimental)",
     "mixed_bfloat16": "Keras mixed precision arrived in TF 2.1 (experimental)",
 }
+# The zoo's text model passes its vocabulary to the constructor, as TF 2.4
+# and later take it; TF 2.1-2.3 have only adapt() and set_vocabulary().
+_NO_VOCABULARY_ARGUMENT = {
+    "text": "TextVectorization's vocabulary argument arrived in TF 2.4 (2.1-2.3 set it afterwards)",
+}
 _OLD_ERA = "producer only: an env of this era saves the zoo for today's envs to read"
 # The standalone interpreters: numpy < 2 for tflite-runtime and LiteRT 1.0
 # (built against NumPy 1.x: "_ARRAY_API not found" under NumPy 2; LiteRT 1.0
@@ -217,9 +239,23 @@ RELEASES: dict[str, Release] = {
             producer_only=_OLD_ERA,
             cannot_build={**_NO_PREPROCESSING, **_NO_MIXED_PRECISION},
         ),
-        Release("2.1", ("3.7",), OLD_PINS, producer_only=_OLD_ERA),
-        Release("2.2", _pys(7, 8), OLD_PINS, producer_only=_OLD_ERA),
-        Release("2.3", _pys(7, 8), OLD_PINS, producer_only=_OLD_ERA),
+        Release(
+            "2.1", ("3.7",), OLD_PINS, producer_only=_OLD_ERA, cannot_build=_NO_VOCABULARY_ARGUMENT
+        ),
+        Release(
+            "2.2",
+            _pys(7, 8),
+            OLD_PINS,
+            producer_only=_OLD_ERA,
+            cannot_build=_NO_VOCABULARY_ARGUMENT,
+        ),
+        Release(
+            "2.3",
+            _pys(7, 8),
+            OLD_PINS,
+            producer_only=_OLD_ERA,
+            cannot_build=_NO_VOCABULARY_ARGUMENT,
+        ),
         Release("2.4", _pys(7, 8), OLD_PINS, producer_only=_OLD_ERA),
         Release("2.5", _pys(6, 9), (NUMPY1, PROTOBUF3)),
         Release("2.6", _pys(6, 9), (NUMPY1, PROTOBUF3, _keras2("2.6"))),
