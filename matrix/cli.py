@@ -8,19 +8,23 @@ Each per-env stage runs its envs in parallel (`--jobs`); one env's failure is
 recorded in its state and never stops the others. Only this module turns
 outcomes into exit codes: 0 when the pipeline ran (whatever it found), 1 when
 a `--baseline` shows regressions, 2 for a bad setting or a busy output
-folder, before anything runs.
+folder, before anything runs, 130 when interrupted (Ctrl-C or SIGTERM: the
+probes are stopped, what was written is kept, and a rerun goes on from it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 from matrix import __version__, files
 from matrix.files import JsonObject
+from matrix.launch import Interrupted, stop_all
 from matrix.paths import GOLD_DIR, Layout
 from matrix.report import selfcheck, view
 from matrix.report.document import Document
@@ -37,14 +41,35 @@ from matrix.selection.config import ConfigError, Settings
 from matrix.selection.plan import NO_GPU, Plan
 from matrix.selection.select import select
 
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # A SIGTERM (a CI job cancelled, `kill`) stops the run as Ctrl-C does
+    # (Python lets only the main thread set a handler).
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
         return int(args.command(args))
     except (ConfigError, files.LockedError) as exc:
         print(f"error: {terminal(exc)}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Interrupted):
+        stop_all()
+        print(
+            "interrupted: the probes are stopped; every result written so far is kept,"
+            " and the same command goes on from them",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:

@@ -60,6 +60,35 @@ class ProbeCommand:
     ready: str = "loaded TensorFlow"  # what its hello means, for messages
 
 
+class Interrupted(BaseException):
+    """The run was stopped (Ctrl-C, SIGTERM). A probe killed for it has
+    failed nothing: no outcome of it is recorded, so the cell it was on runs
+    again next time. A BaseException, like KeyboardInterrupt, so that no
+    per-env `except Exception` turns it into an env error."""
+
+
+# Probes run in sessions of their own (a timeout kills a whole group), so a
+# Ctrl-C reaches only the host: `stop_all` ends them, or each env's stage
+# would run to its end first.
+_STOPPING = threading.Event()
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def stop_all() -> None:
+    """Stop every running probe and start no other (the run was interrupted)."""
+    _STOPPING.set()
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for process in live:
+        _signal_group(process.pid, signal.SIGTERM)
+
+
+def _check_stopping() -> None:
+    if _STOPPING.is_set():
+        raise Interrupted
+
+
 @dataclass(frozen=True)
 class Fault:
     task: str
@@ -164,6 +193,7 @@ class _Attempt:
 
 
 def _attempt(command: ProbeCommand, tasks: list[JsonObject], sink: Sink, number: int) -> _Attempt:
+    _check_stopping()
     # Unique per process, thread and attempt: several stages share a workdir.
     tasks_file = command.workdir / f"tasks-{os.getpid()}-{threading.get_ident()}-{number}.json"
     files.write_json(tasks_file, {"tasks": tasks})
@@ -195,11 +225,16 @@ def _attempt(command: ProbeCommand, tasks: list[JsonObject], sink: Sink, number:
             os.close(write_fd)
             return _Attempt(startup_failure=f"cannot start {command.python}: {exc}")
         os.close(write_fd)
+        with _LIVE_LOCK:
+            _LIVE.add(process)
         try:
+            _check_stopping()
             outcome = _watch(command, process, read_fd, sink)
         finally:
             os.close(read_fd)
             _kill_group(process)
+            with _LIVE_LOCK:
+                _LIVE.discard(process)
     if outcome.hello is None and outcome.startup_failure is None:
         outcome.startup_failure = (
             f"the probe {outcome.exit_text} before it {command.ready}:\n" + _tail(command.log)
@@ -216,6 +251,7 @@ def _watch(
     started = time.monotonic()
     deadline = _Deadline(command.start_timeout)
     for line in _lines(read_fd, process, deadline):
+        _check_stopping()
         if line is None:  # the deadline passed
             _kill_group(process)
             if outcome.hello is None:
@@ -257,6 +293,7 @@ def _watch(
             current = None
         elif kind != "bye":
             sink.event(event)
+    _check_stopping()  # killed by stop_all: no crash to record
     code = process.wait()
     outcome.exit_text = describe_exit(code)
     if current is not None:
@@ -289,7 +326,7 @@ def _lines(
     selector.register(read_fd, selectors.EVENT_READ)
     reader = _LineReader(MAX_EVENT_BYTES)
     try:
-        while True:
+        while not _STOPPING.is_set():
             left = deadline.left()
             if left <= 0:
                 yield None

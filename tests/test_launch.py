@@ -6,15 +6,20 @@ TensorFlow, so each fault is a real signal, a real hang, a real cut line.
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from matrix import launch
 from matrix.launch import (
     MAX_EVENT_BYTES,
     Fault,
@@ -234,3 +239,111 @@ def test_probes_get_a_minimal_environment_and_their_own_folder(
     assert "PYTHONPATH" not in env
     assert env["EXTRA"] == "1" and env["HOME"] == str(tmp_path) and env["TMPDIR"] == str(tmp_path)
     assert Path(cwd) == tmp_path
+
+
+@pytest.fixture
+def stoppable() -> Iterator[None]:
+    yield
+    launch._STOPPING.clear()  # the flag is for the life of a process; tests share one
+
+
+def test_stop_all_ends_a_running_probe_at_once_and_records_no_fault(
+    tmp_path: Path, stoppable: None
+) -> None:
+    """A Ctrl-C must not wait for an env to finish, and must not turn the
+    cell the probe was on into a crash: the next run does that cell again."""
+    sink = Recorder()
+    raised: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            run_probe(command(tmp_path), tasks("ok", "hang", "ok"), sink)
+        except BaseException as exc:  # noqa: BLE001 - what the thread ends with is the test
+            raised.append(exc)
+
+    worker = threading.Thread(target=go)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while sink.done != ["t0-ok"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sink.done == ["t0-ok"]
+    started = time.monotonic()
+    launch.stop_all()
+    worker.join(timeout=15)
+    assert not worker.is_alive()
+    assert time.monotonic() - started < 10
+    assert [type(e) for e in raised] == [launch.Interrupted]
+    assert sink.faults == []  # the hanging cell is not a crash
+    assert sink.done == ["t0-ok"]  # and nothing after the stop ran
+
+
+INTERRUPTED_RUN = textwrap.dedent(
+    """
+    import argparse, sys
+    from pathlib import Path
+    from types import SimpleNamespace
+    from matrix import cli, launch
+    from matrix.paths import Layout
+    from matrix.run.runner import each_env
+    from matrix.selection.env import Env
+    from matrix.selection.plan import PlannedEnv
+    sys.path.insert(0, sys.argv[2])
+    from test_launch import FakeTask, command
+
+    tmp = Path(sys.argv[1])
+    layout = Layout(tmp / "out", tmp / "envs")
+    planned = [PlannedEnv(Env.parse(e), Path(sys.executable))
+               for e in ("tf2.15-keras2-py3.11-cpu", "tf2.21-keras3-py3.11-cpu")]
+    ready = SimpleNamespace(ready=lambda p, name: SimpleNamespace(planned=p))
+    settings = SimpleNamespace(effective_jobs=lambda: 2)
+
+    def stage(r, plan, settings, layout):
+        folder = tmp / r.planned.id
+        folder.mkdir()
+        launch.run_probe(command(folder), [FakeTask("t0", "hang")], launch.Sink())
+
+    def whole_run(args):
+        each_env("consume", stage, ready, SimpleNamespace(envs=planned), settings, layout)
+        return 0
+
+    parsed = SimpleNamespace(command=whole_run)
+    cli._parser = lambda: SimpleNamespace(parse_args=lambda argv: parsed)
+    sys.exit(cli.main([]))
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_every_probe_and_exits_130(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Probes run in sessions of their own, so the signal reaches only the
+    host; it stops them and exits at once instead of running each env to
+    its end."""
+    script = tmp_path / "run.py"
+    script.write_text(INTERRUPTED_RUN, encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path), str(Path(__file__).parent)],
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    logs = [
+        tmp_path / env / "probe.log"
+        for env in ("tf2.15-keras2-py3.11-cpu", "tf2.21-keras3-py3.11-cpu")
+    ]
+    deadline = time.monotonic() + 30
+    while not all(p.exists() for p in logs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # both probes are in their hanging cell
+    process.send_signal(sig)
+    signalled = time.monotonic()
+    out, err = process.communicate(timeout=60)
+    assert time.monotonic() - signalled < 10, "the run waited for its envs to finish"
+    assert process.returncode == 130, out + err
+    assert "interrupted" in err
+    leftover = subprocess.run(
+        ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert leftover.stdout.strip() == "", "a probe outlived the run"

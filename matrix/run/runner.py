@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from matrix.envs.provision import ProvisionError, ReadyEnv, provision
+from matrix.launch import stop_all
 from matrix.paths import Layout
 from matrix.results import store
 from matrix.run import references
@@ -129,7 +130,14 @@ def each_env(  # noqa: PLR0917 - a stage and everything it runs with
         )
 
     with ThreadPoolExecutor(max_workers=settings.effective_jobs()) as pool:
-        list(pool.map(one, plan.envs if targets is None else targets))
+        try:
+            list(pool.map(one, plan.envs if targets is None else targets))
+        except BaseException:
+            # Ctrl-C or SIGTERM: leaving this block waits for the running
+            # envs, so their probes are stopped first (nothing of theirs is
+            # recorded; the next run goes on from what was written).
+            stop_all()
+            raise
 
 
 def _first_line(text: Any) -> str:
