@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         each_env("produce", produce, envs, plan, settings, layout, plan.producer_envs)
         gold.bring_in(plan, layout)
         prepare_user_models(plan, settings, layout, envs)
-        each_env("consume", consume, envs, plan, settings, layout)
+        each_env("consume", consume, envs, plan, settings, layout, plan.consumer_envs)
         document, code = publish(plan, settings, layout, extras)
     _print_summary(document, settings)
     return code
@@ -194,20 +194,22 @@ def freeze(args: argparse.Namespace) -> int:
 def show_plan(args: argparse.Namespace) -> int:
     chosen = select(args)
     plan, settings = chosen.plan, chosen.settings
-    if args.estimate and not args.github_matrix:
+    sharded = args.github_matrix is not None
+    stage = args.github_matrix or None
+    if args.estimate and not sharded:
         msg = (
             "--estimate prices the sharded nightly: give it with --github-matrix "
             "(plain `plan` already prints this machine's estimate)"
         )
         raise ConfigError(msg)
-    if args.github_matrix and args.estimate:
-        entries = github_matrix(plan, args.cpu_runner, args.gpu_runner)
+    if sharded and args.estimate:
+        entries = github_matrix(plan, args.cpu_runner, args.gpu_runner, stage)
         found = nightly(plan, chosen.layout, entries, gpu_runners=args.gpu_runners)
-        print(f"the sharded nightly of this selection ({len(entries)} env jobs each stage):")
+        print(f"the sharded nightly of this selection ({found.summary()}):")
         for line in found.lines():
             print(terminal(line))
-    elif args.github_matrix:
-        print(json.dumps(github_matrix(plan, args.cpu_runner, args.gpu_runner)))
+    elif sharded:
+        print(json.dumps(github_matrix(plan, args.cpu_runner, args.gpu_runner, stage)))
     elif args.json:
         print(json.dumps(plan_listing(plan), indent=2))
     else:
@@ -232,17 +234,23 @@ def plan_listing(plan: Plan) -> list[JsonObject]:
     ]
 
 
-def github_matrix(plan: Plan, cpu_runner: str, gpu_runner: str | None) -> list[dict[str, str]]:
-    """The job matrix of a CI workflow: one entry per env that can get a
-    runner. GPU envs need a runner label; without one they are left out here
-    and reported `unavailable` by the report job."""
+def github_matrix(
+    plan: Plan, cpu_runner: str, gpu_runner: str | None, stage: str | None = None
+) -> list[dict[str, str]]:
+    """The job matrix of a CI workflow: one entry per env that has work in
+    `stage` (produce: envs that save the zoo; consume: envs that load it,
+    TFLite runtimes and oneDNN variants included, old-era envs not), or in
+    either stage when None. GPU envs need a runner label; without one they
+    are left out here and reported `unavailable` by the report job."""
     entries = []
     for planned in plan.envs:
         runner = gpu_runner if planned.env.device == "gpu" else cpu_runner
         # An env unavailable for good (TF < 2.14 on GPU) gets no job; one
         # unavailable only because this machine has no GPU does.
         lasting = planned.unavailable not in (None, NO_GPU)
-        if runner and planned.env.produces and not lasting:
+        works = {"produce": planned.env.produces, "consume": planned.env.consumes}
+        has_work = works[stage] if stage else any(works.values())
+        if runner and has_work and not lasting:
             entries.append({"env": planned.id, "python": planned.env.python, "runner": runner})
     return entries
 
@@ -319,7 +327,13 @@ def _parser() -> argparse.ArgumentParser:
     plan = command("plan", show_plan, "Show the envs and cells a run would have.")
     plan.add_argument("--json", action="store_true", help="print the envs as JSON")
     plan.add_argument(
-        "--github-matrix", action="store_true", help="print a compact job matrix for CI"
+        "--github-matrix",
+        nargs="?",
+        const="",
+        choices=("", "produce", "consume"),
+        metavar="STAGE",
+        help="print a compact job matrix for CI: the envs with work in STAGE"
+        " (produce or consume), or in either",
     )
     plan.add_argument("--cpu-runner", default="ubuntu-latest", help="runner label for CPU envs")
     plan.add_argument("--gpu-runner", default="", help="runner label for GPU envs (none: skip)")

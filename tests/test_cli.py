@@ -141,8 +141,23 @@ def test_github_matrix_lists_runnable_envs_with_runner_labels() -> None:
         "plan", "--tf", "2.21", "--devices", "cpu", "gpu", "--onednn-off", "--github-matrix"
     )
     assert done.returncode == 0, done.stderr
-    jobs = json.loads(done.stdout)
-    assert [j["env"] for j in jobs] == ["tf2.21-keras3-py3.11-cpu"]  # no GPU runner, no variants
+    jobs = json.loads(done.stdout)  # no GPU runner: no GPU job
+    assert [j["env"] for j in jobs] == [
+        "tf2.21-keras3-py3.11-cpu",
+        "tf2.21-keras3-py3.11-cpu-onednn-off",
+    ]
+    # A variant only consumes: its artifacts would be its base's.
+    stages = {
+        stage: [j["env"] for j in json.loads(matrix(*args, stage).stdout)]
+        for stage in ("produce", "consume")
+        for args in [
+            ("plan", "--tf", "2.21", "--devices", "cpu", "--onednn-off", "--github-matrix")
+        ]
+    }
+    assert stages == {
+        "produce": ["tf2.21-keras3-py3.11-cpu"],
+        "consume": ["tf2.21-keras3-py3.11-cpu", "tf2.21-keras3-py3.11-cpu-onednn-off"],
+    }
     done = matrix(
         "plan",
         "--tf",

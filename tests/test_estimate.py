@@ -73,3 +73,23 @@ def test_gpu_envs_that_can_never_run_get_no_nightly_job() -> None:
     # TF 2.12 on GPU needs a system CUDA install: no job; TF 2.15 on GPU: a job.
     assert "tf2.12-keras2-py3.11-gpu" not in {e["env"] for e in entries}
     assert "tf2.15-keras2-py3.11-gpu" in {e["env"] for e in entries}
+
+
+def test_old_era_envs_only_produce_and_runtimes_only_consume(layout: Layout) -> None:
+    """The nightly shards each stage over the envs with work in it: a TF 1.15
+    env has no consume job (it loads nothing), a LiteRT runtime no produce
+    job (it builds nothing), and the runtime's cells are priced."""
+    from matrix.cli import github_matrix
+
+    plan = plan_for(Settings(tf=("1.15", "2.21", "litert2.3")))
+    produce = {e["env"] for e in github_matrix(plan, "ubuntu-latest", None, "produce")}
+    consume = {e["env"] for e in github_matrix(plan, "ubuntu-latest", None, "consume")}
+    assert "tf1.15-keras2-py3.7-cpu" in produce and "tf1.15-keras2-py3.7-cpu" not in consume
+    assert "litert2.3-interpreter-py3.11-cpu" in consume
+    assert "litert2.3-interpreter-py3.11-cpu" not in produce
+    found = estimate.nightly(plan, layout, github_matrix(plan, "ubuntu-latest", None))
+    assert {(j.name, j.env) for j in found.jobs} == (
+        {("produce", env) for env in produce} | {("consume", env) for env in consume}
+    )
+    runtime = next(j for j in found.jobs if j.env.startswith("litert"))
+    assert runtime.seconds > estimate.JOB_SETUP_SECONDS + estimate.BUILD_SECONDS_COLD

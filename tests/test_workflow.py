@@ -51,10 +51,12 @@ def test_the_job_matrix_comes_from_the_tool(workflow: dict[str, Any]) -> None:
     plan_step = " ".join(step.get("run", "") for step in jobs["plan"]["steps"])
     assert "python -m matrix plan" in plan_step and "--github-matrix" in plan_step
     assert "vars.GPU_RUNNER" in plan_step
+    assert "--github-matrix $stage" in plan_step and "for stage in produce consume" in plan_step
     for name in ("produce", "consume"):
         assert jobs[name]["strategy"]["matrix"]["include"] == (
-            "${{ fromJSON(needs.plan.outputs.jobs) }}"
+            f"${{{{ fromJSON(needs.plan.outputs.{name}) }}}}"
         )
+        assert f"needs.plan.outputs.{name} != '[]'" in jobs[name]["if"]
         assert jobs[name]["strategy"]["fail-fast"] is False
         assert jobs[name]["runs-on"] == "${{ matrix.runner }}"
         uploads = [s for s in jobs[name]["steps"] if "upload-artifact" in s.get("uses", "")]

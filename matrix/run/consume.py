@@ -40,6 +40,10 @@ CELLS_PER_PROBE = 400
 def consume(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> None:
     """Measure every cell of this consumer that has no stored result."""
     planned = ready.planned
+    if not planned.env.consumes:
+        # An old-era env (TF 1.15-2.4) only saves: it is in no cell as a
+        # consumer, and the consume probe's loaders need TF 2.5 APIs.
+        return
     tasks = pending_tasks(ready, plan, settings, layout)
     if not tasks:
         return

@@ -133,6 +133,10 @@ class Nightly:
         ]
         return self.setup_seconds + sum(stages) + self.report_seconds
 
+    def summary(self) -> str:
+        produce = sum(1 for j in self.jobs if j.name == "produce")
+        return f"{produce} produce and {len(self.jobs) - produce} consume jobs"
+
     def lines(self) -> list[str]:
         out = []
         for device in ("cpu", "gpu"):
@@ -162,7 +166,8 @@ def nightly(
     concurrency: int = CONCURRENT_JOBS,
 ) -> Nightly:
     """The cost of the sharded nightly for the job matrix `entries` (what
-    `plan --github-matrix` prints): per env a produce and a consume job, each
+    `plan --github-matrix` prints): a produce job per env that saves the zoo
+    and a consume job per env that loads it, each
     timed from what this output folder measured for that env (`<phase>_work`
     in its state), else from the rates above."""
     from matrix.results import store
@@ -185,8 +190,11 @@ def nightly(
         make = _rate(state, "produce", PRODUCE_SECONDS_PER_ARTIFACT)
         load = _rate(state, "consume", CONSUME_SECONDS_PER_CELL)
         device = planned.env.device
-        jobs.append(Job("produce", planned.id, device, fixed + artifacts.get(planned.id, 0) * make))
-        jobs.append(Job("consume", planned.id, device, fixed + cells.get(planned.id, 0) * load))
+        if planned.env.produces:
+            made = artifacts.get(planned.id, 0) * make
+            jobs.append(Job("produce", planned.id, device, fixed + made))
+        if planned.env.consumes:
+            jobs.append(Job("consume", planned.id, device, fixed + cells.get(planned.id, 0) * load))
     total_cells = sum(cells.values())
     return Nightly(
         jobs=tuple(jobs),
