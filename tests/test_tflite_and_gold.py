@@ -8,8 +8,10 @@ convert; the gold store's TF 1.15 producers (tf.keras, and standalone Keras
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,6 +51,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert_valid_report(tmp / "reports" / "compat.json")
     doc = jsonfile.loads((tmp / "reports" / "compat.json").read_text(encoding="utf-8"))
     doc["markdown"] = (tmp / "reports" / "compat.md").read_text(encoding="utf-8")
+    doc["output_folder"] = str(tmp / "out")
     return doc
 
 
@@ -90,6 +93,11 @@ def test_runtimes_read_tflite_files_only(run: dict[str, Any]) -> None:
         assert {c["format"] for c in cells(run, consumer=runtime)} == {
             "tflite", "tflite-fp16", "tflite-int8"
         }  # fmt: skip
+        # What the runtime was asked to load at all, not only what is reported:
+        # an h5 file never reaches an interpreter.
+        results = Path(run["output_folder"]) / "results" / f"{runtime}.jsonl"
+        asked = {json.loads(line)["format"] for line in results.read_text().splitlines()}
+        assert asked == {"tflite", "tflite-fp16", "tflite-int8"}
     envs = {e["id"]: e for e in run["envs"]}
     assert envs[LITERT]["runtime"].startswith("ai-edge-litert 2.3")
     assert envs[OLD_RUNTIME]["runtime"].startswith("tflite-runtime 2.14")

@@ -101,6 +101,8 @@ def pending_tasks(
     tasks = []
     for producer, entry in saved:
         inspection, fmt = found[store.inspection_key(entry)], entry.format
+        if not planned.env.reads(fmt):
+            continue  # a TFLite runtime has no loader for an h5 file: no cell (Plan.cells)
         for loader in plan.loaders_for(fmt):
             flavour = planned.env.flavour
             if gate.skip_reason(loader, fmt, flavour, inspection, consumer, plan.unsafe):
