@@ -239,7 +239,10 @@ def load_tflite(context, task):
             }
             return order_outputs(runner(**feeds), task.get("output_names"))
 
-        return Loaded(predict, keep=(interpreter, runner))
+        return Loaded(
+            in_declared_batches(predict, declared_batch(interpreter)),
+            keep=(interpreter, runner),
+        )
 
     def predict_by_index(inputs):
         inputs_info = interpreter.get_input_details()
@@ -254,7 +257,51 @@ def load_tflite(context, task):
             interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()
         ]
 
-    return Loaded(predict_by_index, keep=(interpreter,))
+    return Loaded(
+        in_declared_batches(predict_by_index, declared_batch(interpreter)),
+        keep=(interpreter,),
+    )
+
+
+def declared_batch(interpreter):
+    """The batch size a .tflite file declares, or None when it is dynamic.
+
+    TF 2.4 and older converters (and TF 1.15's) write a fixed batch of 1
+    (`shape_signature` [1, ...]) and bake it into reshape and loop shapes:
+    resized to another batch, such a file fails or answers for one example
+    only. A device runs it one example at a time, and so does this loader;
+    a file whose batch is dynamic (-1) takes the whole batch at once."""
+    sizes = set()
+    for info in interpreter.get_input_details():
+        dims = info.get("shape_signature")
+        if dims is None or len(dims) == 0:
+            dims = info["shape"]
+        if len(dims) == 0 or int(dims[0]) <= 0:
+            return None
+        sizes.add(int(dims[0]))
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def in_declared_batches(predict, batch):
+    """`predict` over the inputs cut into the file's declared batch size,
+    the outputs joined again; as it is when the batch is dynamic or fits."""
+    if batch is None:
+        return predict
+
+    def predict_in_batches(inputs):
+        total = len(inputs[0])
+        if total == batch or total % batch:
+            return predict(inputs)
+        parts = [
+            predict([np.asarray(x)[start : start + batch] for x in inputs])
+            for start in range(0, total, batch)
+        ]
+        return [
+            np.concatenate([np.asarray(part[k]) for part in parts])
+            for k in range(len(parts[0]))
+        ]
+
+    return predict_in_batches
 
 
 LOADERS = {

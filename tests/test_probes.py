@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +118,37 @@ def test_every_task_key_a_probe_reads_is_a_field_the_host_writes() -> None:
     assert _task_reads("loading") <= loading, _task_reads("loading") - loading
     # And the check can see something: each probe reads at least a few keys.
     assert all(len(_task_reads(m)) >= 3 for m in ("produce", "consume", "reference", "loading"))
+
+
+def test_a_tflite_file_with_a_fixed_batch_runs_one_batch_at_a_time() -> None:
+    """TF 2.4 and older converters declare a batch of 1 and bake it into the
+    graph: the loader cuts the reference batch into the file's own size, as
+    a device runs it; a dynamic batch (-1) goes in whole."""
+    sys.path.insert(0, str(PROBES_DIR))
+    try:
+        import loading  # a probe module: importable from its own folder only
+    finally:
+        sys.path.remove(str(PROBES_DIR))
+    np = pytest.importorskip("numpy")
+
+    class Fake:
+        def __init__(self, signature: list[int]) -> None:
+            self.signature = signature
+
+        def get_input_details(self) -> list[dict[str, Any]]:
+            return [{"shape": np.array([1, 3]), "shape_signature": np.array(self.signature)}]
+
+    seen: list[int] = []
+
+    def one_example_only(inputs: list[Any]) -> list[Any]:
+        seen.append(len(inputs[0]))
+        return [np.asarray(inputs[0]) * 2]
+
+    x = np.arange(24, dtype="float32").reshape(8, 3)
+    fixed = loading.in_declared_batches(one_example_only, loading.declared_batch(Fake([1, 3])))
+    (out,) = fixed([x])
+    assert seen == [1] * 8 and np.array_equal(out, x * 2)
+    seen.clear()
+    dynamic = loading.in_declared_batches(one_example_only, loading.declared_batch(Fake([-1, 3])))
+    dynamic([x])
+    assert seen == [8]

@@ -34,8 +34,11 @@ def main_paths(document: Document) -> list[tuple[str, str]]:
     if KERAS3_JUMP not in paths:
         paths.append(KERAS3_JUMP)
     envs = producing_envs(document)
-    frozen = sorted({envs[p].tf for p in envs if is_gold_producer(p)})
-    paths += [(old, default[-1]) for old in frozen if (old, default[-1]) not in paths]
+    old_era = sorted(
+        {envs[p].tf for p in envs if _saves_only(p, envs[p])},
+        key=lambda v: axes.RELEASES[v].version,
+    )
+    paths += [(old, default[-1]) for old in old_era if (old, default[-1]) not in paths]
     present = {env.tf for env in envs.values()}
     return [(old, new) for old, new in paths if old in present and new in present]
 
@@ -48,11 +51,15 @@ def answers(document: Document) -> list[JsonObject]:
         for c in document.cells
         if c.producer == c.consumer and c.loader == "keras" and c.status in ("identical", "close")
     }
-    # A gold producer's env read back what it froze when it froze it.
+    # A gold producer's env read back what it froze when it froze it; an
+    # old-era env (TF 1.15-2.4) loads nothing here, so what it saved counts.
+    envs = producing_envs(document)
     read_back |= {
         (a["producer"], a["model"], a["policy"], a["format"])
         for a in document.artifacts
-        if is_gold_producer(a["producer"]) and a["status"] == "saved"
+        if a["producer"] in envs
+        and _saves_only(a["producer"], envs[a["producer"]])
+        and a["status"] == "saved"
     }
     found = []
     for old, new in main_paths(document):
@@ -60,10 +67,13 @@ def answers(document: Document) -> list[JsonObject]:
         # Zoo models saved with the old release's default Keras (what
         # `pip install tensorflow==<old>` gives) that existed before the upgrade.
         sources = [e for e in advice["from_envs"] if _is_default(e)]
+        # The answer is about load_model: a .tflite file never goes through it
+        # (its runtimes have their own grid).
         rows = [
             r
             for r in advice["rows"]
             if r["producer"] in sources
+            and "keras" in axes.FORMAT_LOADERS.get(r["format"], ("keras",))
             and (r["producer"], r["model"], r["policy"], r["format"]) in read_back
         ]
         if advice["to_env"] is None or not rows:
@@ -79,6 +89,11 @@ def answers(document: Document) -> list[JsonObject]:
             }
         )
     return found
+
+
+def _saves_only(producer: str, env: Env) -> bool:
+    """A gold producer, or an env of an era that only produces."""
+    return is_gold_producer(producer) or not env.consumes
 
 
 def _is_default(env_id: str) -> bool:
