@@ -164,3 +164,22 @@ def test_a_whole_config_in_a_message_does_not_split_a_cause_per_model() -> None:
 def test_a_cut_message_says_it_was_cut() -> None:
     (group,) = view.error_groups([_failed("a", "mlp", "x" * 500)])
     assert len(group.message) == view.MESSAGE_CHARS and group.message.endswith("…")
+
+
+def test_an_old_era_env_is_a_row_and_never_a_column() -> None:
+    """TF 1.15-2.4 envs only save: a consumer column of theirs would be all
+    pending; TFLite runtimes load and are columns."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from matrix.report import view
+
+    ids = [
+        "tf1.15-keras2-py3.7-cpu",
+        "tf2.21-keras3-py3.11-cpu",
+        "litert2.3-interpreter-py3.11-cpu",
+    ]
+    document = cast(Document, SimpleNamespace(envs=[{"id": i} for i in ids], producers=ids[:2]))
+    producers, consumers = view.env_ids(document)
+    assert producers == ids[:2]
+    assert consumers == ids[1:]

@@ -15,6 +15,7 @@ from matrix.report.document import Document
 from matrix.report.escape import shorten
 from matrix.results.cells import Cell
 from matrix.results.known import EXPLAINABLE
+from matrix.selection.env import Env
 from matrix.status import Status
 
 SILENT_MARK = "⚠️"
@@ -92,9 +93,11 @@ def env_labels(env_ids: list[str]) -> dict[str, str]:
 
 
 def env_ids(document: Document) -> tuple[list[str], list[str]]:
-    """Producers (envs, then user models) and consumers, in plan order."""
-    consumers = [env["id"] for env in document.envs]
-    return list(document.producers or consumers), consumers
+    """Producers (envs, then user models) and consumers, in plan order. An
+    old-era env (TF 1.15-2.4) only saves: it is a row, never a column."""
+    every = [env["id"] for env in document.envs]
+    consumers = [env_id for env_id in every if Env.parse(env_id).consumes]
+    return list(document.producers or every), consumers
 
 
 def grids(document: Document) -> list[Grid]:
