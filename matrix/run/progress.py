@@ -139,11 +139,12 @@ class Progress:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "?"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+    whole = round(seconds)  # rounded first: 659.6 s is 11 min 00 s, not 10 min 60 s
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 _CURRENT = Progress(stream=None)
