@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from matrix.paths import Layout
 from matrix.run import estimate
 from matrix.selection import axes
@@ -93,3 +95,40 @@ def test_old_era_envs_only_produce_and_runtimes_only_consume(layout: Layout) -> 
     )
     runtime = next(j for j in found.jobs if j.env.startswith("litert"))
     assert runtime.seconds > estimate.JOB_SETUP_SECONDS + estimate.BUILD_SECONDS_COLD
+
+
+def test_a_rerun_is_priced_for_what_the_output_folder_lacks(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan` counts what is stored for this probe and these envs (the keys
+    produce and consume check) and prices only the rest."""
+    from matrix import files
+    from matrix.results import store
+    from matrix.results.records import ArtifactEntry, Manifest
+
+    plan = plan_for(Settings(tf=("2.21",), models=("mlp",), policies=("float32",), formats=("h5",)))
+    (env,) = plan.envs
+    monkeypatch.setattr(estimate, "reused_fingerprint", lambda planned, layout: "fp")
+    empty = estimate.estimate(plan, layout, 1)
+    assert (empty.artifacts_done, empty.cells_done) == (0, 0)
+    assert (empty.artifacts, empty.cells) == (1, 1)
+
+    entry = ArtifactEntry("mlp", "float32", "h5", "mlp-float32.h5", "saved", "ref.npz", sha256="ab")
+    probe = store.probe_version()
+    store.write_manifest(
+        layout, Manifest(env.id, {entry.path: entry}, probe=probe, env_fingerprint="fp")
+    )
+    made = estimate.estimate(plan, layout, 1)
+    assert (made.artifacts_done, made.cells_done) == (1, 0)
+    assert made.seconds < empty.seconds
+    key = store.cell_key("ab", "fp", probe, "keras")
+    files.append_line(layout.results(env.id), {"key": key})
+    done = estimate.estimate(plan, layout, 1)
+    assert (done.artifacts_done, done.cells_done) == (1, 1)
+    assert done.seconds < made.seconds
+    assert "1 of 1 artifacts and 1 of 1 cells are reused" in "\n".join(done.lines())
+    # Another probe's manifest is redone, and so are its cells.
+    store.write_manifest(
+        layout, Manifest(env.id, {entry.path: entry}, probe="older", env_fingerprint="fp")
+    )
+    assert estimate.estimate(plan, layout, 1).cells_done == 0

@@ -106,6 +106,17 @@ def build_needed(planned: PlannedEnv, layout: Layout) -> str | None:
     return _why_rebuild(old, _spec(planned), layout.venv_python(venv_id))
 
 
+def reused_fingerprint(planned: PlannedEnv, layout: Layout) -> str | None:
+    """The fingerprint the env will have when it is reused as it stands;
+    None when it would be (re)built first."""
+    if build_needed(planned, layout) is not None:
+        return None
+    old = files.read_json(layout.venv_record(planned.env.venv_id))
+    if not isinstance(old, dict):
+        return None
+    return VenvRecord(_spec(planned), tuple(old["freeze"]), old["backend"], True, None).fingerprint
+
+
 def _spec(planned: PlannedEnv) -> JsonObject:
     env = dataclasses.replace(planned.env, onednn_off=False)  # variants share it
     spec = {

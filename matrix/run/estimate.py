@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from matrix.envs.provision import build_needed
+from matrix import files
+from matrix.envs.provision import build_needed, reused_fingerprint
 from matrix.paths import Layout
-from matrix.results.records import EnvState, is_user_producer
-from matrix.selection.plan import Plan
+from matrix.results.records import ArtifactEntry, EnvState, is_user_producer
+from matrix.selection.plan import Plan, PlannedEnv
 
 # Seconds, measured per job while `jobs` probes share the machine.
 BUILD_SECONDS = 25.0  # one env, TensorFlow already in uv's cache
@@ -34,6 +35,9 @@ class Estimate:
     disk_gb: float
     seconds: float
     seconds_cold: float
+    # What the output folder already holds for this probe and these envs.
+    artifacts_done: int = 0
+    cells_done: int = 0
 
     def lines(self) -> list[str]:
         if self.to_build:
@@ -47,8 +51,9 @@ class Estimate:
             f"envs: {self.envs} to run, {self.to_build} to build "
             f"({self.envs - self.to_build} built already)",
             f"disk: up to {self.disk_gb:.1f} GB (new envs, uv's cache, the output folder)",
-            f"time: {time} (rates measured on 2 cores; valid stored results are reused, "
-            "so a rerun takes less)",
+            f"stored: {self.artifacts_done} of {self.artifacts} artifacts and "
+            f"{self.cells_done} of {self.cells} cells are reused from the output folder",
+            f"time: {time} (rates measured on 2 cores, for what is not stored yet)",
         ]
 
 
@@ -71,7 +76,9 @@ def estimate(plan: Plan, layout: Layout, jobs: int) -> Estimate:
     )
     disk = sum(p.env.release.env_disk_gb for p in to_build)
     disk += len(producers) * ARTIFACTS_MB_PER_ENV / 1024 + cells * RESULTS_KB_PER_CELL / 2**20
-    work = artifacts * PRODUCE_SECONDS_PER_ARTIFACT + cells * CONSUME_SECONDS_PER_CELL
+    artifacts_done, cells_done = _stored(plan, layout, [p for p in runnable])
+    work = (artifacts - artifacts_done) * PRODUCE_SECONDS_PER_ARTIFACT
+    work += (cells - cells_done) * CONSUME_SECONDS_PER_CELL
     lanes = max(1, min(jobs, len(runnable) or 1))
     return Estimate(
         envs=len(runnable),
@@ -81,7 +88,47 @@ def estimate(plan: Plan, layout: Layout, jobs: int) -> Estimate:
         disk_gb=disk,
         seconds=(work + len(to_build) * BUILD_SECONDS) / lanes,
         seconds_cold=(work + len(to_build) * BUILD_SECONDS_COLD) / lanes,
+        artifacts_done=artifacts_done,
+        cells_done=cells_done,
     )
+
+
+def _stored(plan: Plan, layout: Layout, running: list[PlannedEnv]) -> tuple[int, int]:
+    """Artifacts and cells of the plan the output folder already holds for
+    this probe and these envs as they stand: what a rerun does not redo (the
+    keys produce and consume check; a failed save is not redone either, and
+    its cells cost nothing to decide)."""
+    from matrix.results import store
+
+    probe = store.probe_version()
+    fingerprints = {p.id: reused_fingerprint(p, layout) for p in running}
+    entries: dict[tuple[str, str, str, str], ArtifactEntry] = {}
+    for producer in {p.id for p in running if p.env.produces}:
+        manifest = store.read_manifest(layout, producer)
+        current = fingerprints.get(producer)
+        if manifest.probe != probe or current is None or manifest.env_fingerprint != current:
+            continue
+        for (model, policy, fmt), entry in manifest.by_key().items():
+            if entry.saved or entry.attempted:
+                entries[(producer, model, policy, fmt)] = entry
+    artifacts = sum(1 for a in plan.artifacts() if a in entries)
+    measured = {
+        env_id: {line.get("key") for line in files.read_lines(layout.results(env_id))}
+        for env_id, fingerprint in fingerprints.items()
+        if fingerprint is not None
+    }
+    cells = 0
+    for cell in plan.cells():
+        found = entries.get((cell.producer, cell.model, cell.policy, cell.format))
+        fingerprint = fingerprints.get(cell.consumer)
+        if found is None or fingerprint is None:
+            continue
+        if not found.saved or found.sha256 is None:
+            cells += 1
+            continue
+        key = store.cell_key(found.sha256, fingerprint, probe, cell.loader, plan.unsafe)
+        cells += key in measured[cell.consumer]
+    return artifacts, cells
 
 
 def _duration(seconds: float) -> str:
