@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from matrix import files
-from matrix.envs.provision import build_needed, reused_fingerprint
+from matrix.envs.provision import reused_fingerprint
 from matrix.paths import Layout
 from matrix.results.records import ArtifactEntry, EnvState, is_user_producer
 from matrix.selection.plan import Plan, PlannedEnv
@@ -59,11 +59,13 @@ class Estimate:
 
 def estimate(plan: Plan, layout: Layout, jobs: int) -> Estimate:
     runnable = [p for p in plan.envs if not p.unavailable and p.interpreter is not None]
+    # None: the env is (re)built first; otherwise what its cells are keyed by.
+    fingerprints = {p.id: reused_fingerprint(p, layout) for p in runnable}
     built: set[str] = set()
     to_build = []
     for planned in runnable:
         venv = planned.env.venv_id
-        if venv not in built and build_needed(planned, layout) is not None:
+        if venv not in built and fingerprints[planned.id] is None:
             to_build.append(planned)
         built.add(venv)
     producers = [p for p in runnable if p.env.produces]
@@ -76,7 +78,7 @@ def estimate(plan: Plan, layout: Layout, jobs: int) -> Estimate:
     )
     disk = sum(p.env.release.env_disk_gb for p in to_build)
     disk += len(producers) * ARTIFACTS_MB_PER_ENV / 1024 + cells * RESULTS_KB_PER_CELL / 2**20
-    artifacts_done, cells_done = _stored(plan, layout, [p for p in runnable])
+    artifacts_done, cells_done = _stored(plan, layout, runnable, fingerprints)
     work = (artifacts - artifacts_done) * PRODUCE_SECONDS_PER_ARTIFACT
     work += (cells - cells_done) * CONSUME_SECONDS_PER_CELL
     lanes = max(1, min(jobs, len(runnable) or 1))
@@ -93,7 +95,9 @@ def estimate(plan: Plan, layout: Layout, jobs: int) -> Estimate:
     )
 
 
-def _stored(plan: Plan, layout: Layout, running: list[PlannedEnv]) -> tuple[int, int]:
+def _stored(
+    plan: Plan, layout: Layout, running: list[PlannedEnv], fingerprints: dict[str, str | None]
+) -> tuple[int, int]:
     """Artifacts and cells of the plan the output folder already holds for
     this probe and these envs as they stand: what a rerun does not redo (the
     keys produce and consume check; a failed save is not redone either, and
@@ -101,7 +105,6 @@ def _stored(plan: Plan, layout: Layout, running: list[PlannedEnv]) -> tuple[int,
     from matrix.results import store
 
     probe = store.probe_version()
-    fingerprints = {p.id: reused_fingerprint(p, layout) for p in running}
     entries: dict[tuple[str, str, str, str], ArtifactEntry] = {}
     for producer in {p.id for p in running if p.env.produces}:
         manifest = store.read_manifest(layout, producer)
