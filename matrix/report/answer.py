@@ -24,16 +24,15 @@ from matrix.selection.env import Env
 KERAS3_JUMP = ("2.15", "2.21")
 
 
-def main_paths(document: Document) -> list[tuple[str, str]]:
+def main_paths(envs: dict[str, Env]) -> list[tuple[str, str]]:
     """Adjacent TensorFlow releases of the default matrix, then 2.15 -> 2.21,
     then each gold producer's release -> the newest, each kept only where the
-    document has envs (or gold producers) of both versions."""
+    document's producing envs (`advice.producing_envs`) have both versions."""
     releases = {tf for tf, _ in axes.PRESETS["default"] if not axes.RELEASES[tf].interpreter_only}
     default = sorted(releases, key=lambda v: axes.RELEASES[v].version)
     paths = list(itertools.pairwise(default))
     if KERAS3_JUMP not in paths:
         paths.append(KERAS3_JUMP)
-    envs = producing_envs(document)
     old_era = sorted(
         {envs[p].tf for p in envs if _saves_only(p, envs[p])},
         key=lambda v: axes.RELEASES[v].version,
@@ -62,7 +61,7 @@ def answers(document: Document) -> list[JsonObject]:
         and a["status"] == "saved"
     }
     found = []
-    for old, new in main_paths(document):
+    for old, new in main_paths(envs):
         advice = advise(document, old, new)
         # Zoo models saved with the old release's default Keras (what
         # `pip install tensorflow==<old>` gives) that existed before the upgrade.
