@@ -83,6 +83,7 @@ def test_keras_version_of_an_env() -> None:
     assert axes.keras_version("tf-keras", "2.18", freeze) == "2.18.0"
     assert axes.keras_version("keras2", "2.15", freeze) == "2.15"
     assert axes.keras_version("keras3", "2.18", []) is None
+    assert axes.keras_version("standalone-keras", "1.15", ["keras==2.3.1"]) == "2.3.1"
 
 
 def test_reads_nothing() -> None:

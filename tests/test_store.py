@@ -6,6 +6,7 @@ from matrix import files
 from matrix.paths import Layout
 from matrix.results import store
 from matrix.results.records import EnvState, Manifest, Measurement, PhaseRecord, Result
+from matrix.run.probe import described
 
 
 def _result(key: str, status: str) -> Result:
@@ -51,3 +52,21 @@ def test_keys_are_content_addresses() -> None:
 
 def test_the_probe_version_ignores_comments_and_formatting() -> None:
     assert len(store.probe_version()) == 16
+
+
+def test_what_a_probe_said_of_its_env_is_kept_portable_and_complete(layout: Layout) -> None:
+    """Standalone Keras 2.3.1 installs as `Keras-2.3.1.dist-info`, which the
+    Python 3.7 probe does not find: the env's package list says the version.
+    The sandbox's folders are spelled without this machine's output folder."""
+    env_id = "tf1.15-standalone-keras-py3.7-cpu"
+    freeze = ["keras==2.3.1", "keras-applications==1.0.8", "tensorflow==1.15.5"]
+    store.update_env_state(layout, env_id, freeze=freeze)
+    writes = f"only {layout.artifacts(env_id)}"
+    hello = {"keras": None, "keras_flavour": "standalone-keras", "sandbox": {"writes": writes}}
+    kept = described(layout, env_id, hello)
+    assert kept["keras"] == "2.3.1"
+    assert kept["sandbox"] == {"writes": f"only <output>/artifacts/{env_id}"}
+    # The probe's own word stands; tf.keras bundled with TF has no package.
+    assert described(layout, env_id, {**hello, "keras": "2.3.0"})["keras"] == "2.3.0"
+    bundled = {"keras": None, "keras_flavour": "keras2"}
+    assert described(layout, "tf2.0-keras2-py3.7-cpu", bundled)["keras"] is None

@@ -40,6 +40,7 @@ from matrix.results.records import (
 )
 from matrix.safety import gate, inspections
 from matrix.safety.findings import Inspection
+from matrix.selection import axes
 from matrix.selection.config import Settings
 from matrix.selection.plan import CellKey, Plan, PlannedEnv, artifact_id
 from matrix.status import Status
@@ -245,7 +246,11 @@ def _env_entry(env_id: str, python: str, tf: str, stored: Stored) -> JsonObject:
             "tensorflow", None if state.keras_flavour == "interpreter" else tf
         ),
         "runtime": versions.get("runtime"),  # a TFLite interpreter's package and version
-        "keras": versions.get("keras"),
+        # The probe's word, else the env's installed packages': on Python 3.7
+        # the probe reads dist-info folders by name and misses standalone
+        # Keras's `Keras-2.3.1.dist-info` (capitalised).
+        "keras": versions.get("keras")
+        or axes.keras_version(state.keras_flavour or "", None, state.freeze),
         "keras_flavour": versions.get("keras_flavour", state.keras_flavour),
         "device": state.device,
         "gpus": versions.get("gpus", []),

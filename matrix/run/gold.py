@@ -18,6 +18,7 @@ from matrix.files import JsonObject
 from matrix.paths import MANIFEST, PROVENANCE, Layout
 from matrix.results import store
 from matrix.results.records import ArtifactEntry, Manifest
+from matrix.run.probe import described
 from matrix.run.produce import inspect_saved
 from matrix.selection.config import ConfigError
 from matrix.selection.gold import GoldSet
@@ -79,7 +80,8 @@ def freeze(
     target.mkdir(parents=True)
     for entry in chosen.values():
         _copy_files(entry, root, target)
-    frozen = Manifest(env_id, chosen, probe=manifest.probe, env=manifest.env)
+    env = described(layout, env_id, manifest.env) if manifest.env else None
+    frozen = Manifest(env_id, chosen, probe=manifest.probe, env=env)
     files.write_json(target / MANIFEST, frozen.to_dict())
     files.write_json(target / PROVENANCE, provenance(env_id, frozen, target))
     return GoldSet(env_id, tuple(sorted(e.key for e in chosen.values())), target)

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matrix.envs.provision import ReadyEnv
+from matrix.files import JsonObject
 from matrix.launch import LaunchResult, ProbeCommand
 from matrix.paths import PROBES_DIR, Layout, probe_script
 from matrix.results import store
 from matrix.results.records import PROBE_SCHEMA, PhaseRecord
+from matrix.selection import axes
 from matrix.selection.config import Settings
 
 
@@ -33,19 +35,31 @@ def record_launch(  # noqa: PLR0917 - what a phase's probes did, and at what cos
     )
     store.record_phase(layout, env_id, phase, found)
     if outcome.hello is not None:
-        hello = dict(outcome.hello)
+        hello = described(layout, env_id, outcome.hello)
         sandbox = hello.get("sandbox")
-        if isinstance(sandbox, dict):
-            # The folders it may write lie in the output folder: spelled
-            # `<output>/...`, they read the same on every machine and shard.
-            sandbox = {key: layout.portable(str(value)) for key, value in sandbox.items()}
-            hello["sandbox"] = sandbox
         store.update_env_state(
             layout,
             env_id,
             versions=hello,
             sandbox=sandbox if isinstance(sandbox, dict) else None,
         )
+
+
+def described(layout: Layout, env_id: str, hello: JsonObject) -> JsonObject:
+    """What a probe said of its env, as it is kept: the folders its sandbox
+    may write (in the output folder) spelled `<output>/...`, so they read the
+    same on every machine and shard; and the Keras version taken from the
+    env's installed packages where the probe found none (on Python 3.7 it
+    looks dist-info folders up by name and misses standalone Keras's
+    capitalised `Keras-2.3.1.dist-info`)."""
+    found = dict(hello)
+    sandbox = found.get("sandbox")
+    if isinstance(sandbox, dict):
+        found["sandbox"] = {key: layout.portable(str(value)) for key, value in sandbox.items()}
+    if found.get("keras") is None:
+        freeze = store.read_env_state(layout, env_id).freeze
+        found["keras"] = axes.keras_version(str(found.get("keras_flavour") or ""), None, freeze)
+    return found
 
 
 def probe_command(  # noqa: PLR0917 - what one probe process is given

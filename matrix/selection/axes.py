@@ -507,9 +507,10 @@ def _fixed(advisory: Advisory, version: tuple[int, ...]) -> bool:
 
 
 def keras_version(flavour: str, tf_version: str | None, freeze: Sequence[str]) -> str | None:
-    """The Keras an env loads with: the `keras` or `tf-keras` package it has,
-    or (Keras 2 bundled with TensorFlow) its TensorFlow version."""
-    package = {"keras3": "keras", "tf-keras": "tf-keras"}.get(flavour)
+    """The Keras an env loads with: the `keras` or `tf-keras` package it has
+    (standalone Keras 2.3 is the `keras` package too), or (Keras 2 bundled
+    with TensorFlow) its TensorFlow version."""
+    package = {"keras3": "keras", "tf-keras": "tf-keras", STANDALONE_KERAS: "keras"}.get(flavour)
     if package is None:
         return tf_version
     for line in freeze:
