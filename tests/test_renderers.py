@@ -41,6 +41,34 @@ def test_junit_has_one_testcase_per_cell_and_always_parses(doc: Document) -> Non
     assert int(root.get("failures", "0")) == sum(c.status in ("drift", "nan") for c in doc.cells)
 
 
+def test_junit_keeps_tracebacks_for_what_nobody_explained(doc: Document) -> None:
+    """A cell with a known cause names it and its error's last line; a cell
+    with none keeps its whole traceback (both stay whole in compat.json)."""
+    traceback = "Traceback (most recent call last):\n  File deep.py\nValueError: no such layer"
+    first, second, *rest = doc.cells
+    known = first.with_(status="load-error", error_text=traceback, known="a-cause")
+    unknown = second.with_(status="load-error", error_text=traceback, known=None)
+    cause = {"title": "A thing upstream broke", "links": ["https://example.org/1"]}
+    cells = [known, unknown, *rest]
+    root = ET.fromstring(
+        junit.render(doc.with_(cells=tuple(cells), causes={"a-cause": cause})).encode("utf-8")
+    )
+    errors = {
+        (case.get("classname"), case.get("name")): case.find("error")
+        for case in root.iter("testcase")
+    }
+
+    def text_of(cell: Cell) -> str:
+        name = f"{cell.model}-{cell.policy}.{cell.format} [{cell.loader}] @ {cell.consumer}"
+        error = errors[(f"compat.{cell.producer}", name)]
+        assert error is not None
+        return error.text or ""
+
+    assert text_of(known).startswith("ValueError: no such layer\nknown cause a-cause: A thing")
+    assert "https://example.org/1" in text_of(known) and "File deep.py" not in text_of(known)
+    assert text_of(unknown) == traceback
+
+
 class _Collector(HTMLParser):
     def __init__(self) -> None:
         super().__init__()

@@ -4,12 +4,20 @@ drift and nan are failures (an assertion about outputs); load-error,
 predict-error, crash, timeout, no-artifact and env-error are errors;
 not-applicable and unavailable are skipped. Every piece of text goes through
 `xml_text`, so the document parses whatever the messages contained.
+
+A failing cell with a known cause carries that cause (id, title, upstream
+link) and its error's last line; the whole traceback is kept for cells
+nobody has explained, the ones a CI reader must open. Every traceback
+stays in `compat.json`. (With every traceback the full preset's file was
+238 MB, more than CI dashboards read.)
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
 
 from matrix.report.document import Document
 from matrix.report.escape import shorten, xml_text
@@ -38,7 +46,7 @@ def render(document: Document) -> str:
             },
         )
         for cell in cells:
-            _testcase(suite, cell)
+            _testcase(suite, cell, document.causes.get(cell.known or ""))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -55,7 +63,7 @@ def _counts(cells: list[Cell]) -> dict[str, str]:
     }
 
 
-def _testcase(suite: ET.Element, cell: Cell) -> None:
+def _testcase(suite: ET.Element, cell: Cell, cause: Mapping[str, Any] | None) -> None:
     name = f"{cell.model}-{cell.policy}.{cell.format} [{cell.loader}] @ {cell.consumer}"
     case = ET.SubElement(
         suite,
@@ -66,15 +74,40 @@ def _testcase(suite: ET.Element, cell: Cell) -> None:
     )
     status = cell.status
     message = xml_text(shorten(str(cell.error or cell.reason or status), 500))
+    explained = _explained(cell.known, cause)
     if status in _FAILURES:
         element = ET.SubElement(case, "failure", message=message, type=status)
         element.text = xml_text(
             f"max abs {cell.max_abs}, max rel {cell.max_rel}, max ULP {cell.max_ulp}"
+            + (f"\n{explained}" if explained else "")
         )
     elif status in _ERRORS:
         element = ET.SubElement(
             case, "error", message=message, type=xml_text(cell.error_type or status)
         )
-        element.text = xml_text(cell.error_text or cell.error or status)
+        if explained:
+            last = shorten(_last_line(cell.error_text or cell.error or status), 300)
+            element.text = xml_text(f"{last}\n{explained}")
+        else:
+            element.text = xml_text(cell.error_text or cell.error or status)
     elif status in _SKIPPED:
         ET.SubElement(case, "skipped", message=message)
+
+
+def _explained(known: str | None, cause: Mapping[str, Any] | None) -> str | None:
+    if known is None:
+        return None
+    if cause is None:
+        return f"known cause {known} (its traceback and way out: compat.json, compat.md)"
+    links = cause.get("links") or []
+    upstream = f" ({links[0]})" if links else ""
+    return (
+        f"known cause {known}: {cause.get('title', '')}{upstream}; "
+        "its way out and the whole traceback: compat.md, compat.json"
+    )
+
+
+def _last_line(text: str) -> str:
+    """The exception line a traceback ends with."""
+    lines = [line for line in str(text).splitlines() if line.strip()]
+    return lines[-1] if lines else str(text)
