@@ -279,9 +279,13 @@ def test_stop_all_ends_a_running_probe_at_once_and_records_no_fault(
 
 INTERRUPTED_RUN = textwrap.dedent(
     """
-    import argparse, sys
+    import argparse, signal, sys
     from pathlib import Path
     from types import SimpleNamespace
+    # A terminal's Ctrl-C, whatever this test was started from: a shell that
+    # runs it in the background sets SIGINT to ignored, and Python then keeps
+    # it ignored (so would the tool, as every program started that way).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from matrix import cli, launch
     from matrix.paths import Layout
     from matrix.run.runner import each_env

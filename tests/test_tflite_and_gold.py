@@ -25,6 +25,7 @@ K3 = "tf2.21-keras3-py3.11-cpu"
 TFK = "tf2.21-tf-keras-py3.11-cpu"
 LITERT = "litert2.3-interpreter-py3.11-cpu"
 OLD_RUNTIME = "tflite-runtime2.14-interpreter-py3.11-cpu"
+OLD_TF = "tf2.12-keras2-py3.11-cpu"
 GOLD_K2 = "gold:tf1.15-keras2-py3.7-cpu"
 GOLD_SK = "gold:tf1.15-standalone-keras-py3.7-cpu"
 MODELS = ["mlp", "cnn", "custom", "lstm", "subclassed"]
@@ -55,6 +56,26 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return doc
 
 
+@pytest.fixture(scope="module")
+def skew(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The zoo's one op-version skew: the embedding model converted by TF
+    2.21 (and TF 2.12), read by both interpreters."""
+    tmp = tmp_path_factory.mktemp("skew")
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "matrix", "run",
+            "--envs", K3, OLD_TF,
+            "--models", "embedding", "--policies", "float32", "mixed_float16",
+            "--formats", "tflite", "--loaders", "tflite",
+            "--output", str(tmp / "out"), "--reports", str(tmp / "reports"),
+            "--envdir", str(ROOT / ".nox"),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return jsonfile.loads((tmp / "reports" / "compat.json").read_text(encoding="utf-8"))
+
+
 def cells(doc: dict[str, Any], **match: str) -> list[dict[str, Any]]:
     found = [c for c in doc["cells"] if all(c[k] == v for k, v in match.items())]
     assert found, f"no cell matches {match}"
@@ -79,6 +100,23 @@ def test_no_op_version_skew_among_the_zoo_models(run: dict[str, Any]) -> None:
         for cell in cells(run, producer=producer, consumer=OLD_RUNTIME):
             if cell["status"] != "no-artifact":
                 assert cell["status"] in PASSING, cell
+
+
+def test_a_new_converter_writes_an_op_version_an_old_interpreter_lacks(
+    skew: dict[str, Any],
+) -> None:
+    """Pinned as real TensorFlow does it: for the mixed_float16 embedding
+    model TF 2.13 and later write CAST version 5, which TF 2.5-2.12's
+    tf.lite.Interpreter does not have. The new interpreter runs that file,
+    the old one runs the float32 file of the same model."""
+    mixed = {"producer": K3, "model": "embedding", "policy": "mixed_float16"}
+    (cell,) = cells(skew, consumer=OLD_TF, **mixed)
+    assert cell["status"] == "load-error", cell
+    assert "'CAST' version '5'" in cell["error"]
+    assert cell["known"] == "tflite-op-version-skew"
+    assert statuses(skew, consumer=K3, **mixed) <= PASSING
+    float32 = {"producer": K3, "model": "embedding", "policy": "float32"}
+    assert statuses(skew, consumer=OLD_TF, **float32) <= PASSING
 
 
 def test_keras3_lstm_does_not_convert_with_a_dynamic_batch(run: dict[str, Any]) -> None:
@@ -117,8 +155,9 @@ def test_a_tf_1_15_h5_from_the_gold_store_in_tf_2_21(run: dict[str, Any]) -> Non
     for consumer in (K3, TFK):
         (moved,) = cells(run, producer=GOLD_K2, consumer=consumer, model="lstm", format="weights")
         assert moved["status"] == "drift" and moved["known"] == "tf1-recurrent-defaults-changed"
-    gold = [g for g in run["gold"] if g["producer"] == GOLD_K2]
-    assert gold and gold[0]["tensorflow"].startswith("1.15")
+    frozen = {g["producer"]: g for g in run["gold"]}
+    assert frozen[GOLD_K2]["tensorflow"].startswith("1.15")
+    assert (frozen[GOLD_K2]["keras"], frozen[GOLD_SK]["keras"]) == ("2.2.4-tf", "2.3.1")
     assert "### Gold producers" in run["markdown"]
 
 

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+import tabulate as _tabulate
 from tabulate import tabulate
 
 from matrix.files import JsonObject
@@ -16,6 +17,11 @@ from matrix.report.document import Document
 from matrix.report.escape import md_cell
 from matrix.results.cells import KEY_FIELDS, Cell
 from matrix.status import MEANINGS, SYMBOLS, Status
+
+# tabulate pads by display width (an emoji counts 2) only when `wcwidth` is
+# importable: a report must be the same bytes wherever it is rebuilt, so it
+# always counts characters, as it does without wcwidth (nox's venv).
+_tabulate.WIDE_CHARS_MODE = False
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.:/ -]+")
 TRUNCATED = (
