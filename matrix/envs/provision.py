@@ -71,11 +71,9 @@ def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> Ve
     venv = layout.venv(venv_id)
     with files.waiting_lock(layout.envdir / f".{venv_id}.lock"):
         spec = _spec(planned)
-        record_path = layout.venv_record(venv_id)
-        old = files.read_json(record_path) if record_path.exists() else _NO_RECORD
-        reason = _why_rebuild(old, spec, layout.venv_python(venv_id))
-        if reason is None and isinstance(old, dict):
-            return VenvRecord(spec, tuple(old["freeze"]), old["backend"], True, None)
+        reason = _standing(planned, layout, spec)
+        if isinstance(reason, VenvRecord):
+            return reason  # reused as it stands
         log = layout.log(planned.id, "provision")
         log.parent.mkdir(parents=True, exist_ok=True)
         _note(log, f"building {venv} ({reason})")
@@ -100,21 +98,27 @@ def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> Ve
 
 def build_needed(planned: PlannedEnv, layout: Layout) -> str | None:
     """Why the env would be (re)built now; None when it would be reused."""
-    venv_id = planned.env.venv_id
-    record_path = layout.venv_record(venv_id)
-    old = files.read_json(record_path) if record_path.exists() else _NO_RECORD
-    return _why_rebuild(old, _spec(planned), layout.venv_python(venv_id))
+    standing = _standing(planned, layout, _spec(planned))
+    return None if isinstance(standing, VenvRecord) else standing
 
 
 def reused_fingerprint(planned: PlannedEnv, layout: Layout) -> str | None:
     """The fingerprint the env will have when it is reused as it stands;
     None when it would be (re)built first."""
-    if build_needed(planned, layout) is not None:
-        return None
-    old = files.read_json(layout.venv_record(planned.env.venv_id))
-    if not isinstance(old, dict):
-        return None
-    return VenvRecord(_spec(planned), tuple(old["freeze"]), old["backend"], True, None).fingerprint
+    standing = _standing(planned, layout, _spec(planned))
+    return standing.fingerprint if isinstance(standing, VenvRecord) else None
+
+
+def _standing(planned: PlannedEnv, layout: Layout, spec: JsonObject) -> VenvRecord | str:
+    """The env's record when it is reused as it stands, else why it would
+    be (re)built: its record on disk, read once."""
+    venv_id = planned.env.venv_id
+    record_path = layout.venv_record(venv_id)
+    old = files.read_json(record_path) if record_path.exists() else _NO_RECORD
+    reason = _why_rebuild(old, spec, layout.venv_python(venv_id))
+    if reason is None and isinstance(old, dict):  # _why_rebuild checked its fields
+        return VenvRecord(spec, tuple(old["freeze"]), old["backend"], True, None)
+    return reason or "its record is unreadable"
 
 
 def _spec(planned: PlannedEnv) -> JsonObject:
