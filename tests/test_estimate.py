@@ -132,3 +132,30 @@ def test_a_rerun_is_priced_for_what_the_output_folder_lacks(
         layout, Manifest(env.id, {entry.path: entry}, probe="older", env_fingerprint="fp")
     )
     assert estimate.estimate(plan, layout, 1).cells_done == 0
+
+
+def test_cells_of_a_loader_the_consumer_lacks_cost_nothing(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TFSMLayer exists only in Keras 3: a Keras 2 env's tfsm-layer cell is
+    decided in the report and never measured, so a rerun never owes it."""
+    from matrix.results import store
+    from matrix.results.records import ArtifactEntry, Manifest
+
+    settings = Settings(
+        tf=("2.15",), models=("mlp",), policies=("float32",), formats=("savedmodel",),
+        loaders=("keras", "tfsm-layer"),
+    )  # fmt: skip
+    plan = plan_for(settings)
+    (env,) = plan.envs
+    monkeypatch.setattr(estimate, "reused_fingerprint", lambda planned, layout: "fp")
+    entry = ArtifactEntry(
+        "mlp", "float32", "savedmodel", "mlp-float32.savedmodel", "saved", "ref.npz", sha256="ab"
+    )
+    store.write_manifest(
+        layout,
+        Manifest(env.id, {entry.path: entry}, probe=store.probe_version(), env_fingerprint="fp"),
+    )
+    found = estimate.estimate(plan, layout, 1)
+    assert found.cells == 2
+    assert found.cells_done == 1  # the tfsm-layer cell; the keras one is still to measure

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from matrix import files
 from matrix.envs.provision import reused_fingerprint
 from matrix.paths import Layout
+from matrix.results import store
 from matrix.results.records import ArtifactEntry, EnvState, is_user_producer
+from matrix.safety import gate
 from matrix.selection.plan import Plan, PlannedEnv
 
 # Seconds, measured per job while `jobs` probes share the machine.
@@ -101,9 +103,8 @@ def _stored(
     """Artifacts and cells of the plan the output folder already holds for
     this probe and these envs as they stand: what a rerun does not redo (the
     keys produce and consume check; a failed save is not redone either, and
-    its cells cost nothing to decide)."""
-    from matrix.results import store
-
+    its cells cost nothing to decide, nor do those of a loader the
+    consumer's Keras lacks)."""
     probe = store.probe_version()
     entries: dict[tuple[str, str, str, str], ArtifactEntry] = {}
     for producer in {p.id for p in running if p.env.produces}:
@@ -120,6 +121,7 @@ def _stored(
         for env_id, fingerprint in fingerprints.items()
         if fingerprint is not None
     }
+    flavours = {p.id: p.env.flavour for p in running}
     cells = 0
     for cell in plan.cells():
         found = entries.get((cell.producer, cell.model, cell.policy, cell.format))
@@ -128,6 +130,9 @@ def _stored(
             continue
         if not found.saved or found.sha256 is None:
             cells += 1
+            continue
+        if gate.missing_loader(cell.loader, flavours[cell.consumer]):
+            cells += 1  # decided in the report (not-applicable); never measured
             continue
         key = store.cell_key(found.sha256, fingerprint, probe, cell.loader, plan.unsafe)
         cells += key in measured[cell.consumer]

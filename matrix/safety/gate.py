@@ -59,10 +59,15 @@ def skip_reason(  # noqa: PLR0917 - a cell's loader, format, env and file
 ) -> str | None:
     """Why a consumer does not run `loader` on an artifact, or None: the
     loader does not exist in the env's Keras, or the safety gate refuses."""
+    return (
+        missing_loader(loader, flavour) or decide(inspection, loader, fmt, consumer, unsafe).refused
+    )
+
+
+def missing_loader(loader: str, flavour: str) -> str | None:
+    """Why an env of this Keras flavour has no such loader, or None."""
     rule = axes.LOADER_FLAVOURS.get(loader)
-    if rule is not None and flavour not in rule[0]:
-        return rule[1]
-    return decide(inspection, loader, fmt, consumer, unsafe).refused
+    return rule[1] if rule is not None and flavour not in rule[0] else None
 
 
 def decide(
