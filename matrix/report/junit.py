@@ -97,13 +97,13 @@ def _testcase(suite: ET.Element, cell: Cell, cause: Mapping[str, Any] | None) ->
 def _explained(known: str | None, cause: Mapping[str, Any] | None) -> str | None:
     if known is None:
         return None
-    if cause is None:
-        return f"known cause {known} (its traceback and way out: compat.json, compat.md)"
-    links = cause.get("links") or []
-    upstream = f" ({links[0]})" if links else ""
+    title = (cause or {}).get("title")
+    links = (cause or {}).get("links") or []
     return (
-        f"known cause {known}: {cause.get('title', '')}{upstream}; "
-        "its way out and the whole traceback: compat.md, compat.json"
+        f"known cause {known}"
+        + (f": {title}" if title else "")
+        + (f" ({links[0]})" if links else "")
+        + "; its way out and the whole traceback: compat.md, compat.json"
     )
 
 
