@@ -39,15 +39,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from matrix import files  # noqa: E402
+from matrix import axes, files  # noqa: E402
 from matrix.paths import PROBES_DIR, Layout  # noqa: E402
 from matrix.report import jsonfile  # noqa: E402
 from matrix.report.document import Document  # noqa: E402
 from matrix.results import store  # noqa: E402
 from matrix.results.records import ArtifactEntry  # noqa: E402
-from matrix.selection import axes, machine  # noqa: E402
-from matrix.selection.config import Settings  # noqa: E402
+from matrix.selection import machine  # noqa: E402
 from matrix.selection.plan import Plan, make_plan  # noqa: E402
+from matrix.settings import Settings  # noqa: E402
 from matrix.status import Status  # noqa: E402
 
 ENV_ORDER = [

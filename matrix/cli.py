@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from matrix import __version__, files
+from matrix.escape import terminal
 from matrix.files import JsonObject
 from matrix.launch import Interrupted, stop_all
 from matrix.paths import GOLD_DIR, Layout
 from matrix.report import selfcheck, view
 from matrix.report.document import Document
-from matrix.report.escape import terminal
 from matrix.report.publish import Extras, publish, report_paths
 from matrix.results import store
 from matrix.results.merge import merge as merge_folders
@@ -37,9 +37,9 @@ from matrix.run.consume import consume
 from matrix.run.estimate import estimate, nightly
 from matrix.run.produce import produce
 from matrix.run.runner import Envs, Stage, built, each_env, prepare_user_models
-from matrix.selection.config import ConfigError, Settings
 from matrix.selection.plan import NO_GPU, Plan
 from matrix.selection.select import select
+from matrix.settings import ConfigError, Settings
 
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from matrix.paths import Layout
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan, make_plan
+from matrix.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from matrix.selection import axes
+from matrix import axes
 
 
 def test_every_release_has_pythons_and_a_flavour() -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from matrix.report.changes import changes, read_baseline
 from matrix.report.document import Document
-from matrix.selection.config import ConfigError
-from matrix.selection.select import DEFAULT_FAIL_ON, check_fail_on
+from matrix.selection.select import check_fail_on
+from matrix.settings import DEFAULT_FAIL_ON, ConfigError
 
 
 def doc(*statuses: tuple[str, str], envs: tuple[str, ...] = ("a", "b")) -> Document:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from matrix.results.compare import compare_outputs
-from matrix.selection.config import Tolerance
+from matrix.settings import Tolerance
 from matrix.status import Status
 
 F32 = Tolerance(1e-5, 1e-4)

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from matrix.selection.config import ConfigError, Tolerance, build_settings, read_pyproject
+from matrix.selection.config import build_settings, read_pyproject
+from matrix.settings import ConfigError, Tolerance
 
 
 def test_cli_beats_file() -> None:

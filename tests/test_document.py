@@ -17,8 +17,8 @@ from matrix.results import store
 from matrix.results.cells import Cell
 from matrix.results.records import ArtifactEntry, Manifest, Result
 from matrix.safety.findings import Inspection
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
+from matrix.settings import Settings
 from tests.conftest import plan_for
 
 K2 = "tf2.15-keras2-py3.11-cpu"

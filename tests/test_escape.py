@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 from tabulate import tabulate
 
-from matrix.report.escape import md_cell, plain, xml_text
+from matrix.escape import md_cell, plain, xml_text
 
 HOSTILE = (
     "bad | pipe\nnew line `tick` <script>alert(1)</script> \x1b[31mred\x1b[0m "

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from matrix import axes
 from matrix.paths import Layout
 from matrix.run import estimate
-from matrix.selection import axes
-from matrix.selection.config import Settings
+from matrix.settings import Settings
 from tests.conftest import plan_for
 
 

@@ -14,8 +14,8 @@ import pytest
 from matrix.paths import Layout
 from matrix.report import document
 from matrix.report import html as html_report
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
+from matrix.settings import Settings
 from tests.test_document import stored  # noqa: F401 - the fixture
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

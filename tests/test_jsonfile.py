@@ -11,8 +11,8 @@ import pytest
 from matrix.paths import Layout
 from matrix.report import document, jsonfile
 from matrix.report.document import Document
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
+from matrix.settings import Settings
 from tests.conftest import SCHEMA
 from tests.test_document import stored  # noqa: F401 - the fixture
 

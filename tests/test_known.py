@@ -12,7 +12,7 @@ import pytest
 from matrix.report import jsonfile
 from matrix.results import known
 from matrix.results.cells import Cell
-from matrix.selection.config import ConfigError
+from matrix.settings import ConfigError
 from tests.conftest import ROOT
 
 # The published reports of real runs (the default matrix and the full preset,

@@ -7,7 +7,7 @@ import pytest
 
 from matrix import files
 from matrix.results.merge import merge
-from matrix.selection.config import ConfigError
+from matrix.settings import ConfigError
 
 
 def shard(

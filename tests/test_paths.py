@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matrix import paths
+from matrix import axes, paths
 from matrix.paths import Layout
-from matrix.selection import axes
 
 
 def test_folders_are_absolute_and_user_models_have_their_own(tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from matrix.selection import axes
-from matrix.selection.config import ConfigError, Settings
+from matrix import axes
+from matrix.settings import ConfigError, Settings
 from tests.conftest import ALL_PYTHONS, plan_for
 
 

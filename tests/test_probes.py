@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from matrix import axes
 from matrix.paths import PROBES_DIR
-from matrix.selection import axes
 
 PROBES = sorted(PROBES_DIR.glob("*.py"))
 SIBLINGS = {p.stem for p in PROBES}

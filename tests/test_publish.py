@@ -7,9 +7,8 @@ import json
 from matrix.paths import REPORT_HTML, REPORT_JSON, REPORT_JUNIT, REPORT_MD, REPORT_SVG, Layout
 from matrix.report import jsonfile
 from matrix.report.publish import Extras, publish, report_paths
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
-from matrix.selection.select import ReportOptions
+from matrix.settings import ReportOptions, Settings
 from tests.conftest import assert_valid_report
 from tests.test_document import stored  # noqa: F401 - the fixture
 

@@ -14,9 +14,9 @@ from matrix.paths import Layout
 from matrix.results import store
 from matrix.run import references
 from matrix.safety import inspections
-from matrix.selection.config import Settings
 from matrix.selection.plan import PlannedEnv
 from matrix.selection.usermodels import UserModel
+from matrix.settings import Settings
 from tests.conftest import plan_for
 
 

@@ -13,8 +13,8 @@ from matrix.report import document, junit, markdown, view
 from matrix.report import html as html_report
 from matrix.report.document import Document
 from matrix.results.cells import Cell
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
+from matrix.settings import Settings
 from tests.test_document import HOSTILE, stored  # noqa: F401 - the fixture
 
 Stored = tuple[Plan, Layout]

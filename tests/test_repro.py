@@ -6,8 +6,8 @@ import ast
 
 import pytest
 
+from matrix import axes
 from matrix.repro import bundle, script
-from matrix.selection import axes
 
 PAIRS = [(fmt, loader) for fmt, loaders in axes.FORMAT_LOADERS.items() for loader in loaders]
 

@@ -10,8 +10,8 @@ from matrix.envs.provision import ProvisionError, ReadyEnv, VenvRecord
 from matrix.paths import Layout
 from matrix.results import store
 from matrix.run import runner
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan, PlannedEnv
+from matrix.settings import Settings
 from tests.conftest import plan_for
 
 K2 = "tf2.15-keras2-py3.11-cpu"

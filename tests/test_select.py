@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from matrix import cli, files
-from matrix.selection.config import ConfigError
-from matrix.selection.select import DEFAULT_FAIL_ON, configured_plan, select
+from matrix.selection.select import configured_plan, select
+from matrix.settings import DEFAULT_FAIL_ON, ConfigError
 
 
 def args(*argv: str):  # type: ignore[no-untyped-def]

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from matrix.selection.config import ConfigError
 from matrix.selection.usermodels import check_unique, parse, read_arrays
+from matrix.settings import ConfigError
 
 
 @pytest.fixture

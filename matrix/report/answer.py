@@ -13,11 +13,11 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
+from matrix import axes
 from matrix.files import JsonObject
 from matrix.paths import GOLD_PREFIX, is_gold_producer
 from matrix.report.advice import advise, producing_envs
 from matrix.report.document import Document
-from matrix.selection import axes
 from matrix.selection.env import Env
 
 # The Keras 2 -> Keras 3 jump, answered whatever the default matrix holds.

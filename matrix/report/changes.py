@@ -13,7 +13,7 @@ from pathlib import Path
 from matrix.files import JsonObject
 from matrix.report.document import Document
 from matrix.results.cells import KEY_FIELDS
-from matrix.selection.config import ConfigError
+from matrix.settings import ConfigError
 from matrix.status import Status
 
 

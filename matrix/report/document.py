@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from matrix import __version__, files
+from matrix import __version__, axes, files
 from matrix.files import JsonObject
 from matrix.paths import Layout
 from matrix.report import selfcheck
@@ -40,9 +40,8 @@ from matrix.results.records import (
 )
 from matrix.safety import gate, inspections
 from matrix.safety.findings import Inspection
-from matrix.selection import axes
-from matrix.selection.config import Settings
 from matrix.selection.plan import CellKey, Plan, PlannedEnv, artifact_id
+from matrix.settings import Settings
 from matrix.status import Status
 
 # compat.json's format (reports/compat.schema.json); 2: texts stored once;

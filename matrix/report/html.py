@@ -16,10 +16,10 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 
+from matrix.escape import shorten, xml_text
 from matrix.files import JsonObject
 from matrix.report import selfcheck, view
 from matrix.report.document import Document
-from matrix.report.escape import shorten, xml_text
 from matrix.report.svg import LETTERS, colour
 from matrix.results.cells import KEY_FIELDS, Cell
 from matrix.status import MEANINGS, Status

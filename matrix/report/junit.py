@@ -19,8 +19,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from matrix.escape import shorten, xml_text
 from matrix.report.document import Document
-from matrix.report.escape import shorten, xml_text
 from matrix.results.cells import Cell
 from matrix.status import Status
 

@@ -10,11 +10,11 @@ from typing import Any
 import tabulate as _tabulate
 from tabulate import tabulate
 
+from matrix.escape import md_cell
 from matrix.files import JsonObject
 from matrix.paths import REPORT_SVG
 from matrix.report import selfcheck, view
 from matrix.report.document import Document
-from matrix.report.escape import md_cell
 from matrix.results.cells import KEY_FIELDS, Cell
 from matrix.status import MEANINGS, SYMBOLS, Status
 

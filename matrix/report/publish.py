@@ -26,9 +26,8 @@ from matrix.paths import (
 )
 from matrix.report import advice, answer, changes
 from matrix.report.document import Document
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
-from matrix.selection.select import ReportOptions
+from matrix.settings import ReportOptions, Settings
 
 STEP_SUMMARY_LIMIT = 1_000_000  # GitHub refuses job summaries over 1 MiB
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from matrix import axes
 from matrix.files import JsonObject
 from matrix.results.cells import Cell
-from matrix.selection import axes
 from matrix.status import Status
 
 # Outcomes that mean the env could not read or reproduce its own artifact

@@ -10,9 +10,9 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from matrix.escape import shorten
 from matrix.paths import GOLD_PREFIX, is_gold_producer
 from matrix.report.document import Document
-from matrix.report.escape import shorten
 from matrix.results.cells import Cell
 from matrix.results.known import EXPLAINABLE
 from matrix.selection.env import Env

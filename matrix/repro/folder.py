@@ -19,8 +19,8 @@ from matrix.results import known
 from matrix.results.cells import Cell
 from matrix.results.records import ArtifactEntry, EnvState, is_user_producer
 from matrix.safety import gate
-from matrix.selection.config import ConfigError, Settings
 from matrix.selection.plan import CellKey, Plan
+from matrix.settings import ConfigError, Settings
 from matrix.status import Status
 
 SCRIPT = "repro.py"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matrix.selection.config import Tolerance
+from matrix.settings import Tolerance
 from matrix.status import Status
 
 _ORDERED_INT = {2: np.int16, 4: np.int32, 8: np.int64}

@@ -21,7 +21,7 @@ from typing import Any
 
 from matrix.paths import GOLD_PREFIX
 from matrix.results.cells import Cell
-from matrix.selection.config import ConfigError
+from matrix.settings import ConfigError
 from matrix.status import Status
 
 if sys.version_info >= (3, 11):

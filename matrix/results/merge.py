@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matrix import files
 from matrix.files import JsonObject
-from matrix.selection.config import ConfigError
+from matrix.settings import ConfigError
 
 _FOLDERS = ("artifacts", "gold", "user", "outputs", "inspections", "logs")
 

@@ -28,8 +28,8 @@ from matrix.run import progress
 from matrix.run.probe import probe_command, record_launch
 from matrix.run.tasks import ConsumeTask
 from matrix.safety import gate, inspections
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan
+from matrix.settings import Settings
 
 # Cells one probe process measures before a fresh one takes over. A process
 # that loads thousands of models keeps some of each (graphs, caches): a fresh

@@ -20,9 +20,9 @@ from matrix.results import store
 from matrix.results.records import ArtifactEntry, Manifest
 from matrix.run.probe import described
 from matrix.run.produce import inspect_saved
-from matrix.selection.config import ConfigError
 from matrix.selection.gold import GoldSet
 from matrix.selection.plan import Plan
+from matrix.settings import ConfigError
 
 
 def bring_in(plan: Plan, layout: Layout) -> None:

@@ -7,14 +7,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from matrix import axes
 from matrix.envs.provision import ReadyEnv
 from matrix.files import JsonObject
 from matrix.launch import LaunchResult, ProbeCommand
 from matrix.paths import PROBES_DIR, Layout, probe_script
 from matrix.results import store
 from matrix.results.records import PROBE_SCHEMA, PhaseRecord
-from matrix.selection import axes
-from matrix.selection.config import Settings
+from matrix.settings import Settings
 
 
 def record_launch(  # noqa: PLR0917 - what a phase's probes did, and at what cost

@@ -23,8 +23,8 @@ from matrix.run import progress
 from matrix.run.probe import probe_command, record_launch
 from matrix.run.tasks import ProduceTask
 from matrix.safety import inspections
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan, PlannedEnv
+from matrix.settings import Settings
 
 
 def produce(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> None:

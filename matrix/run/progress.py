@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from matrix.report.escape import terminal
+from matrix.escape import terminal
 from matrix.status import Status
 
 PLAIN_EVERY = 30.0

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from matrix import files
+from matrix import axes, files
 from matrix.envs.provision import ReadyEnv
 from matrix.files import JsonObject
 from matrix.launch import Sink, run_probe
@@ -32,10 +32,9 @@ from matrix.run.tasks import ReferenceTask
 from matrix.safety import folders, gate, inspections
 from matrix.safety.findings import Inspection
 from matrix.safety.limits import DEFAULT as LIMITS
-from matrix.selection import axes
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan, PlannedEnv
 from matrix.selection.usermodels import UserModel, read_arrays
+from matrix.settings import Settings
 
 Ready = Callable[[PlannedEnv], ReadyEnv | None]
 

@@ -21,8 +21,8 @@ from matrix.launch import stop_all
 from matrix.paths import Layout
 from matrix.results import store
 from matrix.run import references
-from matrix.selection.config import Settings
 from matrix.selection.plan import Plan, PlannedEnv
+from matrix.settings import Settings
 
 Stage = Callable[[ReadyEnv, Plan, Settings, Layout], None]
 

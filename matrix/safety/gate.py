@@ -5,7 +5,7 @@ derivation, consume) and for every loader, with the same answer both times
 the report needs it. A finding blocks a load when the load reads what the
 finding sits in (its scope). Code in a Keras config is let through only to a
 Keras whose safe_mode refuses it with no known way past it (the floors in
-`matrix/selection/axes.py`), so the cell shows Keras's own refusal. A class named with
+`matrix/axes.py`), so the cell shows Keras's own refusal. A class named with
 a foreign module is let through to a Keras that would import that module
 only on a condition the probe checks before loading: the custom objects
 passed name the class, so Keras finds it without importing anything.
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from matrix import axes
 from matrix.safety.findings import Finding, Inspection, Kind, Scope
-from matrix.selection import axes
 from matrix.selection.env import Env
 
 

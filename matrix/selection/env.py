@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from matrix.selection import axes
+from matrix import axes
 
 _ID = re.compile(
     r"^(?:tf(?P<tf>\d+\.\d+|nightly)|(?P<runtime>(?:litert|tflite-runtime)\d+\.\d+))"

@@ -19,7 +19,7 @@ from pathlib import Path
 from matrix import files
 from matrix.files import JsonObject
 from matrix.paths import GOLD_DIR, MANIFEST, PROVENANCE, gold_producer
-from matrix.selection.config import ConfigError
+from matrix.settings import ConfigError
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from matrix.selection import axes, gold
-from matrix.selection.config import ConfigError, Settings, suggest
+from matrix import axes
+from matrix.selection import gold
 from matrix.selection.env import Env
 from matrix.selection.gold import GoldSet
 from matrix.selection.usermodels import UserModel
+from matrix.settings import ConfigError, Settings, suggest
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from matrix import files
+from matrix import axes, files
 from matrix.paths import Layout
-from matrix.selection import axes, machine, usermodels
-from matrix.selection.config import ConfigError, Settings, build_settings, read_pyproject, suggest
+from matrix.selection import machine, usermodels
+from matrix.selection.config import build_settings, read_pyproject
 from matrix.selection.plan import Plan, make_plan
+from matrix.settings import DEFAULT_FAIL_ON, ConfigError, ReportOptions, Settings, suggest
 from matrix.status import Status
 
 SELECTION = (
@@ -40,19 +41,7 @@ SELECTION = (
 )
 PLACES = ("output", "reports", "envdir")
 FLAGS = ("fresh", "onednn_off", "unsafe", "download_python")
-DEFAULT_FAIL_ON = tuple(s.value for s in Status if s.read_failure)
 SECTION_USER_MODELS = "user-models"
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    """What a command adds to a plain report, checked up front."""
-
-    baseline: Path | None = None  # a previous compat.json to compare with
-    fail_on: tuple[str, ...] = DEFAULT_FAIL_ON
-    upgrade: tuple[str, str] | None = None  # --from / --to
-    history: bool = True
-    step_summary: Path | None = None
 
 
 @dataclass(frozen=True)

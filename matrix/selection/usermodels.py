@@ -16,7 +16,7 @@ from typing import Any
 
 from matrix import sniff
 from matrix.paths import user_producer
-from matrix.selection.config import ConfigError, suggest
+from matrix.settings import ConfigError, suggest
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _KEYS = {"path", "name", "inputs", "expected", "custom-objects", "baseline", "policy"}
@@ -216,7 +216,7 @@ def _baseline(value: Any) -> str | None:
 
 
 def _policy(value: Any) -> str:
-    from matrix.selection import axes
+    from matrix import axes
 
     if value not in axes.POLICIES:
         msg = (

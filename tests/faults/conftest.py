@@ -191,8 +191,8 @@ def ensure_env(env_id: str) -> Path:
     from matrix.envs.provision import provision
     from matrix.paths import Layout
     from matrix.selection import machine
-    from matrix.selection.config import Settings
     from matrix.selection.plan import make_plan
+    from matrix.settings import Settings
 
     plan = make_plan(
         Settings(envs=(env_id,)),

@@ -192,7 +192,7 @@ def test_hostile_message_is_kept_in_json_and_escaped_in_markdown(
 
 
 def _xml(text: str) -> str:
-    from matrix.report.escape import xml_text
+    from matrix.escape import xml_text
 
     return xml_text(text)
 
