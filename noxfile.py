@@ -7,11 +7,13 @@
     nox -s tests | lint
 
 The per-env sessions are listed from the configured plan and tagged (`tf2.15`,
-`keras3`, `cpu`, ...), so CI can shard with `nox -l --json -t produce`. Each
-env's virtualenv is `.nox/<env-id>`, built by nox's uv backend (virtualenv as
-fallback) and shared by its produce and consume sessions. `matrix` runs the
-stages itself rather than through `requires=`: nox would abort every consumer
-of an env that failed to build, and the matrix must report them instead.
+`keras3`, `cpu`, ...), so CI can shard with `nox -l --json -t produce`. nox's
+uv backend builds the host's own sessions (`matrix`, `tests`, ...); each env's
+virtualenv is `.nox/<env-id>`, built by the tool itself with `uv venv` and
+`uv pip` (`matrix/envs/provision.py`: reused while its spec is unchanged) and
+shared by its produce and consume sessions. `matrix` runs the stages itself
+rather than through `requires=`: nox would abort every consumer of an env
+that failed to build, and the matrix must report them instead.
 """
 
 from __future__ import annotations

@@ -42,11 +42,13 @@ sys.path.insert(0, str(ROOT))
 from matrix import axes, files  # noqa: E402
 from matrix.paths import PROBES_DIR, Layout  # noqa: E402
 from matrix.report import jsonfile  # noqa: E402
-from matrix.report.document import Document  # noqa: E402
 from matrix.results import store  # noqa: E402
+from matrix.results.document import Document  # noqa: E402
+from matrix.results.ledger import Fate, PlannedCell  # noqa: E402
 from matrix.results.records import ArtifactEntry  # noqa: E402
 from matrix.selection import machine  # noqa: E402
-from matrix.selection.plan import Plan, make_plan  # noqa: E402
+from matrix.selection.env import Env  # noqa: E402
+from matrix.selection.plan import CellKey, Plan, make_plan  # noqa: E402
 from matrix.settings import Settings  # noqa: E402
 from matrix.status import Status  # noqa: E402
 
@@ -242,7 +244,7 @@ def _floor(envs: list[str], out: Path) -> dict[str, Any]:
     layout = Layout(out, ROOT / ".nox")
     imports = produce = consume = 0.0
     for env_id in envs:
-        state = store.read_env_state(layout, env_id)
+        state = store.read_env_state(layout, Env.parse(env_id))
         for phase in ("produce", "consume"):
             imports += (state.phase_record(phase).startups or (0.0,))[0]
         builds: dict[tuple[str, str], float] = {}
@@ -274,7 +276,7 @@ def _breakdown(envs: list[str], out: Path) -> dict[str, Any]:
     saving: dict[str, list[float]] = {}
     loading: dict[str, dict[str, float]] = {}
     for env_id in envs:
-        state = store.read_env_state(layout, env_id)
+        state = store.read_env_state(layout, Env.parse(env_id))
         for phase, found in startups.items():
             found.extend(state.phase_record(phase).startups)
         for entry in store.read_manifest(layout, env_id).artifacts.values():
@@ -316,8 +318,8 @@ def _breakdown(envs: list[str], out: Path) -> dict[str, Any]:
 
 def _host_seconds(envs: list[str], out: Path) -> dict[str, Any]:
     """The host's part: building the document (every compare) and rendering it."""
-    from matrix.report import document as builder
     from matrix.report import html, jsonfile, markdown, svg
+    from matrix.results import document as builder
 
     settings = _settings(envs)
     plan = _plan(envs)
@@ -501,12 +503,14 @@ def _consume_tasks(plan: Plan, layout: Layout, work: Path) -> None:
                             rule = axes.LOADER_FLAVOURS.get(loader)
                             if rule is not None and consumer.env.flavour not in rule[0]:
                                 continue
-                            key = f"{model}-{policy}-{fmt}-{loader}"
-                            out = work / "outputs" / consumer.id
-                            out.mkdir(parents=True, exist_ok=True)
-                            tasks.append(
-                                consume_task(key, producer.id, entry, loader, out, layout, plan)
+                            cell = PlannedCell(
+                                CellKey(producer.id, consumer.id, model, policy, fmt, loader),
+                                Fate.RUNS,
+                                entry,
+                                digest=f"{model}-{policy}-{fmt}-{loader}",
                             )
+                            layout.outputs(consumer.id).mkdir(parents=True, exist_ok=True)
+                            tasks.append(consume_task(cell, layout, plan))
             files.write_json(
                 work / "tasks" / f"consume-{producer.id}__{consumer.id}.json",
                 {"tasks": [task.to_dict() for task in tasks]},

@@ -285,6 +285,16 @@ RELEASES: dict[str, Release] = {
 }
 # Every release but nightly, which runs only when asked for by name.
 STABLE = tuple(minor for minor, release in RELEASES.items() if not release.nightly)
+# The Keras 2 -> Keras 3 jump every report answers: the last TensorFlow whose
+# default Keras is Keras 2, to the newest TensorFlow.
+KERAS3_JUMP = (
+    [
+        k
+        for k in STABLE
+        if RELEASES[k].family == "tensorflow" and RELEASES[k].version < KERAS3_DEFAULT
+    ][-1],
+    [k for k in STABLE if RELEASES[k].family == "tensorflow"][-1],
+)
 
 FLAVOURS = ("keras2", "keras3", "tf-keras", STANDALONE_KERAS, INTERPRETER)
 DEVICES = ("cpu", "gpu")

@@ -27,17 +27,21 @@ from matrix.escape import terminal
 from matrix.files import JsonObject
 from matrix.launch import Interrupted, stop_all
 from matrix.paths import GOLD_DIR, Layout
-from matrix.report import selfcheck, view
-from matrix.report.document import Document
+from matrix.report import view
 from matrix.report.publish import Extras, publish, report_paths
-from matrix.results import store
+from matrix.results import document as builder
+from matrix.results import selfcheck, store
+from matrix.results.document import Document
+from matrix.results.ledger import Ledger, ledger
 from matrix.results.merge import merge as merge_folders
+from matrix.results.records import EnvState
 from matrix.run import gold, progress
 from matrix.run.consume import consume
 from matrix.run.estimate import estimate, nightly
 from matrix.run.produce import produce
-from matrix.run.runner import Envs, Stage, built, each_env, prepare_user_models
-from matrix.selection.plan import NO_GPU, Plan
+from matrix.run.ready import ReadyEnv
+from matrix.run.runner import Envs, each_env, prepare_user_models
+from matrix.selection.plan import NO_GPU, Plan, PlannedEnv
 from matrix.selection.select import select
 from matrix.settings import ConfigError, Settings
 
@@ -85,14 +89,31 @@ def run(args: argparse.Namespace) -> int:
         files.write_json(layout.plan, plan.to_dict())
         _print_plan(plan, settings, layout)
         envs = Envs(layout, settings.timeouts.install)
-        each_env("provision", built, envs, plan, settings, layout)
-        each_env("produce", produce, envs, plan, settings, layout, plan.producer_envs)
+        envs.ready_all(plan, settings)
+        each_env("produce", produce, envs, plan, settings, plan.producer_envs)
         gold.bring_in(plan, layout)
         prepare_user_models(plan, settings, layout, envs)
-        each_env("consume", consume, envs, plan, settings, layout, plan.consumer_envs)
-        document, code = publish(plan, settings, layout, extras)
+        cells = _consume(envs, plan, settings, plan.consumer_envs)
+        document = builder.build(plan, layout, settings, cells)
+        document, code = publish(document, settings.reports, extras)
     _print_summary(document, settings)
     return code
+
+
+def _consume(
+    envs: Envs, plan: Plan, settings: Settings, consumers: tuple[PlannedEnv, ...]
+) -> Ledger:
+    """Decide every cell once (the ledger), then let each consumer measure its
+    pending ones; the ledger, for the report to join with the results."""
+    for planned in consumers:
+        envs.ready(planned, "consume")
+    cells = ledger(plan, envs.layout, envs.states(plan), fresh=settings.fresh, inspect="run")
+
+    def stage(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> EnvState:
+        return consume(ready, cells, plan, settings, layout)
+
+    each_env("consume", stage, envs, plan, settings, consumers)
+    return cells
 
 
 def one_phase(args: argparse.Namespace) -> int:
@@ -102,7 +123,7 @@ def one_phase(args: argparse.Namespace) -> int:
     consumer loads the artifacts of every planned producer found on disk."""
     chosen = select(args, extra_env=args.env)
     plan, settings, layout = chosen.plan, chosen.settings, chosen.layout
-    stage: Stage = produce if args.phase == "produce" else consume
+    planned = plan.env(args.env)
     lock = layout.output / f".{args.env}.{args.phase}.lock"
     with files.exclusive_lock(lock, f"{args.phase} of {args.env}"):
         files.write_json(layout.plan, plan.to_dict())
@@ -110,8 +131,10 @@ def one_phase(args: argparse.Namespace) -> int:
         if args.phase == "consume":
             gold.bring_in(plan, layout)
             prepare_user_models(plan, settings, layout, envs)
-        each_env(args.phase, stage, envs, plan, settings, layout, (plan.env(args.env),))
-    state = store.read_env_state(layout, args.env)
+            _consume(envs, plan, settings, (planned,))
+        else:
+            each_env("produce", produce, envs, plan, settings, (planned,))
+        state = envs.state(planned)
     return 0 if state.status in ("ok", "unavailable") else 1
 
 
@@ -126,7 +149,8 @@ def report(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    document, code = publish(chosen.plan, chosen.settings, chosen.layout, extras)
+    document = builder.build(chosen.plan, chosen.layout, chosen.settings)
+    document, code = publish(document, chosen.settings.reports, extras)
     _print_summary(document, chosen.settings)
     return code
 
@@ -139,7 +163,8 @@ def merge(args: argparse.Namespace) -> int:
     with files.exclusive_lock(layout.lock, f"the output folder {chosen.settings.output}"):
         merge_folders([Path(p) for p in args.shards], layout.output)
         chosen = select(args, stored=True)  # the merged plan
-        document, code = publish(chosen.plan, chosen.settings, layout, extras)
+        document = builder.build(chosen.plan, layout, chosen.settings)
+        document, code = publish(document, chosen.settings.reports, extras)
     _print_summary(document, chosen.settings)
     return code
 
@@ -178,16 +203,16 @@ def freeze(args: argparse.Namespace) -> int:
     keep = tuple((m, p, f) for _, m, p, f in chosen.plan.artifacts())
     # Globs name planned envs; a producer-only env needs a consumer in the
     # selection to make a plan, and an env that saved nothing here is skipped.
-    produced = [env.id for env in chosen.plan.envs if chosen.layout.manifest(env.id).is_file()]
+    produced = [p.env for p in chosen.plan.envs if chosen.layout.manifest(p.id).is_file()]
     if not produced:
         msg = (
             f"Nothing to freeze: no env of --envs {' '.join(chosen.settings.envs)} has saved "
             f"artifacts in {chosen.layout.output} (run `python -m matrix produce --env ID` first)"
         )
         raise ConfigError(msg)
-    for env_id in produced:
-        frozen = gold.freeze(chosen.layout, env_id, Path(args.store), keep)
-        print(f"froze {len(frozen.artifacts)} artifact(s) of {env_id} into {frozen.folder}")
+    for env in produced:
+        frozen = gold.freeze(chosen.layout, env, Path(args.store), keep)
+        print(f"froze {len(frozen.artifacts)} artifact(s) of {env.id} into {frozen.folder}")
     return 0
 
 
@@ -288,7 +313,7 @@ def _print_summary(document: Document, settings: Settings) -> None:
     found = document.changes
     if found:
         print(f"since the baseline: {found['regressions']} regression(s)")
-    print("reports: " + ", ".join(str(p) for p in report_paths(settings)))
+    print("reports: " + ", ".join(str(p) for p in report_paths(settings.reports)))
     unexplained = len(view.unexplained(document))
     if unexplained:
         print(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from matrix.paths import Layout
+from matrix.results import store
+from matrix.results.records import EnvState, Versions
+from matrix.selection.env import Env
 from matrix.selection.plan import Plan, make_plan
 from matrix.settings import Settings
 
@@ -47,3 +51,15 @@ def assert_valid_report(path: Path) -> None:
 
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     jsonschema.validate(json.loads(path.read_text(encoding="utf-8")), schema)
+
+
+def set_state(layout: Layout, env_id: str, **changes: object) -> EnvState:
+    """Write an env's state with these fields changed, as a run would leave it
+    (`versions` as the probe's hello: a plain dict)."""
+    env = Env.parse(env_id)
+    versions = changes.pop("versions", None)
+    state = replace(store.read_env_state(layout, env), **changes)  # type: ignore[arg-type]
+    if versions is not None:
+        state = replace(state, versions=Versions.from_dict(versions))
+    store.write_env_state(layout, state)
+    return state

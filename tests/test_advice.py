@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from matrix.report.advice import advise
-from matrix.report.document import Document
+from matrix.results.document import Document
 
 OLD = "tf2.15-keras2-py3.11-cpu"
 NEW = "tf2.21-keras3-py3.11-cpu"

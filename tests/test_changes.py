@@ -5,16 +5,19 @@ from pathlib import Path
 import pytest
 
 from matrix.report.changes import changes, read_baseline
-from matrix.report.document import Document
+from matrix.results.document import Document
 from matrix.selection.select import check_fail_on
 from matrix.settings import DEFAULT_FAIL_ON, ConfigError
 
+A, B = "tf2.15-keras2-py3.11-cpu", "tf2.21-keras3-py3.11-cpu"
+OLD, NEW = "tf2.12-keras2-py3.11-cpu", "tf2.20-keras3-py3.11-cpu"
 
-def doc(*statuses: tuple[str, str], envs: tuple[str, ...] = ("a", "b")) -> Document:
+
+def doc(*statuses: tuple[str, str], envs: tuple[str, ...] = (A, B)) -> Document:
     cells = [
         {
-            "producer": "a",
-            "consumer": "b",
+            "producer": A,
+            "consumer": B,
             "model": model,
             "policy": "float32",
             "format": "h5",
@@ -37,7 +40,7 @@ def test_breakages_fixes_drift_and_envs() -> None:
         ("m3", "close"),
         ("m4", "crash"),
         ("m5", "not-applicable"),
-        envs=("a", "b", "old"),
+        envs=(A, B, OLD),
     )
     after = doc(
         ("m1", "load-error"),
@@ -46,7 +49,7 @@ def test_breakages_fixes_drift_and_envs() -> None:
         ("m4", "timeout"),
         ("m5", "predict-error"),
         ("m6", "crash"),
-        envs=("a", "b", "new"),
+        envs=(A, B, NEW),
     )
     found = changes(before, after, DEFAULT_FAIL_ON)
     assert [c["model"] for c in found["breakages"]] == ["m1"]
@@ -55,7 +58,7 @@ def test_breakages_fixes_drift_and_envs() -> None:
     assert [c["model"] for c in found["other"]] == ["m4", "m5"]
     # m1, m3 and m5 moved into the fail-on set; m4 was already in it; m6 is new.
     assert found["regressions"] == 3
-    assert (found["envs_added"], found["envs_gone"]) == (["new"], ["old"])
+    assert (found["envs_added"], found["envs_gone"]) == ([NEW], [OLD])
 
 
 def test_fail_on_narrows_what_counts() -> None:

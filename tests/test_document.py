@@ -11,15 +11,15 @@ import pytest
 
 from matrix import files
 from matrix.paths import Layout
-from matrix.report import document, markdown
-from matrix.report.document import Document
-from matrix.results import store
+from matrix.report import markdown
+from matrix.results import document, store
 from matrix.results.cells import Cell
+from matrix.results.document import Document
 from matrix.results.records import ArtifactEntry, Manifest, Result
 from matrix.safety.findings import Inspection
 from matrix.selection.plan import Plan
 from matrix.settings import Settings
-from tests.conftest import plan_for
+from tests.conftest import plan_for, set_state
 
 K2 = "tf2.15-keras2-py3.11-cpu"
 K3 = "tf2.21-keras3-py3.11-cpu"
@@ -94,13 +94,12 @@ def stored(layout: Layout) -> tuple[Plan, Layout]:
             envs=(K2, K3), models=("mlp",), policies=("float32",), formats=("h5", "savedmodel")
         )
     )
-    for env, flavour in ((K2, "keras2"), (K3, "keras3")):
-        store.update_env_state(
+    for env in (K2, K3):
+        set_state(
             layout,
             env,
             status="ok",
             fingerprint=f"fp-{env}",
-            keras_flavour=flavour,
             versions={"python": "3.11.7", "keras": "x", "numpy": "1.26.4"},
         )
     k2_h5, k2_sm = _saved(layout, K2, "h5"), _saved(layout, K2, "savedmodel")
@@ -151,7 +150,7 @@ def _cell(doc: Document, producer: str, consumer: str, fmt: str, loader: str) ->
 def test_every_cell_gets_exactly_one_status(stored: tuple[Plan, Layout]) -> None:
     plan, layout = stored
     doc = document.build(plan, layout, Settings())
-    assert doc.schema_version == 3
+    assert doc.schema_version == 4
     assert len(doc.cells) + len(doc.pending) == sum(1 for _ in plan.cells())
     status = {(c.producer, c.consumer, c.format, c.loader): c.status for c in doc.cells}
     assert status[(K2, K2, "h5", "keras")] == "identical"
@@ -185,12 +184,12 @@ def test_drift_records_distances_and_errors_keep_their_text(stored: tuple[Plan, 
 
 def test_env_level_states_decide_whole_rows_and_columns(stored: tuple[Plan, Layout]) -> None:
     plan, layout = stored
-    store.update_env_state(layout, K3, status="env-error", reason="installing failed\nresolver")
+    set_state(layout, K3, status="env-error", reason="installing failed\nresolver")
     doc = document.build(plan, layout, Settings())
     assert _cell(doc, K2, K3, "h5", "keras").status == "env-error"
     assert _cell(doc, K3, K2, "h5", "keras").status == "no-artifact"
     assert "installing failed" in _cell(doc, K3, K2, "h5", "keras").error
-    store.update_env_state(layout, K3, status="unavailable", reason="no GPU visible")
+    set_state(layout, K3, status="unavailable", reason="no GPU visible")
     doc = document.build(plan, layout, Settings())
     assert _cell(doc, K3, K2, "h5", "keras").status == "unavailable"
 

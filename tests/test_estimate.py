@@ -7,10 +7,24 @@ from pathlib import Path
 import pytest
 
 from matrix import axes
+from matrix.envs.provision import VenvRecord
+from matrix.files import JsonObject
 from matrix.paths import Layout
 from matrix.run import estimate
 from matrix.settings import Settings
-from tests.conftest import plan_for
+from tests.conftest import plan_for, set_state
+
+# An env that will be reused as it stands, keyed by its fingerprint (FP).
+REUSED = VenvRecord({}, (), "uv", True, None)
+FP = REUSED.fingerprint
+
+
+def _result(key: str, consumer: str) -> JsonObject:
+    """A stored result line of one measured cell."""
+    return {
+        "key": key, "producer": consumer, "consumer": consumer, "model": "mlp",
+        "format": "h5", "loader": "keras", "artifact_sha256": "ab", "status": "load-error",
+    }  # fmt: skip
 
 
 def test_an_empty_envdir_builds_every_venv_once(layout: Layout) -> None:
@@ -53,7 +67,8 @@ def test_the_nightly_estimate_uses_what_the_output_folder_measured(layout: Layou
     assert len(default.jobs) == 2 * len(entries)
     # A consumer measured at 1 s per cell takes longer than the default rate.
     slow = "tf2.21-keras3-py3.11-cpu"
-    store.record_phase(layout, slow, "consume", PhaseRecord(tasks=10, seconds=10.0))
+    state = set_state(layout, slow)
+    store.write_env_state(layout, state.with_phase("consume", PhaseRecord(tasks=10, seconds=10.0)))
     measured = estimate.nightly(plan, layout, entries, gpu_runners=1)
     time_of = {(j.name, j.env): j.seconds for j in measured.jobs}
     before = {(j.name, j.env): j.seconds for j in default.jobs}
@@ -108,7 +123,7 @@ def test_a_rerun_is_priced_for_what_the_output_folder_lacks(
 
     plan = plan_for(Settings(tf=("2.21",), models=("mlp",), policies=("float32",), formats=("h5",)))
     (env,) = plan.envs
-    monkeypatch.setattr(estimate, "reused_fingerprint", lambda planned, layout: "fp")
+    monkeypatch.setattr(estimate, "reused_record", lambda planned, layout: REUSED)
     empty = estimate.estimate(plan, layout, 1)
     assert (empty.artifacts_done, empty.cells_done) == (0, 0)
     assert (empty.artifacts, empty.cells) == (1, 1)
@@ -116,20 +131,20 @@ def test_a_rerun_is_priced_for_what_the_output_folder_lacks(
     entry = ArtifactEntry("mlp", "float32", "h5", "mlp-float32.h5", "saved", "ref.npz", sha256="ab")
     probe = store.probe_version()
     store.write_manifest(
-        layout, Manifest(env.id, {entry.path: entry}, probe=probe, env_fingerprint="fp")
+        layout, Manifest(env.id, {entry.path: entry}, probe=probe, env_fingerprint=FP)
     )
     made = estimate.estimate(plan, layout, 1)
     assert (made.artifacts_done, made.cells_done) == (1, 0)
     assert made.seconds < empty.seconds
-    key = store.cell_key("ab", "fp", probe, "keras")
-    files.append_line(layout.results(env.id), {"key": key})
+    key = store.cell_key("ab", FP, probe, "keras")
+    files.append_line(layout.results(env.id), _result(key, env.id))
     done = estimate.estimate(plan, layout, 1)
     assert (done.artifacts_done, done.cells_done) == (1, 1)
     assert done.seconds < made.seconds
     assert "1 of 1 artifacts and 1 of 1 cells are reused" in "\n".join(done.lines())
     # Another probe's manifest is redone, and so are its cells.
     store.write_manifest(
-        layout, Manifest(env.id, {entry.path: entry}, probe="older", env_fingerprint="fp")
+        layout, Manifest(env.id, {entry.path: entry}, probe="older", env_fingerprint=FP)
     )
     assert estimate.estimate(plan, layout, 1).cells_done == 0
 
@@ -148,13 +163,13 @@ def test_cells_of_a_loader_the_consumer_lacks_cost_nothing(
     )  # fmt: skip
     plan = plan_for(settings)
     (env,) = plan.envs
-    monkeypatch.setattr(estimate, "reused_fingerprint", lambda planned, layout: "fp")
+    monkeypatch.setattr(estimate, "reused_record", lambda planned, layout: REUSED)
     entry = ArtifactEntry(
         "mlp", "float32", "savedmodel", "mlp-float32.savedmodel", "saved", "ref.npz", sha256="ab"
     )
     store.write_manifest(
         layout,
-        Manifest(env.id, {entry.path: entry}, probe=store.probe_version(), env_fingerprint="fp"),
+        Manifest(env.id, {entry.path: entry}, probe=store.probe_version(), env_fingerprint=FP),
     )
     found = estimate.estimate(plan, layout, 1)
     assert found.cells == 2

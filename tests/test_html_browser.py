@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from matrix.paths import Layout
-from matrix.report import document
 from matrix.report import html as html_report
+from matrix.results import document
 from matrix.selection.plan import Plan
 from matrix.settings import Settings
 from tests.test_document import stored  # noqa: F401 - the fixture

@@ -9,8 +9,9 @@ import jsonschema
 import pytest
 
 from matrix.paths import Layout
-from matrix.report import document, jsonfile
-from matrix.report.document import Document
+from matrix.report import jsonfile
+from matrix.results import document
+from matrix.results.document import Document
 from matrix.selection.plan import Plan
 from matrix.settings import Settings
 from tests.conftest import SCHEMA

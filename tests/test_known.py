@@ -12,6 +12,7 @@ import pytest
 from matrix.report import jsonfile
 from matrix.results import known
 from matrix.results.cells import Cell
+from matrix.selection.env import Env
 from matrix.settings import ConfigError
 from tests.conftest import ROOT
 
@@ -44,6 +45,12 @@ def cell(**fields: Any) -> Cell:
     return Cell.from_dict({**base, **fields})
 
 
+def _envs(cells: list[Cell]) -> dict[str, Env | None]:
+    """The env of every producer and consumer id (none for a user model)."""
+    ids = {i for c in cells for i in (c.producer, c.consumer)}
+    return {i: None if i.startswith("user:") else Env.parse(i) for i in ids}
+
+
 def test_the_data_file_parses_with_unique_ids_and_links() -> None:
     causes = known.causes()
     assert len(causes) >= 25
@@ -59,7 +66,7 @@ def test_matching_by_message_flavour_and_version() -> None:
         cell(error="Unrecognized keyword arguments passed to GRU: {'time_major': False}"),
         cell(status="drift", error=None),
     ]
-    explained, used = known.explain(cells)
+    explained, used = known.explain(cells, _envs(cells))
     assert [c.known for c in explained] == [
         "keras3-rnn-time-major",
         None,
@@ -82,7 +89,7 @@ def test_user_models_match_only_causes_without_producer_rules() -> None:
             producer="user:mine", model="mine", error="Op type not registered 'DisableCopyOnRead'"
         ),
     ]
-    (explained,), _ = known.explain(cells)
+    (explained,), _ = known.explain(cells, _envs(cells))
     assert explained.known is None  # that cause needs a producer TF >= 2.12
 
 
@@ -114,10 +121,11 @@ def recorded() -> list[Cell]:
     """Every cell of the published real runs, as `known` explains them now."""
     if not all(p.exists() for p in RECORDED):
         pytest.skip("no published real runs")
-    cells: list[Cell] = []
+    explained: list[Cell] = []
     for path in RECORDED:
-        cells += jsonfile.load_document(_read(path)).cells
-    explained, _ = known.explain(cells)
+        document = jsonfile.load_document(_read(path))
+        envs = {p: document.env_of(p) for p in [*document.producers, *document.consumers]}
+        explained += known.explain(document.cells, envs)[0]
     return explained
 
 

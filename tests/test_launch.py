@@ -298,7 +298,12 @@ INTERRUPTED_RUN = textwrap.dedent(
     layout = Layout(tmp / "out", tmp / "envs")
     planned = [PlannedEnv(Env.parse(e), Path(sys.executable))
                for e in ("tf2.15-keras2-py3.11-cpu", "tf2.21-keras3-py3.11-cpu")]
-    ready = SimpleNamespace(ready=lambda p, name: SimpleNamespace(planned=p))
+    ready = SimpleNamespace(
+        ready=lambda p, name: SimpleNamespace(planned=p),
+        layout=layout,
+        record=lambda state: state,
+        state=lambda p: SimpleNamespace(status="ok", reason=None),
+    )
     settings = SimpleNamespace(effective_jobs=lambda: 2)
 
     def stage(r, plan, settings, layout):
@@ -307,7 +312,7 @@ INTERRUPTED_RUN = textwrap.dedent(
         launch.run_probe(command(folder), [FakeTask("t0", "hang")], launch.Sink())
 
     def whole_run(args):
-        each_env("consume", stage, ready, SimpleNamespace(envs=planned), settings, layout)
+        each_env("consume", stage, ready, SimpleNamespace(envs=planned), settings)
         return 0
 
     parsed = SimpleNamespace(command=whole_run)

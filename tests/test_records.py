@@ -16,6 +16,7 @@ from matrix.results.records import (
     RecordError,
     Result,
 )
+from matrix.selection.env import Env
 
 ENTRY = ArtifactEntry(
     model="mlp",
@@ -61,7 +62,7 @@ def test_a_result_is_one_flat_line_with_its_parts() -> None:
 
 def test_an_env_state_keeps_its_phases_in_the_flat_shape_on_disk() -> None:
     state = EnvState(
-        "e",
+        Env.parse("tf2.15-keras2-py3.11-cpu"),
         status="ok",
         freeze=("tensorflow==2.15.1",),
         phases={"consume": PhaseRecord(restarts=1, startups=(2.5, 1.0), tasks=10, seconds=4.0)},
@@ -69,6 +70,7 @@ def test_an_env_state_keeps_its_phases_in_the_flat_shape_on_disk() -> None:
     data = state.to_dict()
     assert data["consume_startups"] == [2.5, 1.0]
     assert data["consume_work"] == {"tasks": 10, "seconds": 4.0}
+    assert data["id"] == "tf2.15-keras2-py3.11-cpu"
     assert EnvState.from_dict(data) == state
     assert state.phase_record("produce") == PhaseRecord()
 
@@ -82,7 +84,8 @@ def test_an_env_state_keeps_its_phases_in_the_flat_shape_on_disk() -> None:
         (Measurement, {"status": None}, "null where a value is required"),
         (Measurement, {"status": "predicted", "nondeterministic": 1}, "expected bool"),
         (Measurement, [1, 2], "expected a JSON object"),
-        (EnvState, {"id": 3}, "id: expected str"),
+        (EnvState, {"id": 3}, "expected a JSON object with an id"),
+        (EnvState, {"id": "tf9.9-keras2-py3.11-cpu"}, "Unknown release '9.9'"),
         (Result, {"key": "k"}, "status"),
     ],
 )

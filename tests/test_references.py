@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from matrix.envs.provision import ReadyEnv
 from matrix.paths import Layout
 from matrix.results import store
 from matrix.run import references
+from matrix.run.ready import ReadyEnv
 from matrix.safety import inspections
 from matrix.selection.plan import PlannedEnv
 from matrix.selection.usermodels import UserModel

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from matrix.paths import Layout
-from matrix.report import document, junit, markdown, view
 from matrix.report import html as html_report
-from matrix.report.document import Document
+from matrix.report import junit, markdown, view
+from matrix.results import document
 from matrix.results.cells import Cell
+from matrix.results.document import Document
 from matrix.selection.plan import Plan
 from matrix.settings import Settings
 from tests.test_document import HOSTILE, stored  # noqa: F401 - the fixture
@@ -197,17 +198,17 @@ def test_a_cut_message_says_it_was_cut() -> None:
 def test_an_old_era_env_is_a_row_and_never_a_column() -> None:
     """TF 1.15-2.4 envs only save: a consumer column of theirs would be all
     pending; TFLite runtimes load and are columns."""
-    from types import SimpleNamespace
-    from typing import cast
-
     from matrix.report import view
+    from matrix.results.records import EnvState
+    from matrix.selection.env import Env
 
     ids = [
         "tf1.15-keras2-py3.7-cpu",
         "tf2.21-keras3-py3.11-cpu",
         "litert2.3-interpreter-py3.11-cpu",
     ]
-    document = cast(Document, SimpleNamespace(envs=[{"id": i} for i in ids], producers=ids[:2]))
+    envs = tuple(EnvState(Env.parse(i)) for i in ids)
+    document = Document({}, envs, tuple(ids[:2]), (), (), (), {}, {}, {})
     producers, consumers = view.env_ids(document)
     assert producers == ids[:2]
     assert consumers == ids[1:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from matrix.report import selfcheck
+from matrix.results import selfcheck
 from matrix.results.cells import Cell
 
 ENV = "tf2.15-keras2-py3.11-cpu"

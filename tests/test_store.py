@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from matrix import files
 from matrix.paths import Layout
 from matrix.results import store
-from matrix.results.records import EnvState, Manifest, Measurement, PhaseRecord, Result
+from matrix.results.records import EnvState, Manifest, Measurement, PhaseRecord, Result, Versions
 from matrix.run.probe import described
+from matrix.selection.env import Env
+
+E = "tf2.15-keras2-py3.11-cpu"
 
 
 def _result(key: str, status: str) -> Result:
     return Result(key, "a", "b", "mlp", "h5", "keras", "s", Measurement(status))
 
 
-def test_env_state_updates_merge_and_phases_accumulate(layout: Layout) -> None:
-    store.update_env_state(layout, "e", status="ok", fingerprint="f")
-    store.record_phase(layout, "e", "produce", PhaseRecord(startups=(3.0,)))
-    store.record_phase(layout, "e", "consume", PhaseRecord(restarts=1))
-    state = store.update_env_state(layout, "e", reason=None)
-    assert (state.status, state.fingerprint) == ("ok", "f")
-    assert set(state.phases) == {"produce", "consume"}
+def test_an_env_state_is_written_whole_and_read_back(layout: Layout) -> None:
+    env = Env.parse(E)
+    state = EnvState(env, status="ok", fingerprint="f")
+    state = state.with_phase("produce", PhaseRecord(startups=(3.0,)))
+    store.write_env_state(layout, state.with_phase("consume", PhaseRecord(restarts=1)))
+    found = store.read_env_state(layout, env)
+    assert (found.status, found.fingerprint) == ("ok", "f")
+    assert set(found.phases) == {"produce", "consume"}
+    assert found.phase_record("consume").restarts == 1
 
 
 def test_a_missing_or_broken_state_reads_as_pending(layout: Layout) -> None:
-    assert store.read_env_state(layout, "e") == EnvState("e")
-    layout.env_state("e").parent.mkdir(parents=True)
-    layout.env_state("e").write_text('{"id": 3}', encoding="utf-8")
-    assert store.read_env_state(layout, "e").status == "pending"
+    env = Env.parse(E)
+    assert store.read_env_state(layout, env) == EnvState(env)
+    layout.env_state(E).parent.mkdir(parents=True)
+    layout.env_state(E).write_text('{"id": 3}', encoding="utf-8")
+    assert store.read_env_state(layout, env).status == "pending"
+    # Another env's state under this env's name is not this env's.
+    other = EnvState(Env.parse("tf2.21-keras3-py3.11-cpu"), status="ok")
+    files.write_json(layout.env_state(E), other.to_dict())
+    assert store.read_env_state(layout, env) == EnvState(env)
 
 
 def test_a_broken_manifest_reads_as_empty(layout: Layout) -> None:
@@ -59,14 +71,15 @@ def test_what_a_probe_said_of_its_env_is_kept_portable_and_complete(layout: Layo
     Python 3.7 probe does not find: the env's package list says the version.
     The sandbox's folders are spelled without this machine's output folder."""
     env_id = "tf1.15-standalone-keras-py3.7-cpu"
-    freeze = ["keras==2.3.1", "keras-applications==1.0.8", "tensorflow==1.15.5"]
-    store.update_env_state(layout, env_id, freeze=freeze)
+    freeze = ("keras==2.3.1", "keras-applications==1.0.8", "tensorflow==1.15.5")
     writes = f"only {layout.artifacts(env_id)}"
     hello = {"keras": None, "keras_flavour": "standalone-keras", "sandbox": {"writes": writes}}
-    kept = described(layout, env_id, hello)
-    assert kept["keras"] == "2.3.1"
+    kept = described(layout, hello)
     assert kept["sandbox"] == {"writes": f"only <output>/artifacts/{env_id}"}
+    state = EnvState(Env.parse(env_id), freeze=freeze, versions=Versions.from_dict(kept))
+    assert state.keras == "2.3.1"
     # The probe's own word stands; tf.keras bundled with TF has no package.
-    assert described(layout, env_id, {**hello, "keras": "2.3.0"})["keras"] == "2.3.0"
-    bundled = {"keras": None, "keras_flavour": "keras2"}
-    assert described(layout, "tf2.0-keras2-py3.7-cpu", bundled)["keras"] is None
+    said = replace(state, versions=Versions.from_dict({**hello, "keras": "2.3.0"}))
+    assert said.keras == "2.3.0"
+    bundled = EnvState(Env.parse("tf2.0-keras2-py3.7-cpu"), versions=Versions(keras=None))
+    assert bundled.keras is None

@@ -50,18 +50,6 @@ class VenvRecord:
         )
 
 
-@dataclass(frozen=True)
-class ReadyEnv:
-    """A planned env whose virtualenv is built: what every stage runs in."""
-
-    planned: PlannedEnv
-    record: VenvRecord
-
-    @property
-    def id(self) -> str:
-        return self.planned.id
-
-
 def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> VenvRecord:
     """Return the env's record, building the venv first when needed."""
     if planned.interpreter is None:
@@ -96,17 +84,11 @@ def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> Ve
         return record
 
 
-def build_needed(planned: PlannedEnv, layout: Layout) -> str | None:
-    """Why the env would be (re)built now; None when it would be reused."""
+def reused_record(planned: PlannedEnv, layout: Layout) -> VenvRecord | None:
+    """The env's record when it will be reused as it stands; None when it
+    would be (re)built first."""
     standing = _standing(planned, layout, _spec(planned))
-    return None if isinstance(standing, VenvRecord) else standing
-
-
-def reused_fingerprint(planned: PlannedEnv, layout: Layout) -> str | None:
-    """The fingerprint the env will have when it is reused as it stands;
-    None when it would be (re)built first."""
-    standing = _standing(planned, layout, _spec(planned))
-    return standing.fingerprint if isinstance(standing, VenvRecord) else None
+    return standing if isinstance(standing, VenvRecord) else None
 
 
 def _standing(planned: PlannedEnv, layout: Layout, spec: JsonObject) -> VenvRecord | str:

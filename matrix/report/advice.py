@@ -11,9 +11,8 @@ hand-written rule: every suggestion is a measured cell.
 from __future__ import annotations
 
 from matrix.files import JsonObject
-from matrix.paths import GOLD_PREFIX, is_gold_producer
-from matrix.report.document import Document
 from matrix.results.cells import Cell
+from matrix.results.document import Document
 from matrix.results.records import is_user_producer
 from matrix.selection.env import Env
 
@@ -49,10 +48,8 @@ def advise(document: Document, old: str, new: str) -> JsonObject:
 def producing_envs(document: Document) -> dict[str, Env]:
     """Every env of the document by id, and each gold producer (by its
     producer id) as the env that froze it."""
-    envs = {e["id"]: Env.parse(e["id"]) for e in document.envs}
-    for producer in document.producers:
-        if is_gold_producer(producer):
-            envs[producer] = Env.parse(producer.removeprefix(GOLD_PREFIX))
+    envs = {state.id: state.env for state in document.envs}
+    envs.update({g.producer: g.env for g in document.gold})
     return envs
 
 

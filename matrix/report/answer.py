@@ -1,7 +1,7 @@
 """The upgrade answer: the question people open the report with, answered first.
 
 For the main upgrade paths (each step between adjacent releases of the
-default matrix, and the Keras 2 -> Keras 3 jump 2.15 -> 2.21), one verdict
+default matrix, and the Keras 2 -> Keras 3 jump, `axes.KERAS3_JUMP`), one verdict
 per format (how many of the zoo's models still load with `load_model` and
 predict the same after the upgrade, how many break with a measured way out,
 how many with none) and the models that break, each with what to do. Every
@@ -15,24 +15,21 @@ from collections import Counter
 
 from matrix import axes
 from matrix.files import JsonObject
-from matrix.paths import GOLD_PREFIX, is_gold_producer
+from matrix.paths import is_gold_producer
 from matrix.report.advice import advise, producing_envs
-from matrix.report.document import Document
+from matrix.results.document import Document
 from matrix.selection.env import Env
-
-# The Keras 2 -> Keras 3 jump, answered whatever the default matrix holds.
-KERAS3_JUMP = ("2.15", "2.21")
 
 
 def main_paths(envs: dict[str, Env]) -> list[tuple[str, str]]:
-    """Adjacent TensorFlow releases of the default matrix, then 2.15 -> 2.21,
+    """Adjacent TensorFlow releases of the default matrix, then the Keras 3 jump,
     then each gold producer's release -> the newest, each kept only where the
     document's producing envs (`advice.producing_envs`) have both versions."""
     releases = {tf for tf, _ in axes.PRESETS["default"] if not axes.RELEASES[tf].interpreter_only}
     default = sorted(releases, key=lambda v: axes.RELEASES[v].version)
     paths = list(itertools.pairwise(default))
-    if KERAS3_JUMP not in paths:
-        paths.append(KERAS3_JUMP)
+    if axes.KERAS3_JUMP not in paths:
+        paths.append(axes.KERAS3_JUMP)
     old_era = sorted(
         {envs[p].tf for p in envs if _saves_only(p, envs[p])},
         key=lambda v: axes.RELEASES[v].version,
@@ -65,7 +62,7 @@ def answers(document: Document) -> list[JsonObject]:
         advice = advise(document, old, new)
         # Zoo models saved with the old release's default Keras (what
         # `pip install tensorflow==<old>` gives) that existed before the upgrade.
-        sources = [e for e in advice["from_envs"] if _is_default(e)]
+        sources = [e for e in advice["from_envs"] if _is_default(envs[e])]
         # The answer is about load_model: a .tflite file never goes through it
         # (its runtimes have their own grid).
         rows = [
@@ -95,8 +92,7 @@ def _saves_only(producer: str, env: Env) -> bool:
     return is_gold_producer(producer) or not env.consumes
 
 
-def _is_default(env_id: str) -> bool:
-    env = Env.parse(env_id.removeprefix(GOLD_PREFIX))
+def _is_default(env: Env) -> bool:
     return env.flavour == env.release.default_flavour and not env.keras and env.produces
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from matrix.files import JsonObject
-from matrix.report.document import Document
 from matrix.results.cells import KEY_FIELDS
+from matrix.results.document import Document
 from matrix.settings import ConfigError
 from matrix.status import Status
 
@@ -55,8 +55,8 @@ def changes(baseline: Document, current: Document, fail_on: tuple[str, ...]) -> 
         if now.value in fail_on and was.value not in fail_on:
             entry["regression"] = True
             regressions += 1
-    old_envs = {e["id"] for e in baseline.envs}
-    new_envs = {e["id"] for e in current.envs}
+    old_envs = {state.id for state in baseline.envs}
+    new_envs = {state.id for state in current.envs}
     return {
         "baseline": {
             "when": baseline.run.get("when"),

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 
 from matrix.escape import shorten, xml_text
 from matrix.files import JsonObject
-from matrix.report import selfcheck, view
-from matrix.report.document import Document
+from matrix.report import view
+from matrix.results import selfcheck
+from matrix.results.document import Document
 from matrix.report.svg import LETTERS, colour
 from matrix.results.cells import KEY_FIELDS, Cell
 from matrix.status import MEANINGS, Status
@@ -152,10 +153,10 @@ def _self_check(document: Document, labels: dict[str, str]) -> str:
 
 def _envs(document: Document, labels: dict[str, str]) -> str:
     rows = "".join(
-        f"<tr><td>{_text(labels[e['id']])}</td><td>{_text(e['id'])}</td>"
-        f"<td>{_text(e.get('python') or '?')}</td><td>{_text(e.get('tensorflow') or '?')}</td>"
-        f"<td>{_text(e.get('keras') or '?')} ({_text(e.get('keras_flavour') or '?')})</td>"
-        f"<td>{_text(e['status'])}{': ' + _text(e['reason'], 200) if e.get('reason') else ''}"
+        f"<tr><td>{_text(labels[e.id])}</td><td>{_text(e.id)}</td>"
+        f"<td>{_text(e.python)}</td><td>{_text(e.tensorflow or '?')}</td>"
+        f"<td>{_text(e.keras or '?')} ({_text(e.env.flavour)})</td>"
+        f"<td>{_text(e.status)}{': ' + _text(e.reason, 200) if e.reason else ''}"
         "</td></tr>"
         for e in document.envs
     )

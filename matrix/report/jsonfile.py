@@ -1,7 +1,7 @@
 """`compat.json` on disk: a cell table by columns, every distinct text once.
 
 In memory a document's cells are a list of objects with their messages and
-tracebacks in full. On disk (`schema_version` 3, described by
+tracebacks in full. On disk (`schema_version` 3 and 4, described by
 `reports/compat.schema.json`) a full preset's 100,000 cells fit in a file
 that can be published:
 
@@ -36,8 +36,8 @@ from typing import Any
 
 from matrix.files import JsonObject
 from matrix.paths import artifacts_folder
-from matrix.report.document import SCHEMA_VERSION, Document
 from matrix.results.cells import KEY_FIELDS, Cell
+from matrix.results.document import SCHEMA_VERSION, Document
 
 # Every field of a cell, as compat.json readers expect it: what is left out
 # on disk (empty) comes back with its default.
@@ -63,6 +63,8 @@ PART_DEFAULTS: dict[str, JsonObject] = {
 _EMPTY: tuple[Any, ...] = (None, False, "")
 _EMPTY_LIST_IS_DEFAULT = frozenset(k for k, v in CELL_DEFAULTS.items() if v == [])
 _TEMPLATED, _RAW = "T", "R"
+# The schema versions whose cells are a table by columns (4 changed the envs only).
+COLUMNAR = (3, SCHEMA_VERSION)
 _PIECE = re.compile(r"(?<=[\n,])")
 
 
@@ -109,7 +111,7 @@ def loads(text: str) -> JsonObject:
     version = data.get("schema_version")
     if version == 2:  # the previous layout, still read
         return _loads_v2(data)
-    if version != SCHEMA_VERSION or not isinstance(data.get("cells"), dict):
+    if version not in COLUMNAR or not isinstance(data.get("cells"), dict):
         return data  # schema 1 (texts inline), or cells already objects: as it is
     stored = data.pop("texts")
     texts = ["".join(stored["pieces"][i] for i in pieces) for pieces in stored["texts"]]

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from matrix.escape import shorten, xml_text
-from matrix.report.document import Document
 from matrix.results.cells import Cell
+from matrix.results.document import Document
 from matrix.status import Status
 
 _FAILURES = Status.values(lambda s: s.junit == "failure")

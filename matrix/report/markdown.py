@@ -13,9 +13,11 @@ from tabulate import tabulate
 from matrix.escape import md_cell
 from matrix.files import JsonObject
 from matrix.paths import REPORT_SVG
-from matrix.report import selfcheck, view
-from matrix.report.document import Document
+from matrix.report import view
+from matrix.results import selfcheck
 from matrix.results.cells import KEY_FIELDS, Cell
+from matrix.results.document import Document
+from matrix.results.records import Versions
 from matrix.status import MEANINGS, SYMBOLS, Status
 
 # tabulate pads by display width (an emoji counts 2) only when `wcwidth` is
@@ -200,14 +202,14 @@ def _models_text(entries: list[str]) -> str:
 def _sandbox_line(document: Document) -> str:
     """What confined the probes, as the envs reported it."""
     seen: dict[str, list[str]] = {}
-    for env in document.envs:
-        sandbox = env.get("sandbox") or {}
+    for state in document.envs:
+        sandbox = state.sandbox or {}
         if not sandbox:
             continue
         parts = [f"Landlock {sandbox.get('landlock')}"]
         parts += [f"{k} {sandbox[k]}" for k in ("tcp", "signals") if sandbox.get(k)]
         parts.append(f"network {sandbox.get('network')}")
-        seen.setdefault("; ".join(parts), []).append(env["id"])
+        seen.setdefault("; ".join(parts), []).append(state.id)
     if not seen:
         return "Probe sandbox: not reported (no probe ran in this run)."
     if len(seen) == 1:
@@ -340,22 +342,23 @@ def _advice(advice: JsonObject, labels: dict[str, str]) -> str:
 
 def _envs(document: Document, labels: dict[str, str]) -> str:
     rows = []
-    for env in document.envs:
-        keras = env.get("keras") or "?"
-        status = env["status"] if not env.get("reason") else f"{env['status']}: {env['reason']}"
+    for state in document.envs:
+        versions = state.versions or Versions()
+        status = state.status if not state.reason else f"{state.status}: {state.reason}"
+        flavour = state.env.flavour
         rows.append(
             [
-                md_cell(labels[env["id"]]),
-                md_cell(env["id"]),
-                md_cell(env.get("python") or "?"),
-                md_cell(env.get("tensorflow") or env.get("runtime") or "?"),
+                md_cell(labels[state.id]),
+                md_cell(state.id),
+                md_cell(state.python),
+                md_cell(state.tensorflow or versions.runtime or "?"),
                 md_cell(
                     "none (a TFLite interpreter)"
-                    if env.get("keras_flavour") == "interpreter"
-                    else f"{keras} ({env.get('keras_flavour') or '?'})"
+                    if flavour == "interpreter"
+                    else f"{state.keras or '?'} ({flavour})"
                 ),
-                md_cell(env.get("numpy") or "?"),
-                md_cell(env.get("device") or "?"),
+                md_cell(versions.numpy or "?"),
+                md_cell(state.env.device),
                 md_cell(status, 200),
             ]
         )
@@ -369,14 +372,14 @@ def _gold(document: Document, labels: dict[str, str]) -> str:
         return ""
     rows = [
         [
-            md_cell(labels.get(g["producer"], g["producer"])),
-            md_cell(g["env"]),
-            md_cell(g.get("python") or "?"),
-            md_cell(g.get("tensorflow") or "?"),
-            md_cell(f"{g.get('keras') or '?'} ({g.get('keras_flavour') or '?'})"),
-            md_cell(g.get("numpy") or "?"),
-            md_cell(g["frozen"]),
-            str(g.get("artifacts", "?")),
+            md_cell(labels.get(g.producer, g.producer)),
+            md_cell(g.env.id),
+            md_cell(g.provenance.get("python") or "?"),
+            md_cell(g.provenance.get("tensorflow") or "?"),
+            md_cell(f"{g.provenance.get('keras') or '?'} ({g.env.flavour})"),
+            md_cell(g.provenance.get("numpy") or "?"),
+            md_cell(g.provenance.get("frozen") or "?"),
+            str(g.artifacts),
         ]
         for g in document.gold
     ]

@@ -1,10 +1,11 @@
 """Publish: the document, its renderings, and what a run tells CI.
 
-Builds `compat.json` from the stored results, adds the changes since a
-baseline and the upgrade advice when asked, writes it with `compat.md`,
-`compat.html` and `junit.xml` (atomically), appends the run to the history
-file, writes a size-capped copy for a CI job summary, and returns the exit
-code: 1 when a baseline shows regressions, else 0.
+Takes the document built from the stored results, adds the upgrade answer,
+the changes since a baseline and the upgrade advice when asked, writes it as
+`compat.json` with `compat.md`, `compat.html` and `junit.xml` (atomically),
+appends the run to the history file, writes a size-capped copy for a CI job
+summary, and returns the exit code: 1 when a baseline shows regressions,
+else 0.
 """
 
 from __future__ import annotations
@@ -22,12 +23,10 @@ from matrix.paths import (
     REPORT_JUNIT,
     REPORT_MD,
     REPORT_SVG,
-    Layout,
 )
 from matrix.report import advice, answer, changes
-from matrix.report.document import Document
-from matrix.selection.plan import Plan
-from matrix.settings import ReportOptions, Settings
+from matrix.results.document import Document
+from matrix.settings import ReportOptions
 
 STEP_SUMMARY_LIMIT = 1_000_000  # GitHub refuses job summaries over 1 MiB
 
@@ -46,11 +45,11 @@ class Extras:
         return cls(options, baseline)
 
 
-def publish(plan: Plan, settings: Settings, layout: Layout, extras: Extras) -> tuple[Document, int]:
-    from matrix.report import document as builder
+def publish(document: Document, reports: Path, extras: Extras) -> tuple[Document, int]:
+    """Write every rendering of the document into `reports`; the document as
+    published, and the exit code (1: the baseline shows regressions)."""
     from matrix.report import html, jsonfile, junit, markdown, svg
 
-    document = builder.build(plan, layout, settings)
     document = document.with_(answers=tuple(answer.answers(document)))
     if extras.baseline is not None:
         found = changes.changes(extras.baseline, document, extras.options.fail_on)
@@ -58,13 +57,13 @@ def publish(plan: Plan, settings: Settings, layout: Layout, extras: Extras) -> t
     if extras.options.upgrade is not None:
         document = document.with_(advice=advice.advise(document, *extras.options.upgrade))
     text = markdown.render(document)
-    files.write_atomic(settings.reports / REPORT_JSON, jsonfile.dumps(document))
-    files.write_atomic(settings.reports / REPORT_MD, text)
-    files.write_atomic(settings.reports / REPORT_HTML, html.render(document))
-    files.write_atomic(settings.reports / REPORT_SVG, svg.render(document))
-    files.write_atomic(settings.reports / REPORT_JUNIT, junit.render(document))
+    files.write_atomic(reports / REPORT_JSON, jsonfile.dumps(document))
+    files.write_atomic(reports / REPORT_MD, text)
+    files.write_atomic(reports / REPORT_HTML, html.render(document))
+    files.write_atomic(reports / REPORT_SVG, svg.render(document))
+    files.write_atomic(reports / REPORT_JUNIT, junit.render(document))
     if extras.options.history:
-        files.append_line(settings.reports / HISTORY, history_line(document))
+        files.append_line(reports / HISTORY, history_line(document))
     if extras.options.step_summary is not None:
         with extras.options.step_summary.open("a", encoding="utf-8") as summary:
             summary.write(markdown.truncate(text, STEP_SUMMARY_LIMIT))
@@ -79,8 +78,13 @@ def history_line(document: Document) -> JsonObject:
         "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tool_version": document.run["tool_version"],
         "envs": {
-            env["id"]: {k: env.get(k) for k in ("python", "tensorflow", "keras", "status")}
-            for env in document.envs
+            state.id: {
+                "python": state.python,
+                "tensorflow": state.tensorflow,
+                "keras": state.keras,
+                "status": state.status,
+            }
+            for state in document.envs
         },
         "cells": len(document.cells),
         "pending": len(document.pending),
@@ -89,6 +93,6 @@ def history_line(document: Document) -> JsonObject:
     }
 
 
-def report_paths(settings: Settings) -> list[Path]:
+def report_paths(reports: Path) -> list[Path]:
     names = (REPORT_MD, REPORT_JSON, REPORT_HTML, REPORT_SVG, REPORT_JUNIT)
-    return [settings.reports / name for name in names]
+    return [reports / name for name in names]

@@ -13,7 +13,7 @@ import html
 from collections import Counter
 
 from matrix.report import view
-from matrix.report.document import Document
+from matrix.results.document import Document
 from matrix.status import Status
 
 CELL = 14  # px per square

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from matrix.escape import shorten
-from matrix.paths import GOLD_PREFIX, is_gold_producer
-from matrix.report.document import Document
 from matrix.results.cells import Cell
+from matrix.results.document import Document
 from matrix.results.known import EXPLAINABLE
 from matrix.selection.env import Env
 from matrix.status import Status
@@ -42,7 +41,6 @@ _PLACEHOLDER_PATH = re.compile(r"(<[a-z]+>)/[^\s'\"]+")
 # (`_AnonymousVar1092`), object addresses (`at 0x7f3a2b1c9d50`).
 _RUNTIME_NUMBER = re.compile(r"(?<=[A-Za-z_])\d{3,}\b|(?<=0x)[0-9a-f]{6,}\b")
 _FLAVOUR_LABEL = {"keras2": "k2", "keras3": "k3", "tf-keras": "tfk", "standalone-keras": "sk"}
-_RUNTIME = re.compile(r"^([a-z-]+?)(\d+\.\d+)$")
 _RUNTIME_LABEL = {"litert": "litert", "tflite-runtime": "tflite-rt"}
 
 
@@ -61,43 +59,47 @@ class Grid:
 
 
 def labels(document: Document) -> dict[str, str]:
-    found = env_labels([env["id"] for env in document.envs])
-    gold = [p for p in document.producers if is_gold_producer(p)]
-    frozen = env_labels([p.removeprefix(GOLD_PREFIX) for p in gold])
-    found.update({p: f"{frozen[p.removeprefix(GOLD_PREFIX)]} gold" for p in gold})
+    found = env_labels({state.id: state.env for state in document.envs})
+    frozen = env_labels({g.producer: g.env for g in document.gold})
+    found.update({producer: f"{label} gold" for producer, label in frozen.items()})
     found.update({p: p for p in document.producers if p not in found})
     return found
 
 
-def env_labels(env_ids: list[str]) -> dict[str, str]:
+def env_labels(envs: Mapping[str, Env]) -> dict[str, str]:
     """Short column labels: the TF version and flavour, plus whatever else
     (Python, device, Keras pin, oneDNN off) differs between the envs."""
-    parts = {env_id: env_id.split("-py", 1) for env_id in env_ids}
-    rests = {rest.split("-", 1)[1] for _, rest in parts.values()}
-    pythons = {rest.split("-", 1)[0] for _, rest in parts.values()}
+    rests = {_variant(env) for env in envs.values()}
+    pythons = {env.python for env in envs.values()}
     found = {}
-    for env_id, (head, rest) in parts.items():
-        release, flavour = head.rsplit("-", 1) if "-interpreter" in head else head.split("-", 1)
-        python, tail = rest.split("-", 1)
-        if flavour == "interpreter":  # a TFLite runtime: its name and version
-            name, version = _RUNTIME.match(release).groups()  # type: ignore[union-attr]
-            label = f"{_RUNTIME_LABEL.get(name, name)} {version}"
+    for key, env in envs.items():
+        if env.release.interpreter_only:  # a TFLite runtime: its name and version
+            family = env.release.family
+            label = f"{_RUNTIME_LABEL.get(family, family)} {env.release.minor}"
         else:
-            label = f"{release.removeprefix('tf')} {_FLAVOUR_LABEL.get(flavour, flavour)}"
+            label = f"{env.tf} {_FLAVOUR_LABEL.get(env.flavour, env.flavour)}"
         if len(pythons) > 1:
-            label += f" py{python}"
+            label += f" py{env.python}"
         if len(rests) > 1:
-            label += " " + tail.replace("onednn-off", "no-onednn").replace("-", " ")
-        found[env_id] = label
+            label += " " + " ".join(_variant(env))
+        found[key] = label
     return found
+
+
+def _variant(env: Env) -> tuple[str, ...]:
+    """What an env id says after its Python: device, Keras pin, oneDNN off."""
+    return (
+        env.device,
+        *([f"k{env.keras}"] if env.keras else []),
+        *(["no", "onednn"] if env.onednn_off else []),
+    )
 
 
 def env_ids(document: Document) -> tuple[list[str], list[str]]:
     """Producers (envs, then user models) and consumers, in plan order. An
     old-era env (TF 1.15-2.4) only saves: it is a row, never a column."""
-    every = [env["id"] for env in document.envs]
-    consumers = [env_id for env_id in every if Env.parse(env_id).consumes]
-    return list(document.producers or every), consumers
+    every = [state.id for state in document.envs]
+    return list(document.producers or every), document.consumers
 
 
 def grids(document: Document) -> list[Grid]:

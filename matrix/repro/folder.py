@@ -13,12 +13,12 @@ from pathlib import Path
 from matrix import files
 from matrix.launch import environment
 from matrix.paths import PROBES_DIR, Layout
-from matrix.report.document import Stored, resolve
 from matrix.repro import script
+from matrix.results import document as builder
 from matrix.results import known
 from matrix.results.cells import Cell
-from matrix.results.records import ArtifactEntry, EnvState, is_user_producer
-from matrix.safety import gate
+from matrix.results.ledger import ledger
+from matrix.results.records import ArtifactEntry, EnvState, Versions, is_user_producer
 from matrix.selection.plan import CellKey, Plan
 from matrix.settings import ConfigError, Settings
 from matrix.status import Status
@@ -65,8 +65,9 @@ class Prepared:
 
 
 def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target: Path) -> Prepared:
-    stored = Stored(plan, layout)
-    cell = resolve(key, stored, settings)
+    states = builder.states(plan, layout)
+    (planned_cell,) = ledger(plan, layout, states, keys=[key])
+    cell = builder.resolve(planned_cell, plan, layout, settings)
     if cell is None:
         msg = f"Cell {cell_id(key)} has no result yet: run the matrix first"
         raise ConfigError(msg)
@@ -76,18 +77,17 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
             f"Cell {cell_id(key)} is {status.value}: no load ran, nothing to replay ({cell.reason})"
         )
         raise ConfigError(msg)
-    entry = stored.entry(key)
+    entry = planned_cell.entry
     assert entry is not None  # a measured cell has its artifact
     planned = plan.env(key.consumer)
-    consumer = stored.consumers[key.consumer]
-    decision = gate.decide(stored.inspection(entry), key.loader, key.format, consumer, plan.unsafe)
+    state = states[key.consumer]
     module = _copy_artifact(layout.artifacts(key.producer), entry, target)
     tolerance = settings.tolerance_for(key.policy, key.format)
     inference = cell.inference.status if cell.inference else None
     replay = script.Replay(
         cell_id=cell_id(key),
         flavour=planned.env.flavour,
-        keras_version=consumer.keras_version,
+        keras_version=state.keras,
         environment=planned.env.environment(),
         task={
             "loader": key.loader,
@@ -101,7 +101,7 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
             "safe_mode": not plan.unsafe,
             "input_names": entry.input_names,
             "output_names": entry.output_names,
-            "must_resolve": [list(pair) for pair in decision.must_resolve],
+            "must_resolve": [list(pair) for pair in planned_cell.must_resolve],
         },
         policy="float32",
         tolerance=(tolerance.atol, tolerance.rtol),
@@ -110,7 +110,7 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
         interpreter_module=planned.env.release.interpreter_module,
     )
     files.write_atomic(target / SCRIPT, script.render(replay))
-    files.write_atomic(target / README, readme(replay, cell, entry, stored.states[key.consumer]))
+    files.write_atomic(target / README, readme(replay, cell, entry, state))
     python = layout.venv_python(planned.env.venv_id)
     return Prepared(target, key, status.value, inference, python, planned.env.environment())
 
@@ -136,7 +136,7 @@ _ENVIRONMENT = (
 
 
 def readme(replay: script.Replay, cell: Cell, entry: ArtifactEntry, state: EnvState) -> str:
-    versions = state.versions or {}
+    versions = state.versions or Versions()
     freeze = [
         line for line in state.freeze if line.split("==")[0].lower().replace("_", "-") in _PINNED
     ]
@@ -165,7 +165,10 @@ def readme(replay: script.Replay, cell: Cell, entry: ArtifactEntry, state: EnvSt
         "",
         _ENVIRONMENT.format(
             flavour=replay.flavour,
-            **{k: versions.get(k, "?") for k in ("python", "tensorflow", "keras", "numpy")},
+            python=versions.python or "?",
+            tensorflow=versions.tensorflow or "?",
+            keras=versions.keras or "?",
+            numpy=versions.numpy or "?",
         ),
         "",
         "```sh",

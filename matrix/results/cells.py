@@ -1,7 +1,7 @@
 """A cell of the matrix, resolved: one artifact, one consumer env, one loader.
 
 `Cell` is what the report and every rendering read, built once from the
-stored records (`report/document.py`), explained by a known cause
+stored records (`results/resolve.py`), explained by a known cause
 (`known.py`), and written to `compat.json` (`to_dict` / `from_dict`).
 Beside its headline status a cell keeps up to two more measurements
 (`Part`): the load under the artifact's own policy, and the compile=False

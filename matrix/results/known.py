@@ -19,8 +19,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from matrix.paths import GOLD_PREFIX
 from matrix.results.cells import Cell
+from matrix.selection.env import Env
 from matrix.settings import ConfigError
 from matrix.status import Status
 
@@ -134,9 +134,6 @@ class Cause:
         }
 
 
-_TF_ENV = re.compile(r"^tf(\d+\.\d+|nightly)-(keras2|keras3|tf-keras|standalone-keras)-")
-
-
 @dataclass(frozen=True)
 class EnvFacts:
     """What a cause's matcher knows of an env: its flavour and TF minor."""
@@ -145,15 +142,12 @@ class EnvFacts:
     tf: tuple[int, ...]
 
     @classmethod
-    def from_id(cls, producer: str) -> EnvFacts | None:
+    def of(cls, env: Env | None) -> EnvFacts | None:
         """An env's facts; None for a user model or a TFLite interpreter (no
-        TensorFlow, no Keras). A gold producer is the env that froze it."""
-        env_id = producer.removeprefix(GOLD_PREFIX)
-        match = _TF_ENV.match(env_id)
-        if not match:
+        TensorFlow, no Keras)."""
+        if env is None or env.release.interpreter_only:
             return None
-        tf = (99, 0) if match[1] == "nightly" else tuple(int(n) for n in match[1].split("."))
-        return cls(match[2], tf)
+        return cls(env.flavour, env.release.version)
 
 
 def parse(document: Mapping[str, Any], where: str) -> tuple[Cause, ...]:
@@ -231,21 +225,21 @@ def causes(path: Path = KNOWN_FILE) -> tuple[Cause, ...]:
 
 
 def explain(
-    cells: Iterable[Cell], known: tuple[Cause, ...] | None = None
+    cells: Iterable[Cell],
+    envs: Mapping[str, Env | None],
+    known: tuple[Cause, ...] | None = None,
 ) -> tuple[list[Cell], dict[str, Cause]]:
     """The cells, each with `known` set (a cause id, or None), and the causes
-    that matched, by id."""
+    that matched, by id. `envs`: the env of every producer and consumer id
+    (a gold producer's is the env that froze it; none for a user model)."""
     table = causes() if known is None else known
-    envs: dict[str, EnvFacts | None] = {}
+    facts = {env_id: EnvFacts.of(env) for env_id, env in envs.items()}
     used: dict[str, Cause] = {}
     explained = []
     for cell in cells:
         found = None
         if cell.status in EXPLAINABLE:
-            for env_id in (cell.producer, cell.consumer):
-                if env_id not in envs:
-                    envs[env_id] = EnvFacts.from_id(env_id)
-            found = next((c for c in table if c.matches(cell, envs)), None)
+            found = next((c for c in table if c.matches(cell, facts)), None)
         if found:
             used[found.id] = found
         explained.append(cell.with_(known=found.id if found else None))

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from matrix import files
 from matrix.files import JsonObject
+from matrix.paths import Layout
+from matrix.results import store
+from matrix.results.records import EnvState, RecordError
 from matrix.settings import ConfigError
 
 _FOLDERS = ("artifacts", "gold", "user", "outputs", "inspections", "logs")
@@ -45,8 +48,14 @@ def merge(shards: list[Path], into: Path) -> None:
         if (shard / "plan.json").exists() and not (into / "plan.json").exists():
             shutil.copyfile(shard / "plan.json", into / "plan.json")
         _collect_states(shard, states)
+    layout = Layout(into, into)
     for env_id, found in states.items():
-        files.write_json(into / "envs" / f"{env_id}.json", _overlay(found))
+        try:
+            state = EnvState.from_dict(_overlay(found))
+        except RecordError as exc:
+            msg = f"The shards' states of env {env_id} cannot be read: {exc}"
+            raise ConfigError(msg) from exc
+        store.write_env_state(layout, state)
 
 
 def _collect_states(shard: Path, states: dict[str, list[JsonObject]]) -> None:

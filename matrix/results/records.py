@@ -21,8 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from matrix import axes
 from matrix.files import JsonObject
 from matrix.paths import is_user_producer, user_producer
+from matrix.selection.env import Env
 
 __all__ = ["is_user_producer", "user_producer"]  # where the records' readers look for them
 
@@ -319,32 +321,83 @@ PHASES = ("produce", "consume")
 
 
 @dataclass(frozen=True)
-class EnvState:
-    """An env as the run left it: whether it could run, why not, what it is."""
+class Versions:
+    """What a probe's hello says of its env: the versions it runs and what it sees."""
 
-    id: str
+    python: str | None = None
+    tensorflow: str | None = None  # None in a TFLite interpreter env
+    keras: str | None = None
+    keras_flavour: str | None = None
+    runtime: str | None = None  # a TFLite interpreter's package and version
+    numpy: str | None = None
+    gpus: tuple[str, ...] = ()
+    onednn: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: object) -> Versions:
+        return _read(cls, data, "versions")
+
+    def to_dict(self) -> JsonObject:
+        return _written(self)
+
+
+@dataclass(frozen=True)
+class EnvState:
+    """An env as the run left it: what was planned (`env`), whether it could
+    run and why not, what was installed and what its probes reported."""
+
+    env: Env
     status: str = "pending"  # ok | env-error | unavailable | pending
     reason: str | None = None
     phase: str | None = None  # the phase that found it broken
-    device: str | None = None
-    keras_flavour: str | None = None
     interpreter: str | None = None
     fingerprint: str | None = None  # content key: spec and installed packages
     freeze: tuple[str, ...] = ()
     backend: str | None = None
     rebuild_reason: str | None = None
-    versions: JsonObject | None = None  # the probe's hello: Python, TF, Keras, numpy, ...
-    sandbox: Mapping[str, str] | None = None
+    versions: Versions | None = None  # the probe's hello
+    sandbox: Mapping[str, str] | None = None  # what confined its probes
     phases: Mapping[str, PhaseRecord] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.env.id
+
+    @property
+    def python(self) -> str:
+        return (self.versions and self.versions.python) or self.env.python
+
+    @property
+    def tensorflow(self) -> str | None:
+        """The TensorFlow it runs: as its probe reported it, else the planned
+        release (none in a TFLite interpreter env)."""
+        if self.versions is not None:
+            return self.versions.tensorflow
+        return None if self.env.release.interpreter_only else self.env.tf
+
+    @property
+    def keras(self) -> str | None:
+        """Its Keras version: the probe's word, else its installed packages'
+        (on Python 3.7 the probe reads dist-info folders by name and misses
+        standalone Keras's capitalised `Keras-2.3.1.dist-info`)."""
+        found = self.versions.keras if self.versions is not None else None
+        return found or axes.keras_version(self.env.flavour, None, self.freeze)
 
     def phase_record(self, phase: str) -> PhaseRecord:
         return self.phases.get(phase) or PhaseRecord()
 
+    def with_phase(self, phase: str, found: PhaseRecord) -> EnvState:
+        return replace(self, phases={**self.phases, phase: found})
+
     @classmethod
     def from_dict(cls, data: object) -> EnvState:
-        if not isinstance(data, Mapping):
-            msg = "env state: expected a JSON object"
+        if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
+            msg = "env state: expected a JSON object with an id"
             raise RecordError(msg)
+        try:
+            env = Env.parse(data["id"])
+        except ValueError as exc:
+            raise RecordError(f"env state: {exc}") from exc
         phases = {}
         for phase in PHASES:
             work = data.get(f"{phase}_work")
@@ -355,12 +408,26 @@ class EnvState:
             }
             if any(f"{phase}_{k}" in data for k in ("restarts", "startups", "work")):
                 phases[phase] = _read(PhaseRecord, found, f"env state.{phase}")
-        head = {k: v for k, v in data.items() if not k.startswith(PHASES)}
-        return replace(_read(cls, head, "env state"), phases=phases)
+        head = {
+            k: v
+            for k, v in data.items()
+            if k not in ("id", "versions") and not k.startswith(PHASES)
+        }
+        versions = data.get("versions")
+        head["env"] = env
+        state = _read(cls, head, "env state")
+        return replace(
+            state,
+            versions=Versions.from_dict(versions) if isinstance(versions, Mapping) else None,
+            phases=phases,
+        )
 
     def to_dict(self) -> JsonObject:
-        out = _written(self, keep_none=True)
-        del out["phases"]
+        out: JsonObject = {"id": self.id}
+        written = _written(self, keep_none=True)
+        del written["env"], written["phases"]
+        out.update(written)
+        out["versions"] = self.versions.to_dict() if self.versions is not None else None
         for phase, found in self.phases.items():
             out[f"{phase}_restarts"] = found.restarts
             out[f"{phase}_startups"] = list(found.startups)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 import json
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from matrix import files
 from matrix.paths import PROBES_DIR, Layout
@@ -21,10 +19,10 @@ from matrix.results.records import (
     ArtifactEntry,
     EnvState,
     Manifest,
-    PhaseRecord,
     RecordError,
     Result,
 )
+from matrix.selection.env import Env
 
 
 @functools.cache
@@ -68,24 +66,18 @@ def artifact_digest(entry: ArtifactEntry) -> str:
 # -- env states -----------------------------------------------------------
 
 
-def read_env_state(layout: Layout, env_id: str) -> EnvState:
-    """An env's state; a missing or unreadable one reads as pending."""
+def read_env_state(layout: Layout, env: Env) -> EnvState:
+    """An env's state; a missing or unreadable one (or another env's) reads as pending."""
     try:
-        return EnvState.from_dict(files.read_json(layout.env_state(env_id)))
+        state = EnvState.from_dict(files.read_json(layout.env_state(env.id)))
     except RecordError:
-        return EnvState(env_id)
+        return EnvState(env)
+    return state if state.env == env else EnvState(env)
 
 
-def update_env_state(layout: Layout, env_id: str, **changes: Any) -> EnvState:
-    """The env's state with these fields changed, written atomically."""
-    state = replace(read_env_state(layout, env_id), id=env_id, **changes)
-    files.write_json(layout.env_state(env_id), state.to_dict())
-    return state
-
-
-def record_phase(layout: Layout, env_id: str, phase: str, found: PhaseRecord) -> EnvState:
-    state = read_env_state(layout, env_id)
-    return update_env_state(layout, env_id, phases={**state.phases, phase: found})
+def write_env_state(layout: Layout, state: EnvState) -> None:
+    """The one writer of env states: the whole record, atomically."""
+    files.write_json(layout.env_state(state.id), state.to_dict())
 
 
 # -- manifests ------------------------------------------------------------

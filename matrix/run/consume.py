@@ -1,9 +1,9 @@
 """Consume phase: one env loads every producer's artifacts through every loader.
 
-One probe process per env handles all of its cells. Cells whose key is
-already stored are decided here, before any process starts; so are cells the
-safety gate refuses (they never reach a probe). Each finished cell is
-appended to the env's results file the moment its event arrives.
+One probe process per env handles all of its cells: the ledger's pending
+cells of this consumer (what is already stored, refused by the safety gate
+or without a loader never reaches a probe). Each finished cell is appended
+to the env's results file the moment its event arrives.
 """
 
 from __future__ import annotations
@@ -12,22 +12,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from matrix.envs.provision import ReadyEnv
 from matrix.files import JsonObject
 from matrix.launch import Fault, LaunchResult, Sink, run_probe
 from matrix.paths import Layout
 from matrix.results import store
-from matrix.results.records import (
-    ArtifactEntry,
-    Measurement,
-    RecordError,
-    Result,
-    is_user_producer,
-)
+from matrix.results.ledger import Ledger, PlannedCell
+from matrix.results.records import EnvState, Measurement, RecordError, Result, is_user_producer
 from matrix.run import progress
-from matrix.run.probe import probe_command, record_launch
+from matrix.run.probe import launched, probe_command
+from matrix.run.ready import ReadyEnv
 from matrix.run.tasks import ConsumeTask
-from matrix.safety import gate, inspections
 from matrix.selection.plan import Plan
 from matrix.settings import Settings
 
@@ -37,16 +31,14 @@ from matrix.settings import Settings
 CELLS_PER_PROBE = 400
 
 
-def consume(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> None:
-    """Measure every cell of this consumer that has no stored result."""
+def consume(
+    ready: ReadyEnv, cells: Ledger, plan: Plan, settings: Settings, layout: Layout
+) -> EnvState:
+    """Measure every pending cell of this consumer; the env's state as this leaves it."""
     planned = ready.planned
-    if not planned.env.consumes:
-        # An old-era env (TF 1.15-2.4) only saves: it is in no cell as a
-        # consumer, and the consume probe's loaders need TF 2.5 APIs.
-        return
-    tasks = pending_tasks(ready, plan, settings, layout)
+    tasks = [consume_task(cell, layout, plan) for cell in cells.pending(planned.id)]
     if not tasks:
-        return
+        return ready.state
     progress.current().env_started("consume", planned.id, len(tasks))
     command = probe_command(
         ready,
@@ -66,8 +58,9 @@ def consume(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> 
         outcomes.append(run_probe(replace(command, max_restarts=budget), batch, sink))
         if outcomes[-1].env_error is not None:
             break
-    record_launch(layout, planned.id, "consume", combined(outcomes), len(tasks), started)
+    state = launched(ready.state, layout, "consume", combined(outcomes), len(tasks), started)
     progress.current().env_finished(planned.id)
+    return state
 
 
 def combined(outcomes: list[LaunchResult]) -> LaunchResult:
@@ -87,79 +80,21 @@ def _module_folders(tasks: list[ConsumeTask]) -> list[Path]:
     return sorted({Path(m).parent for m in modules})
 
 
-def pending_tasks(
-    ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout
-) -> list[ConsumeTask]:
-    planned, record = ready.planned, ready.record
-    probe = store.probe_version()
-    done = {} if settings.fresh else store.read_results(layout, planned.id)
-    consumer = gate.consumer_of(planned.env, record.freeze)
-    saved = saved_entries(plan, layout)
-    found = inspections.ensure(
-        layout, [(store.inspection_key(e), layout.artifacts(p) / e.path) for p, e in saved]
-    )
-    tasks = []
-    for producer, entry in saved:
-        inspection, fmt = found[store.inspection_key(entry)], entry.format
-        if not planned.env.reads(fmt):
-            continue  # a TFLite runtime has no loader for an h5 file: no cell (Plan.cells)
-        for loader in plan.loaders_for(fmt):
-            flavour = planned.env.flavour
-            if gate.skip_reason(loader, fmt, flavour, inspection, consumer, plan.unsafe):
-                continue
-            assert entry.sha256 is not None  # every saved entry has its digest
-            key = store.cell_key(entry.sha256, record.fingerprint, probe, loader, plan.unsafe)
-            if not _reusable(done.get(key), layout, planned.id):
-                decision = gate.decide(inspection, loader, fmt, consumer, plan.unsafe)
-                tasks.append(
-                    consume_task(
-                        key,
-                        producer,
-                        entry,
-                        loader,
-                        layout.outputs(planned.id),
-                        layout,
-                        plan,
-                        decision.must_resolve,
-                    )
-                )
-    return tasks
-
-
-def saved_entries(plan: Plan, layout: Layout) -> list[tuple[str, ArtifactEntry]]:
-    """(producer, manifest entry) of every planned artifact that was saved."""
-    manifests: dict[str, dict[tuple[str, str, str], ArtifactEntry]] = {}
-    found = []
-    for producer, model, policy, fmt in plan.artifacts():
-        if producer not in manifests:
-            manifests[producer] = store.read_manifest(layout, producer).by_key()
-        entry = manifests[producer].get((model, policy, fmt))
-        if entry is not None and entry.saved:
-            found.append((producer, entry))
-    return found
-
-
-def consume_task(  # noqa: PLR0917 - one task from all it is made of
-    key: str,
-    producer: str,
-    entry: ArtifactEntry,
-    loader: str,
-    outputs: Path,
-    layout: Layout,
-    plan: Plan,
-    must_resolve: tuple[tuple[str, str], ...] = (),
-) -> ConsumeTask:
-    root = layout.artifacts(producer)
-    stem = f"{producer.replace(':', '-')}__{entry.path}__{loader}"
+def consume_task(cell: PlannedCell, layout: Layout, plan: Plan) -> ConsumeTask:
+    """What the probe is asked for one pending cell."""
+    key, entry = cell.key, cell.entry
+    assert entry is not None and entry.sha256 is not None and cell.digest is not None
+    root = layout.artifacts(key.producer)
+    outputs = layout.outputs(key.consumer)
+    stem = f"{key.producer.replace(':', '-')}__{entry.path}__{key.loader}"
     reference = entry.reference if entry.reference_sha256 else None
-    assert entry.sha256 is not None
     return ConsumeTask(
-        id=key,
-        producer=producer,
+        id=cell.digest,
+        producer=key.producer,
         model=entry.model,
-        policy=None if is_user_producer(producer) else entry.policy,
+        policy=None if is_user_producer(key.producer) else entry.policy,
         format=entry.format,
-        loader=loader,
+        loader=key.loader,
         artifact_sha256=entry.sha256,
         root=str(root),
         path=str(root / entry.path),
@@ -173,17 +108,8 @@ def consume_task(  # noqa: PLR0917 - one task from all it is made of
         output_names=entry.output_names,
         custom_objects_module=entry.custom_objects_module,
         safe_mode=not plan.unsafe,
-        must_resolve=must_resolve,
+        must_resolve=cell.must_resolve,
     )
-
-
-def _reusable(result: Result | None, layout: Layout, env_id: str) -> bool:
-    if result is None or not result.attempted:
-        return False
-    for part in result.parts():
-        if part.predicted and not (layout.outputs(env_id) / str(part.output)).is_file():
-            return False
-    return True
 
 
 # What a probe's `done` event may say about one measurement.

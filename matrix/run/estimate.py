@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from matrix import files
-from matrix.envs.provision import reused_fingerprint
-from matrix.paths import Layout
+from matrix.envs.provision import VenvRecord, reused_record
+from matrix.paths import Layout, is_gold_producer, is_user_producer
 from matrix.results import store
-from matrix.results.records import ArtifactEntry, EnvState, is_user_producer
-from matrix.safety import gate
+from matrix.results.ledger import Fate, Ledger, ledger
+from matrix.results.records import EnvState
 from matrix.selection.plan import Plan, PlannedEnv
 
 # Seconds, measured per job while `jobs` probes share the machine.
@@ -62,25 +61,22 @@ class Estimate:
 def estimate(plan: Plan, layout: Layout, jobs: int) -> Estimate:
     runnable = [p for p in plan.envs if not p.unavailable and p.interpreter is not None]
     # None: the env is (re)built first; otherwise what its cells are keyed by.
-    fingerprints = {p.id: reused_fingerprint(p, layout) for p in runnable}
+    records = {p.id: reused_record(p, layout) for p in runnable}
     built: set[str] = set()
     to_build = []
     for planned in runnable:
         venv = planned.env.venv_id
-        if venv not in built and fingerprints[planned.id] is None:
+        if venv not in built and records[planned.id] is None:
             to_build.append(planned)
         built.add(venv)
     producers = [p for p in runnable if p.env.produces]
-    running = {p.id for p in runnable}
-    artifacts = sum(1 for a in plan.artifacts() if a[0] in running or is_user_producer(a[0]))
-    cells = sum(
-        1
-        for c in plan.cells()
-        if c.consumer in running and (c.producer in running or is_user_producer(c.producer))
-    )
+    found = _ledger(plan, layout, runnable, records)
+    artifacts = len(found.artifacts)
+    cells = len(found.cells)
     disk = sum(p.env.release.env_disk_gb for p in to_build)
     disk += len(producers) * ARTIFACTS_MB_PER_ENV / 1024 + cells * RESULTS_KB_PER_CELL / 2**20
-    artifacts_done, cells_done = _stored(plan, layout, runnable, fingerprints)
+    artifacts_done = sum(1 for a in found.artifacts if a.entry is not None and a.entry.attempted)
+    cells_done = sum(1 for c in found.cells if c.fate is not Fate.NO_ENTRY and not c.pending)
     work = (artifacts - artifacts_done) * PRODUCE_SECONDS_PER_ARTIFACT
     work += (cells - cells_done) * CONSUME_SECONDS_PER_CELL
     lanes = max(1, min(jobs, len(runnable) or 1))
@@ -97,46 +93,40 @@ def estimate(plan: Plan, layout: Layout, jobs: int) -> Estimate:
     )
 
 
-def _stored(
-    plan: Plan, layout: Layout, running: list[PlannedEnv], fingerprints: dict[str, str | None]
-) -> tuple[int, int]:
-    """Artifacts and cells of the plan the output folder already holds for
-    this probe and these envs as they stand: what a rerun does not redo (the
-    keys produce and consume check; a failed save is not redone either, and
-    its cells cost nothing to decide, nor do those of a loader the
-    consumer's Keras lacks)."""
+def _ledger(
+    plan: Plan,
+    layout: Layout,
+    running: list[PlannedEnv],
+    records: dict[str, VenvRecord | None],
+) -> Ledger:
+    """The ledger as it will stand once the envs are ready: the cells of envs
+    that run here (and of gold and user producers), each env keyed by the
+    record it will be reused with (none for an env to be built: all its
+    cells are work); a producer whose manifest another probe version or env
+    made will save everything anew."""
     probe = store.probe_version()
-    entries: dict[tuple[str, str, str, str], ArtifactEntry] = {}
-    for producer in {p.id for p in running if p.env.produces}:
-        manifest = store.read_manifest(layout, producer)
-        current = fingerprints.get(producer)
-        if manifest.probe != probe or current is None or manifest.env_fingerprint != current:
-            continue
-        for (model, policy, fmt), entry in manifest.by_key().items():
-            if entry.saved or entry.attempted:
-                entries[(producer, model, policy, fmt)] = entry
-    artifacts = sum(1 for a in plan.artifacts() if a in entries)
-    measured = {
-        env_id: {line.get("key") for line in files.read_lines(layout.results(env_id))}
-        for env_id, fingerprint in fingerprints.items()
-        if fingerprint is not None
-    }
-    flavours = {p.id: p.env.flavour for p in running}
-    cells = 0
-    for cell in plan.cells():
-        found = entries.get((cell.producer, cell.model, cell.policy, cell.format))
-        fingerprint = fingerprints.get(cell.consumer)
-        if found is None or fingerprint is None:
-            continue
-        if not found.saved or found.sha256 is None:
-            cells += 1
-            continue
-        if gate.missing_loader(cell.loader, flavours[cell.consumer]):
-            cells += 1  # decided in the report (not-applicable); never measured
-            continue
-        key = store.cell_key(found.sha256, fingerprint, probe, cell.loader, plan.unsafe)
-        cells += key in measured[cell.consumer]
-    return artifacts, cells
+    states = {}
+    for planned in running:
+        record = records[planned.id]
+        states[planned.id] = EnvState(
+            planned.env,
+            fingerprint=record.fingerprint if record else None,
+            freeze=record.freeze if record else (),
+        )
+    redone = set()
+    for planned in running:
+        if planned.env.produces:
+            manifest = store.read_manifest(layout, planned.id)
+            current = states[planned.id].fingerprint
+            if manifest.probe != probe or current is None or manifest.env_fingerprint != current:
+                redone.add(planned.id)
+    keys = [
+        c
+        for c in plan.cells()
+        if c.consumer in states
+        and (c.producer in states or is_user_producer(c.producer) or is_gold_producer(c.producer))
+    ]
+    return ledger(plan, layout, states, keys=keys, redone=frozenset(redone), inspect="later")
 
 
 def _duration(seconds: float) -> str:
@@ -225,8 +215,6 @@ def nightly(
     and a consume job per env that loads it, each
     timed from what this output folder measured for that env (`<phase>_work`
     in its state), else from the rates above."""
-    from matrix.results import store
-
     sharded = {e["env"] for e in entries}
     cells: dict[str, int] = {}
     for cell in plan.cells():
@@ -240,7 +228,7 @@ def nightly(
     for planned in plan.envs:
         if planned.id not in sharded:
             continue
-        state = store.read_env_state(layout, planned.id)
+        state = store.read_env_state(layout, planned.env)
         fixed = JOB_SETUP_SECONDS + BUILD_SECONDS_COLD
         make = _rate(state, "produce", PRODUCE_SECONDS_PER_ARTIFACT)
         load = _rate(state, "consume", CONSUME_SECONDS_PER_CELL)

@@ -20,6 +20,7 @@ from matrix.results import store
 from matrix.results.records import ArtifactEntry, Manifest
 from matrix.run.probe import described
 from matrix.run.produce import inspect_saved
+from matrix.selection.env import Env
 from matrix.selection.gold import GoldSet
 from matrix.selection.plan import Plan
 from matrix.settings import ConfigError
@@ -62,9 +63,10 @@ def _copy(frozen: GoldSet, layout: Layout) -> Manifest:
 
 
 def freeze(
-    layout: Layout, env_id: str, store_dir: Path, keep: tuple[tuple[str, str, str], ...]
+    layout: Layout, env: Env, store_dir: Path, keep: tuple[tuple[str, str, str], ...]
 ) -> GoldSet:
     """Copy one env's saved artifacts (those in `keep`) into the store."""
+    env_id = env.id
     manifest = store.read_manifest(layout, env_id)
     chosen = {n: e for n, e in manifest.artifacts.items() if e.saved and e.key in keep}
     if not chosen:
@@ -80,8 +82,13 @@ def freeze(
     target.mkdir(parents=True)
     for entry in chosen.values():
         _copy_files(entry, root, target)
-    env = described(layout, env_id, manifest.env) if manifest.env else None
-    frozen = Manifest(env_id, chosen, probe=manifest.probe, env=env)
+    hello = None
+    if manifest.env:
+        # The Keras version from the env's installed packages where the probe
+        # found none (EnvState.keras: standalone Keras on Python 3.7).
+        keras = store.read_env_state(layout, env).keras
+        hello = {**described(layout, manifest.env), "keras": manifest.env.get("keras") or keras}
+    frozen = Manifest(env_id, chosen, probe=manifest.probe, env=hello)
     files.write_json(target / MANIFEST, frozen.to_dict())
     files.write_json(target / PROVENANCE, provenance(env_id, frozen, target))
     return GoldSet(env_id, tuple(sorted(e.key for e in chosen.values())), target)

@@ -5,60 +5,52 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from matrix import axes
-from matrix.envs.provision import ReadyEnv
 from matrix.files import JsonObject
 from matrix.launch import LaunchResult, ProbeCommand
 from matrix.paths import PROBES_DIR, Layout, probe_script
-from matrix.results import store
-from matrix.results.records import PROBE_SCHEMA, PhaseRecord
+from matrix.results.records import PROBE_SCHEMA, EnvState, PhaseRecord, Versions
+from matrix.run.ready import ReadyEnv
 from matrix.settings import Settings
 
 
-def record_launch(  # noqa: PLR0917 - what a phase's probes did, and at what cost
-    layout: Layout, env_id: str, phase: str, outcome: LaunchResult, tasks: int, started: float
-) -> None:
+def launched(  # noqa: PLR0917 - what a phase's probes did, and at what cost
+    state: EnvState, layout: Layout, phase: str, outcome: LaunchResult, tasks: int, started: float
+) -> EnvState:
     """An env's state after a probe ran there: broken, or its versions, what
     starting probes cost (`<phase>_startups`: seconds to TensorFlow's hello
     per process; more than one means restarts) and the phase's measured rate
     (`<phase>_work`: tasks and wall seconds, which `plan` estimates from)."""
     if outcome.env_error is not None:
-        store.update_env_state(layout, env_id, status="env-error", reason=outcome.env_error)
-        return
+        return replace(state, status="env-error", reason=outcome.env_error)
     found = PhaseRecord(
         restarts=outcome.restarts,
         startups=tuple(outcome.startups),
         tasks=tasks,
         seconds=round(time.monotonic() - started, 2),
     )
-    store.record_phase(layout, env_id, phase, found)
-    if outcome.hello is not None:
-        hello = described(layout, env_id, outcome.hello)
-        sandbox = hello.get("sandbox")
-        store.update_env_state(
-            layout,
-            env_id,
-            versions=hello,
-            sandbox=sandbox if isinstance(sandbox, dict) else None,
-        )
+    state = state.with_phase(phase, found)
+    if outcome.hello is None:
+        return state
+    hello = described(layout, outcome.hello)
+    sandbox = hello.get("sandbox")
+    return replace(
+        state,
+        versions=Versions.from_dict(hello),
+        sandbox=sandbox if isinstance(sandbox, dict) else None,
+    )
 
 
-def described(layout: Layout, env_id: str, hello: JsonObject) -> JsonObject:
+def described(layout: Layout, hello: JsonObject) -> JsonObject:
     """What a probe said of its env, as it is kept: the folders its sandbox
     may write (in the output folder) spelled `<output>/...`, so they read the
-    same on every machine and shard; and the Keras version taken from the
-    env's installed packages where the probe found none (on Python 3.7 it
-    looks dist-info folders up by name and misses standalone Keras's
-    capitalised `Keras-2.3.1.dist-info`)."""
+    same on every machine and shard."""
     found = dict(hello)
     sandbox = found.get("sandbox")
     if isinstance(sandbox, dict):
         found["sandbox"] = {key: layout.portable(str(value)) for key, value in sandbox.items()}
-    if found.get("keras") is None:
-        freeze = store.read_env_state(layout, env_id).freeze
-        found["keras"] = axes.keras_version(str(found.get("keras_flavour") or ""), None, freeze)
     return found
 
 

@@ -13,23 +13,24 @@ from dataclasses import replace
 from pathlib import Path
 
 from matrix import files
-from matrix.envs.provision import ReadyEnv
 from matrix.files import JsonObject
 from matrix.launch import Fault, Sink, run_probe
 from matrix.paths import Layout
 from matrix.results import store
-from matrix.results.records import ArtifactEntry, Manifest, RecordError
+from matrix.results.records import ArtifactEntry, EnvState, Manifest, RecordError, Versions
 from matrix.run import progress
-from matrix.run.probe import probe_command, record_launch
+from matrix.run.probe import launched, probe_command
+from matrix.run.ready import ReadyEnv
 from matrix.run.tasks import ProduceTask
 from matrix.safety import inspections
 from matrix.selection.plan import Plan, PlannedEnv
 from matrix.settings import Settings
 
 
-def produce(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> None:
-    """Save every planned (model, policy, format) of one env that is missing."""
-    planned, record = ready.planned, ready.record
+def produce(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> EnvState:
+    """Save every planned (model, policy, format) of one env that is missing;
+    the env's state as this leaves it."""
+    planned, record, state = ready.planned, ready.record, ready.state
     probe = store.probe_version()
     manifest = store.read_manifest(layout, planned.id)
     if manifest.probe != probe or manifest.env_fingerprint != record.fingerprint:
@@ -51,15 +52,17 @@ def produce(ready: ReadyEnv, plan: Plan, settings: Settings, layout: Layout) -> 
         started = time.monotonic()
         outcome = run_probe(command, tasks, sink)
         artifacts = sum(len(task.formats) for task in tasks)
-        record_launch(layout, planned.id, "produce", outcome, artifacts, started)
+        state = launched(state, layout, "produce", outcome, artifacts, started)
         progress.current().env_finished(planned.id)
         manifest = sink.manifest
     else:
         if entries != manifest.artifacts:  # what this Keras cannot build, entered
             manifest = replace(manifest, artifacts=entries)
             store.write_manifest(layout, manifest)
-        store.update_env_state(layout, planned.id, status="ok", versions=manifest.env or {})
+        versions = Versions.from_dict(manifest.env) if manifest.env else None
+        state = replace(state, status="ok", versions=versions)
     inspect_saved(layout, manifest)
+    return state
 
 
 def inspect_saved(layout: Layout, manifest: Manifest) -> None:

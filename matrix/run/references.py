@@ -21,18 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from matrix import axes, files
-from matrix.envs.provision import ReadyEnv
 from matrix.files import JsonObject
 from matrix.launch import Sink, run_probe
 from matrix.paths import Layout
 from matrix.results import store
+from matrix.results.ledger import Fate, ledger
 from matrix.results.records import ArtifactEntry
 from matrix.run.probe import probe_command
+from matrix.run.ready import ReadyEnv
 from matrix.run.tasks import ReferenceTask
-from matrix.safety import folders, gate, inspections
+from matrix.safety import folders, inspections
 from matrix.safety.findings import Inspection
 from matrix.safety.limits import DEFAULT as LIMITS
-from matrix.selection.plan import Plan, PlannedEnv
+from matrix.selection.plan import CellKey, Plan, PlannedEnv
 from matrix.selection.usermodels import UserModel, read_arrays
 from matrix.settings import Settings
 
@@ -152,18 +153,24 @@ def _try_env(  # noqa: PLR0917 - one candidate env and all it works with
     found = ready(planned)
     if found is None:
         return waiting
-    consumer = gate.consumer_of(planned.env, found.record.freeze)
+    # The reference load is the cell (user model, this env, its native
+    # loader): the ledger says whether the gate lets it run.
+    keys = [
+        CellKey(user.producer, planned.id, user.name, user.policy, user.format, _loader(user))
+        for user, _ in waiting
+        if user.name in mine
+    ]
+    decided = {c.key.model: c for c in ledger(plan, layout, {planned.id: found.state}, keys=keys)}
     refusals: dict[str, str] = {}
     tasks = []
     for user, entry in waiting:
         if user.name not in mine:
             continue
-        inspection = inspections.read(layout, store.inspection_key(entry))
-        decision = gate.decide(inspection, _loader(user), user.format, consumer, plan.unsafe)
-        if decision.refused is not None:
-            refusals[user.name] = decision.refused
+        cell = decided[user.name]
+        if cell.fate is not Fate.RUNS:
+            refusals[user.name] = cell.reason or f"the ledger decided {cell.fate.value}"
         else:
-            tasks.append(_task(user, entry, layout, plan.unsafe, decision.must_resolve))
+            tasks.append(_task(user, entry, layout, plan.unsafe, cell.must_resolve))
     sink = _ReferenceSink()
     env_error = None
     if tasks:

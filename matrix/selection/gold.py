@@ -19,6 +19,7 @@ from pathlib import Path
 from matrix import files
 from matrix.files import JsonObject
 from matrix.paths import GOLD_DIR, MANIFEST, PROVENANCE, gold_producer
+from matrix.selection.env import Env
 from matrix.settings import ConfigError
 
 
@@ -33,6 +34,11 @@ class GoldSet:
     @property
     def producer(self) -> str:
         return gold_producer(self.env_id)
+
+    @property
+    def env(self) -> Env:
+        """The env that froze it."""
+        return Env.parse(self.env_id)
 
     def provenance(self) -> JsonObject:
         data = files.read_json(self.folder / PROVENANCE)
