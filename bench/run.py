@@ -328,8 +328,10 @@ def _host_seconds(envs: list[str], out: Path) -> dict[str, Any]:
     document = builder.build(plan, layout, settings)
     built = time.monotonic() - started
     started = time.monotonic()
-    for render in (markdown.render, html.render, svg.render, jsonfile.dumps):
-        render(document)
+    text = markdown.render(document)
+    html.render(document, text)
+    svg.render(document)
+    jsonfile.dumps(document)
     rendered = time.monotonic() - started
     cells = len(document.cells)
     return {

@@ -27,7 +27,7 @@ from matrix.escape import terminal
 from matrix.files import JsonObject
 from matrix.launch import Interrupted, stop_all
 from matrix.paths import GOLD_DIR, Layout
-from matrix.report import view
+from matrix.report import jsonfile, view
 from matrix.report.publish import Extras, publish, report_paths
 from matrix.results import document as builder
 from matrix.results import selfcheck, store
@@ -139,9 +139,22 @@ def one_phase(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    """Rebuild the reports from stored results; no env is touched."""
+    """Rebuild the reports from stored results, or from a published compat.json
+    (`--document`, its cells explained by today's known causes); no env is touched."""
     chosen = select(args, stored=True)
     extras = Extras.read(chosen.report)
+    if args.document is not None:
+        try:
+            published = jsonfile.read(Path(args.document))
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            msg = (
+                f"Invalid --document {args.document}: expected a compat.json (or .json.gz) "
+                f"written by tf-compat-matrix ({exc})"
+            )
+            raise ConfigError(msg) from exc
+        document, code = publish(builder.reexplained(published), chosen.settings.reports, extras)
+        _print_summary(document, chosen.settings)
+        return code
     if not store.any_results(chosen.layout, chosen.plan.env_ids):
         print(
             f"error: nothing to report: no env of this selection has a stored result in "
@@ -214,6 +227,36 @@ def freeze(args: argparse.Namespace) -> int:
         frozen = gold.freeze(chosen.layout, env, Path(args.store), keep)
         print(f"froze {len(frozen.artifacts)} artifact(s) of {env.id} into {frozen.folder}")
     return 0
+
+
+def findings(args: argparse.Namespace) -> int:
+    """Write docs/findings.md and every marked number of README.md and docs/
+    from the published reports; with --check, say where they disagree."""
+    from matrix.report import facts
+    from matrix.report import findings as writer
+
+    root = Path(args.root)
+    documents = facts.read_published(root)
+    if not documents:
+        raise ConfigError(f"No published report under {root / 'reports'}: nothing to read")
+    known = facts.facts(documents)
+    generated = {root / "docs" / "findings.md": writer.render(documents)}
+    prose = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    wrong: list[str] = []
+    for path in prose:
+        text = generated.get(path) or path.read_text(encoding="utf-8")
+        if args.check:
+            on_disk = path.read_text(encoding="utf-8") if path.exists() else ""
+            if path in generated and on_disk != text:
+                wrong.append(f"{path}: not what `python -m matrix findings` writes from the data")
+            wrong += [str(m) for m in facts.check(on_disk, known, path)]
+        else:
+            files.write_atomic(path, facts.rewrite(text, known))
+    for line in wrong:
+        print(terminal(line))
+    if not args.check:
+        print(f"wrote {len(prose)} files from {', '.join(documents)}")
+    return 1 if wrong else 0
 
 
 def show_plan(args: argparse.Namespace) -> int:
@@ -374,9 +417,13 @@ def _parser() -> argparse.ArgumentParser:
         sub = command(phase, one_phase, f"Run the {phase} phase of one env.")
         sub.add_argument("--env", required=True, help="the env id, e.g. tf2.15-keras2-py3.11-cpu")
         sub.set_defaults(phase=phase)
-    arguments.publishing(
-        command("report", report, "Rebuild the reports from stored results (no env runs).")
+    rebuild = command("report", report, "Rebuild the reports from stored results (no env runs).")
+    rebuild.add_argument(
+        "--document",
+        metavar="JSON",
+        help="rebuild from this compat.json (or .json.gz) instead of the output folder",
     )
+    arguments.publishing(rebuild)
     replay = command("repro", repro, "Write a standalone reproduction of one cell and replay it.")
     replay.add_argument(
         "cell",
@@ -393,6 +440,12 @@ def _parser() -> argparse.ArgumentParser:
     frozen.add_argument(
         "--store", default=str(GOLD_DIR), metavar="DIR", help="the gold store (default gold/)"
     )
+    found = commands.add_parser(
+        "findings", help="Write docs/findings.md and the numbers of the docs from the reports."
+    )
+    found.set_defaults(command=findings)
+    found.add_argument("--check", action="store_true", help="only say where the docs disagree")
+    found.add_argument("--root", default=".", help="the checkout (default: this folder)")
     merged = command("merge", merge, "Merge the output folders of CI shards and report.")
     merged.add_argument("shards", nargs="+", metavar="DIR", help="output folders of shards")
     arguments.publishing(merged)

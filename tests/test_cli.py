@@ -61,7 +61,11 @@ def test_plan_json_lists_envs_with_tags() -> None:
     done = matrix("plan", "--tf", "2.15", "2.21", "--json")
     assert done.returncode == 0, done.stderr
     envs = json.loads(done.stdout)
-    assert [e["id"].split("-py")[0] for e in envs] == ["tf2.15-keras2", "tf2.21-keras3"]
+    assert [e["id"].split("-py")[0] for e in envs] == [
+        "tf2.15-keras2",
+        "tf2.21-keras3",
+        "tf2.21-tf-keras",
+    ]
     assert "tf2.21" in envs[1]["tags"] and "keras3" in envs[1]["tags"]
 
 
@@ -138,7 +142,14 @@ def test_second_run_on_the_same_output_is_refused(tmp_path: Path) -> None:
 
 def test_github_matrix_lists_runnable_envs_with_runner_labels() -> None:
     done = matrix(
-        "plan", "--tf", "2.21", "--devices", "cpu", "gpu", "--onednn-off", "--github-matrix"
+        "plan",
+        "--envs",
+        "tf2.21-keras3-*",
+        "--devices",
+        "cpu",
+        "gpu",
+        "--onednn-off",
+        "--github-matrix",
     )
     assert done.returncode == 0, done.stderr
     jobs = json.loads(done.stdout)  # no GPU runner: no GPU job
@@ -151,7 +162,15 @@ def test_github_matrix_lists_runnable_envs_with_runner_labels() -> None:
         stage: [j["env"] for j in json.loads(matrix(*args, stage).stdout)]
         for stage in ("produce", "consume")
         for args in [
-            ("plan", "--tf", "2.21", "--devices", "cpu", "--onednn-off", "--github-matrix")
+            (
+                "plan",
+                "--envs",
+                "tf2.21-keras3-*",
+                "--devices",
+                "cpu",
+                "--onednn-off",
+                "--github-matrix",
+            )
         ]
     }
     assert stages == {
@@ -160,8 +179,8 @@ def test_github_matrix_lists_runnable_envs_with_runner_labels() -> None:
     }
     done = matrix(
         "plan",
-        "--tf",
-        "2.21",
+        "--envs",
+        "tf2.21-keras3-*",
         "--devices",
         "cpu",
         "gpu",

@@ -206,7 +206,7 @@ def test_markdown_renders_tables_and_escapes(stored: tuple[Plan, Layout], tmp_pa
     plan, layout = stored
     text = markdown.render(document.build(plan, layout, Settings()))
     assert "### `h5` format, `keras` loader" in text
-    assert "| 2.15 k2 " in text and "2.21 k3" in text
+    assert "| TF 2.15 (Keras 2) " in text and "TF 2.21 (Keras 3)" in text
     assert "<script>" not in text and "&lt;script&gt;" in text
     assert "boom \\| &lt;script&gt;" in text
     rows = [line for line in text.splitlines() if "TypeError" in line and "boom" in line]

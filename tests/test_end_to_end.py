@@ -266,7 +266,7 @@ def test_markdown_groups_by_format_and_loader_with_a_key(run: tuple[Path, dict[s
     text = (tmp / "reports" / "compat.md").read_text(encoding="utf-8")
     assert "### `keras` format, `keras` loader" in text
     assert "### `weights` format, `keras` loader" in text
-    assert "| 2.18 tfk " in text
+    assert "| TF 2.18 (tf-keras) " in text
     assert "Silent changes" in text
 
 

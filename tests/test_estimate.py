@@ -28,8 +28,8 @@ def _result(key: str, consumer: str) -> JsonObject:
 
 
 def test_an_empty_envdir_builds_every_venv_once(layout: Layout) -> None:
-    # tf2.18 keras3 and tf-keras are two envs, two venvs; onednn-off variants share.
-    plan = plan_for(Settings(tf=("2.15", "2.18"), onednn_off=True))
+    # tf2.21 keras3 and tf-keras are two envs, two venvs; onednn-off variants share.
+    plan = plan_for(Settings(tf=("2.15", "2.21"), onednn_off=True))
     found = estimate.estimate(plan, layout, jobs=2)
     assert found.envs == 6
     assert found.to_build == 3
@@ -59,7 +59,7 @@ def test_the_nightly_estimate_uses_what_the_output_folder_measured(layout: Layou
     from matrix.results import store
     from matrix.results.records import PhaseRecord
 
-    plan = plan_for(Settings(tf=("2.15", "2.21"), devices=("cpu", "gpu")))
+    plan = plan_for(Settings(envs=("tf2.15-keras2-*", "tf2.21-keras3-*"), devices=("cpu", "gpu")))
     entries = github_matrix(plan, "ubuntu-latest", "gpu-box")
     assert {e["env"] for e in entries} == set(plan.env_ids)
     default = estimate.nightly(plan, layout, entries, gpu_runners=1)
@@ -121,7 +121,14 @@ def test_a_rerun_is_priced_for_what_the_output_folder_lacks(
     from matrix.results import store
     from matrix.results.records import ArtifactEntry, Manifest
 
-    plan = plan_for(Settings(tf=("2.21",), models=("mlp",), policies=("float32",), formats=("h5",)))
+    plan = plan_for(
+        Settings(
+            envs=("tf2.21-keras3-py3.11-cpu",),
+            models=("mlp",),
+            policies=("float32",),
+            formats=("h5",),
+        )
+    )
     (env,) = plan.envs
     monkeypatch.setattr(estimate, "reused_record", lambda planned, layout: REUSED)
     empty = estimate.estimate(plan, layout, 1)

@@ -15,7 +15,7 @@ def test_nox_lists_per_env_sessions_with_tags() -> None:
     produce = sessions["produce(tf2.15-keras2-py3.11-cpu)"]
     assert {"produce", "tf2.15", "keras2", "cpu"} <= set(produce["tags"])
     assert "consume(tf2.21-keras3-py3.11-cpu)" in sessions
-    assert "consume(tf2.18-tf-keras-py3.11-cpu)" in sessions
+    assert "consume(tf2.21-tf-keras-py3.11-cpu)" in sessions
     assert "matrix" not in sessions
 
 

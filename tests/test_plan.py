@@ -8,17 +8,19 @@ from matrix import axes
 from matrix.settings import ConfigError, Settings
 from tests.conftest import ALL_PYTHONS, plan_for
 
+K2, K3 = "tf2.15-keras2-py3.11-cpu", "tf2.21-keras3-py3.11-cpu"
+
 
 def test_default_preset_is_seven_tf_envs_and_four_tflite_runtimes_on_the_host_python() -> None:
     plan = plan_for(Settings())
     assert plan.env_ids == [
-        "tf2.12-keras2-py3.11-cpu",
         "tf2.15-keras2-py3.11-cpu",
         "tf2.16-keras3-py3.11-cpu",
-        "tf2.18-keras3-py3.11-cpu",
-        "tf2.18-tf-keras-py3.11-cpu",
+        "tf2.16-tf-keras-py3.11-cpu",
         "tf2.20-keras3-py3.11-cpu",
+        "tf2.20-tf-keras-py3.11-cpu",
         "tf2.21-keras3-py3.11-cpu",
+        "tf2.21-tf-keras-py3.11-cpu",
         "litert1.0-interpreter-py3.11-cpu",
         "litert2.0-interpreter-py3.11-cpu",
         "litert2.3-interpreter-py3.11-cpu",
@@ -29,14 +31,18 @@ def test_default_preset_is_seven_tf_envs_and_four_tflite_runtimes_on_the_host_py
     assert {c.format for c in plan.cells() if c.consumer in runtimes} == set(axes.TFLITE_FORMATS)
     assert not any(p.id in runtimes for p in plan.producer_envs)
     assert all(p.unavailable is None for p in plan.envs)
+    # Every Keras 3 era release of the default has its tf-keras env: the
+    # escape hatch is measured on every path the default answers.
+    keras3 = {p.env.tf for p in plan.envs if p.env.flavour == "keras3"}
+    assert keras3 == {p.env.tf for p in plan.envs if p.env.flavour == "tf-keras"}
 
 
 def test_tf_selection_keeps_preset_envs_and_adds_default_flavour() -> None:
-    plan = plan_for(Settings(tf=("2.18", "2.13")))
+    plan = plan_for(Settings(tf=("2.21", "2.13")))
     assert plan.env_ids == [
         "tf2.13-keras2-py3.11-cpu",
-        "tf2.18-keras3-py3.11-cpu",
-        "tf2.18-tf-keras-py3.11-cpu",
+        "tf2.21-keras3-py3.11-cpu",
+        "tf2.21-tf-keras-py3.11-cpu",
     ]
 
 
@@ -110,9 +116,7 @@ def test_glob_matching_nothing_is_a_config_error() -> None:
 
 
 def test_cells_pair_every_format_with_its_loaders_only() -> None:
-    plan = plan_for(
-        Settings(tf=("2.15", "2.21"), models=("mlp",), formats=("h5", "keras", "savedmodel"))
-    )
+    plan = plan_for(Settings(envs=(K2, K3), models=("mlp",), formats=("h5", "keras", "savedmodel")))
     cells = list(plan.cells())
     # 2 producers x 2 policies x (h5:1 + keras:1 + savedmodel:4 loaders) x 2 consumers
     assert len(cells) == 2 * 2 * 6 * 2
@@ -134,7 +138,7 @@ def test_plan_round_trips_through_json() -> None:
 
 
 def test_gpu_device_adds_gpu_twins_reported_unavailable_without_a_gpu() -> None:
-    plan = plan_for(Settings(tf=("2.15", "2.21"), devices=("cpu", "gpu")))
+    plan = plan_for(Settings(envs=("tf2.15-keras2-*", "tf2.21-keras3-*"), devices=("cpu", "gpu")))
     assert plan.env_ids == [
         "tf2.15-keras2-py3.11-cpu",
         "tf2.15-keras2-py3.11-gpu",
@@ -155,7 +159,7 @@ def test_old_tf_on_gpu_needs_system_cuda() -> None:
 
 
 def test_onednn_off_adds_consumer_only_variants_sharing_the_venv() -> None:
-    plan = plan_for(Settings(tf=("2.21",), onednn_off=True, models=("mlp",)))
+    plan = plan_for(Settings(envs=(K3,), onednn_off=True, models=("mlp",)))
     assert plan.env_ids == ["tf2.21-keras3-py3.11-cpu", "tf2.21-keras3-py3.11-cpu-onednn-off"]
     variant = plan.envs[1].env
     assert variant.venv_id == "tf2.21-keras3-py3.11-cpu"
@@ -196,11 +200,11 @@ def test_user_models_are_rows_and_baselines_must_be_planned(tmp_path: Path) -> N
     from matrix.selection.usermodels import UserModel
 
     user = UserModel("mine", tmp_path / "m.keras", "keras")
-    plan = plan_for(Settings(tf=("2.15", "2.21"), models=("mlp",)))
+    plan = plan_for(Settings(envs=(K2, K3), models=("mlp",)))
     from matrix.selection.plan import make_plan
 
     with_user = make_plan(
-        Settings(tf=("2.15", "2.21"), models=("mlp",)),
+        Settings(envs=(K2, K3), models=("mlp",)),
         ALL_PYTHONS,
         gpu_visible=False,
         host_python="3.11",
@@ -229,7 +233,6 @@ def test_keras_pins_expand_keras3_envs_only() -> None:
         "tf2.15-keras2-py3.11-cpu",
         "tf2.18-keras3-py3.11-cpu-k3.6",
         "tf2.18-keras3-py3.11-cpu-k3.15",
-        "tf2.18-tf-keras-py3.11-cpu",
     ]
     pinned = plan.env("tf2.18-keras3-py3.11-cpu-k3.6").env
     assert "keras==3.6.*" in pinned.requirements()

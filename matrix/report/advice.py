@@ -1,16 +1,22 @@
 """Upgrade advice: after moving from TF <from> to TF <to>, what still works?
 
 For every model and format saved in a <from> env, the direct path is what a
-user does today: `load_model` of the file in the new TF's default Keras. Where
-that breaks, the other paths through the matrix that were measured to work
-are listed: another loader for the same file, re-saving in another format in
-the old env, installing tf-keras, pinning Keras. Nothing here is a
+user did before the upgrade: the loader the old env read the file back with
+(`load_model` where it could; a Keras 3 SavedModel, which `load_model` never
+reads, with `tf.saved_model.load`), run in the new TF's default Keras. Where
+that breaks, the other paths measured to work are listed, cheapest first
+(`ways.py`): `compile=False`, tf-keras, a pinned Keras, re-saving in another
+format in the old env, another loader for the same file. Nothing here is a
 hand-written rule: every suggestion is a measured cell.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from matrix import axes
 from matrix.files import JsonObject
+from matrix.report import ways
 from matrix.results.cells import Cell
 from matrix.results.document import Document
 from matrix.results.records import is_user_producer
@@ -22,15 +28,13 @@ def advise(document: Document, old: str, new: str) -> JsonObject:
     sources = [i for i, e in envs.items() if e.tf == old and e.produces]
     targets = [i for i, e in envs.items() if e.tf == new and e.device == "cpu" and e.produces]
     default = _default_target(targets, envs)
-    cells: dict[tuple[str, ...], Cell] = {c.key: c for c in document.cells}
     rows = []
     if default is not None:
+        measured = _Measured(document, envs, default, targets)
         producers = sources + [p for p in document.producers if is_user_producer(p)]
         for producer in producers:
             for model, policy, fmt in _artifacts(document, producer):
-                rows.append(
-                    _row(cells, producer, model, policy, fmt, default, targets, envs, document)
-                )
+                rows.append(measured.row(producer, model, policy, fmt))
     return {
         "from": old,
         "to": new,
@@ -39,10 +43,16 @@ def advise(document: Document, old: str, new: str) -> JsonObject:
         "rows": rows,
         "summary": {
             "works": sum(1 for r in rows if r["works"]),
-            "breaks_with_a_way_out": sum(1 for r in rows if not r["works"] and r["alternatives"]),
-            "breaks": sum(1 for r in rows if not r["works"] and not r["alternatives"]),
+            "breaks_with_a_way_out": sum(1 for r in rows if breaks(r) and r["alternatives"]),
+            "breaks": sum(1 for r in rows if breaks(r) and not r["alternatives"]),
+            "by_design": sum(1 for r in rows if r["by_design"]),
         },
     }
+
+
+def breaks(row: JsonObject) -> bool:
+    """A model that loads no more, not one made to fail."""
+    return not row["works"] and not row["by_design"]
 
 
 def producing_envs(document: Document) -> dict[str, Env]:
@@ -72,86 +82,114 @@ def _artifacts(document: Document, producer: str) -> list[tuple[str, str, str]]:
     return sorted(seen)
 
 
-def _row(  # noqa: PLR0917 - one row from the whole measured matrix
-    cells: dict[tuple[str, ...], Cell],
-    producer: str,
-    model: str,
-    policy: str,
-    fmt: str,
-    default: str,
-    targets: list[str],
-    envs: dict[str, Env],
-    document: Document,
-) -> JsonObject:
-    direct = cells.get((producer, default, model, policy, fmt, "keras"))
-    works = direct is not None and direct.state.passing
-    alternatives: list[JsonObject] = []
-    if not works:
+@dataclass
+class _Measured:
+    """The measured cells, read from the upgrade's point of view."""
 
-        def passing(consumer: str, form: str, loader: str) -> Cell | None:
-            found = cells.get((producer, consumer, model, policy, form, loader))
+    document: Document
+    envs: dict[str, Env]
+    default: str  # the new TF's default Keras: what a plain install gives
+    targets: list[str]  # every env of the new TF (tf-keras, pinned Keras)
+
+    def __post_init__(self) -> None:
+        self.cells: dict[tuple[str, ...], Cell] = {c.key: c for c in self.document.cells}
+        # Models made to fail (the zoo's unregistered layer): a cause of kind
+        # by-design explains some cell of theirs; their every row stands apart.
+        causes = self.document.causes or {}
+        self.designed = {
+            c.model
+            for c in self.document.cells
+            if c.known and causes.get(c.known, {}).get("kind") == "by-design"
+        }
+
+    def cell(self, *key: str) -> Cell | None:
+        """The cell of (producer, consumer, model, policy, format, loader)."""
+        return self.cells.get(key)
+
+    def before(self, producer: str, model: str, policy: str, fmt: str) -> str | None:
+        """The loader the old env read its own file back with (the first of
+        the format's loaders that passed); `keras` for a producer that loads
+        nothing here (a gold or old-era env: it read what it saved, with
+        `load_model`, where its format has one); None: it could not."""
+        env = self.envs.get(producer)
+        loaders = axes.FORMAT_LOADERS.get(fmt, ())
+        if env is None or not env.consumes or producer not in self.document.consumers:
+            return loaders[0] if loaders else None
+        for loader in loaders:
+            own = self.cell(producer, producer, model, policy, fmt, loader)
+            if own is not None and own.state.passing:
+                return loader
+        return None
+
+    def row(self, producer: str, model: str, policy: str, fmt: str) -> JsonObject:
+        loader = self.before(producer, model, policy, fmt) or "keras"
+        direct = self.cell(producer, self.default, model, policy, fmt, loader)
+        works = direct is not None and direct.state.passing
+        return {
+            "producer": producer,
+            "model": model,
+            "policy": policy,
+            "format": fmt,
+            # False: the old env could not read its own file (nothing to keep working).
+            "read_back": self.before(producer, model, policy, fmt) is not None,
+            "loader": loader,
+            "direct": {
+                "status": direct.status if direct else "pending",
+                "error": direct.error if direct else None,
+                "known": direct.known if direct else None,
+            },
+            "works": works,
+            # A model made to fail (the zoo's unregistered layer): never a break.
+            "by_design": model in self.designed,
+            "alternatives": [] if works else self.ways_out(producer, model, policy, fmt, loader),
+        }
+
+    def ways_out(
+        self, producer: str, model: str, policy: str, fmt: str, loader: str
+    ) -> list[JsonObject]:
+        """Every other path measured to work, cheapest first (`ways.WAYS`)."""
+
+        def passing(consumer: str, form: str, through: str) -> Cell | None:
+            found = self.cell(producer, consumer, model, policy, form, through)
             return found if found is not None and found.state.passing else None
 
+        found: list[JsonObject] = []
+        direct = self.cell(producer, self.default, model, policy, fmt, loader)
         inference = direct.inference if direct is not None else None
         if inference is not None and inference.passing:
-            alternatives.append(
-                {
-                    "how": "load it with load_model(path, compile=False) (inference only)",
-                    "status": inference.status,
-                    "consumer": default,
-                    "format": fmt,
-                    "loader": "keras",
-                }
-            )
-        for loader, how in LOADER_WAYS.items():
-            hit = passing(default, fmt, loader)
+            found.append(_way("compile-false", inference.status, self.default, fmt, "keras"))
+        for other, kind in ways.LOADER_WAYS.items():
+            hit = passing(self.default, fmt, other) if other != loader else None
             if hit:
-                alternatives.append(_way(how, hit))
+                found.append(_measured(kind, hit))
         if not is_user_producer(producer):
-            for other in document.run["selection"]["formats"]:
-                hit = passing(default, other, "keras") if other != fmt else None
+            old = self.envs[producer].tf
+            for form in self.document.run["selection"]["formats"]:
+                hit = passing(self.default, form, "keras") if form != fmt else None
                 if hit:
-                    alternatives.append(
-                        _way(f"re-save it as {other} in TF {envs[producer].tf}", hit)
-                    )
-        for target in targets:
-            env = envs[target]
-            if target == default:
-                continue
-            hit = passing(target, fmt, "keras")
+                    kind = "resave-weights" if form == "weights" else "resave"
+                    found.append(_measured(kind, hit, format=form, tf=old))
+        for target in self.targets:
+            env = self.envs[target]
+            hit = passing(target, fmt, loader) if target != self.default else None
             if hit and env.flavour == "tf-keras":
-                alternatives.append(_way("install tf-keras and set TF_USE_LEGACY_KERAS=1", hit))
+                found.append(_measured("tf-keras", hit))
             elif hit and env.keras:
-                alternatives.append(_way(f"pin keras=={env.keras}.*", hit))
+                found.append(_measured("pin-keras", hit, keras=env.keras))
             elif hit:
-                alternatives.append(_way(f"use the env {target}", hit))
+                found.append(_measured("other-env", hit, consumer=target))
+        return sorted(found, key=lambda way: ways.RANK[str(way["kind"])])
+
+
+def _measured(kind: str, cell: Cell, **words: str) -> JsonObject:
+    return _way(kind, cell.status, cell.consumer, cell.format, cell.loader, **words)
+
+
+def _way(kind: str, status: str, consumer: str, fmt: str, loader: str, **words: str) -> JsonObject:
     return {
-        "producer": producer,
-        "model": model,
-        "policy": policy,
+        **ways.described(kind, **words),
+        "status": status,
+        "consumer": consumer,
         "format": fmt,
-        "direct": {
-            "status": direct.status if direct else "pending",
-            "error": direct.error if direct else None,
-        },
-        "works": works,
-        "alternatives": alternatives,
-    }
-
-
-# Other ways to read the same file in the new env, in the words a user acts on.
-LOADER_WAYS = {
-    "saved-model": "load it with tf.saved_model.load and its serving_default signature",
-    "serving": "serve it with TensorFlow Serving (the serving loader: graph mode, v1 session)",
-    "tfsm-layer": "wrap it in keras.layers.TFSMLayer",
-}
-
-
-def _way(how: str, cell: Cell) -> JsonObject:
-    return {
-        "how": how,
-        "status": cell.status,
-        "consumer": cell.consumer,
-        "format": cell.format,
-        "loader": cell.loader,
+        "loader": loader,
     }

@@ -21,8 +21,8 @@ def read_baseline(path: Path) -> Document:
     from matrix.report import jsonfile
 
     try:
-        return jsonfile.load_document(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        return jsonfile.read(path)
+    except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError) as exc:
         msg = (
             f"Invalid --baseline {path}: expected a compat.json written by tf-compat-matrix ({exc})"
         )

@@ -29,9 +29,11 @@ document whose cells are already objects (a baseline a script edited) too.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from matrix.files import JsonObject
@@ -101,6 +103,17 @@ def dumps(document: Document) -> str:
 def load_document(text: str) -> Document:
     """A compat.json as the typed document the renderers read."""
     return Document.from_dict(loads(text))
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read(path: Path) -> Document:
+    """A compat.json file, as written or gzipped (told apart by content)."""
+    data = path.read_bytes()
+    if data.startswith(GZIP_MAGIC):
+        data = gzip.decompress(data)
+    return load_document(data.decode("utf-8"))
 
 
 def loads(text: str) -> JsonObject:

@@ -39,17 +39,19 @@ def render(document: Document) -> str:
         # The question the user asked (--from/--to) first, then the main paths.
         _advice(document.advice, labels) if document.advice else "",
         _answers(document, labels),
+        _changes(document.changes, labels) if document.changes else "",
         _self_check(document, labels),
         _unexplained(document, labels),
-        _changes(document.changes, labels) if document.changes else "",
-        _envs(document, labels),
-        _user_models(document),
-        _legend(),
+        _glance(),
         _tables(document, labels),
         _disagreements(document, labels),
-        _notes(document, labels),
         _silent(document, labels),
         _details(document, labels),
+        _envs(document, labels),
+        _user_models(document),
+        _notes(document, labels),
+        _run_facts(document),
+        _glossary(),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -70,34 +72,16 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def _header(document: Document) -> str:
-    run = document.run
-    selection = run["selection"]
-    totals = " · ".join(
-        f"{Status(s).symbol} {s} {n}" for s, n in view.ordered(dict(document.summary))
-    )
+    """The title and what the report is, in two lines: the answer comes next."""
     lines = [
-        "# TensorFlow/Keras compatibility matrix",
+        "# TensorFlow/Keras compatibility report",
         "",
-        f"Generated {md_cell(run['when'])} on {md_cell(run['host'])} "
-        f"({md_cell(run['platform'])}) by tf-compat-matrix {md_cell(run['tool_version'])} "
-        f"(probe {md_cell(run['probe_version'])}).",
-        "",
-        f"Models: {md_cell(', '.join(selection['models']))}. "
-        f"Policies: {md_cell(', '.join(selection['policies']))}. "
-        f"Formats: {md_cell(', '.join(selection['formats']))}. "
-        f"Loaders: {md_cell(', '.join(selection['loaders']))}.",
-        "",
-        "Tolerances (`close` means |a − b| ≤ atol + rtol·|b|): "
-        + "; ".join(
-            f"{md_cell(name)} atol {tol['atol']:g} rtol {tol['rtol']:g}"
-            for name, tol in run["tolerances"].items()
-        )
-        + ".",
-        "",
-        f"Cells: {len(document.cells)}. {totals}",
+        "Will a model saved with one TensorFlow/Keras load and predict the same with another? "
+        f"Every answer below is a measured cell (a real save, load and prediction): "
+        f"{len(document.cells):,} of them here; how they were made is under "
+        "[How this was measured](#how-this-was-measured).",
     ]
-    lines += ["", _sandbox_line(document)]
-    if run.get("unsafe"):
+    if document.run.get("unsafe"):
         lines += [
             "",
             "**Unsafe mode was on** (`--unsafe`): the safety gate was open, and files "
@@ -106,39 +90,52 @@ def _header(document: Document) -> str:
     if document.pending:
         lines += [
             "",
-            f"**{len(document.pending)} cell(s) have no result yet** (run "
+            f"**{len(document.pending):,} cell(s) have no result yet** (run "
             "`nox -s matrix` with the same selection to compute them).",
         ]
     return "\n".join(lines)
 
 
 def _answers(document: Document, labels: dict[str, str]) -> str:
-    """The upgrade answer: per main path, how many models of each format
-    still load with load_model after the upgrade, and what to do for the rest."""
+    """The answer: per upgrade path, a verdict per format in plain words, what
+    to pin, and what breaks with what to do."""
     found = list(document.answers)
     if not found:
         return ""
     formats = sorted({f for a in found for f in a["formats"]}, key=_format_order)
     rows = [
-        [md_cell(f"{a['from']} → {a['to']}")] + [_verdict(a["formats"].get(f)) for f in formats]
+        [md_cell(f"{_path_title(a, labels)}")]
+        + [md_cell(_short_verdict(a["formats"].get(f))) for f in formats]
         for a in found
     ]
     lines = [
-        "## The upgrade answer",
+        "## The answer",
         "",
-        f"![Heat-map: for each format and loader, producers (rows) by consumers (columns); "
-        f"letters give the worst outcome, colour the share that passes]({REPORT_SVG})",
+        "A model saved with the old TensorFlow's default Keras, then loaded the way it loaded "
+        "before (`load_model`; a Keras 3 SavedModel, which `load_model` never reads, with "
+        "`tf.saved_model.load`) after `pip install tensorflow==<new>`: of the zoo's models "
+        "(each under each policy) that the old TensorFlow read back itself, how many still "
+        "load and predict the same, how many need a way out, how many have none. Models "
+        "made to fail (a custom layer nobody registered) are listed apart, never counted.",
         "",
-        "A model saved with the old TensorFlow's default Keras, loaded with `load_model` "
-        "after `pip install tensorflow==<new>` (its default Keras): of the zoo's models (each "
-        "under each policy) that the old env read back itself, ✅ how many still load and "
-        "predict the same, ↪ how many break with a measured way out, ❌ how many with none.",
-        "",
-        _table(rows, ["upgrade", *[f"`{f}`" for f in formats]]),
+        _table(rows, ["upgrade", *[_format_name(f) for f in formats]]),
     ]
     for found_path in found:
         lines += ["", _answer_path(found_path, labels)]
     return "\n".join(lines)
+
+
+_FORMAT_NAMES = {"h5": "`.h5`", "keras": "`.keras`", "savedmodel": "SavedModel",
+                 "weights": "`.weights.h5`"}  # fmt: skip
+
+
+def _format_name(fmt: str) -> str:
+    return _FORMAT_NAMES.get(fmt, f"`{fmt}`")
+
+
+def _path_title(found: JsonObject, labels: dict[str, str]) -> str:
+    saved = ", ".join(labels.get(e, e) for e in found["from_envs"])
+    return f"{saved} → {labels.get(found['to_env'], found['to_env'])}"
 
 
 def _format_order(fmt: str) -> int:
@@ -146,44 +143,131 @@ def _format_order(fmt: str) -> int:
     return order.index(fmt) if fmt in order else len(order)
 
 
-def _verdict(counts: dict[str, int] | None) -> str:
-    if not counts:
-        return "–"
-    text = f"✅ {counts.get('work', 0)}/{counts['models']}"
+def _short_verdict(counts: JsonObject | None) -> str:
+    """ "all 22 work", "8 of 22 work · 14 with a way out": no tick on zero."""
+    if not counts or not counts["models"]:
+        return "nothing measured"
+    models, work = counts["models"], counts.get("work", 0)
+    text = f"all {models} work" if work == models else f"{work} of {models} work"
     if counts.get("way_out"):
-        text += f" · ↪ {counts['way_out']}"
+        text += f" · {counts['way_out']} with a way out"
     if counts.get("no_way"):
-        text += f" · ❌ {counts['no_way']}"
+        text += f" · {counts['no_way']} with none"
     if counts.get("not_measured"):
-        text += f" · … {counts['not_measured']}"
+        text += f" · {counts['not_measured']} not measured"
     return text
 
 
-def _answer_path(found: JsonObject, labels: dict[str, str]) -> str:
-    saved = ", ".join(labels.get(e, e) for e in found["from_envs"])
-    target = labels.get(found["to_env"], found["to_env"])
+def _verdict_line(fmt: str, counts: JsonObject) -> str:
+    """One format's verdict in a sentence, with the best way out and its cost."""
+    models, work = counts["models"], counts.get("work", 0)
+    how = " and ".join(f"`{_LOADER_CALLS.get(x, x)}`" for x in counts.get("loaders", ()))
+    if not models:
+        return f"- **{_format_name(fmt)}**: no model of this format was measured."
     head = (
-        f"### TF {md_cell(found['from'])} → {md_cell(found['to'])}\n\n"
-        f"Saved in {md_cell(saved)}, loaded in {md_cell(target)}."
+        f"all {models} load and predict the same"
+        if work == models
+        else f"{work} of {models} load and predict the same"
     )
-    if not found["breaking"]:
-        return head + " Every model of every format loads and predicts the same."
+    split = counts.get("policies") or {}
+    if len(split) > 1 and 0 < work < models:
+        head += (
+            " ("
+            + "; ".join(
+                f"{policy}: {tally.get('work', 0)} of {tally['models']}"
+                for policy, tally in split.items()
+            )
+            + ")"
+        )
+    line = f"- **{_format_name(fmt)}** (read with {how}): {head}"
+    best = counts.get("best")
+    if counts.get("way_out") and best:
+        costs = "; ".join(best["costs"])
+        line += (
+            f"; {counts['way_out']} need a way out. Best measured: {best['how']}, which works "
+            f"for {best['works_for']} of them (keeps {best['keeps']}; costs: {costs})"
+        )
+    if counts.get("no_way"):
+        line += f"; **{counts['no_way']} with no measured way out**"
+    if counts.get("not_measured"):
+        line += f"; {counts['not_measured']} not measured yet"
+    return line + "."
+
+
+_LOADER_CALLS = {
+    "keras": "load_model",
+    "saved-model": "tf.saved_model.load",
+    "serving": "TensorFlow Serving",
+    "tfsm-layer": "TFSMLayer",
+}
+
+
+def _answer_path(found: JsonObject, labels: dict[str, str]) -> str:
+    lines = [f"### {md_cell(_path_title(found, labels))}", ""]
+    formats = sorted(found["formats"], key=_format_order)
+    lines += [_verdict_line(f, found["formats"][f]) for f in formats]
+    lines += ["", _pins(found)]
+    if found.get("unmeasured"):
+        missing = ", ".join(f"`{e}`" for e in found["unmeasured"])
+        lines += [
+            "",
+            f"Not measured in this selection, so not offered as ways out: {missing}. "
+            f"`python -m matrix run --from {found['from']} --to {found['to']}` measures every "
+            "flavour of both releases.",
+        ]
+    if found.get("by_design"):
+        made = sorted({f"{md_cell(r['model'])} ({_format_name(r['format'])})"
+                       for r in found["by_design"]})  # fmt: skip
+        lines += [
+            "",
+            f"Made to fail, not counted: {', '.join(made)}: the zoo's custom "
+            "layer nobody registered fails to load everywhere, as it should.",
+        ]
+    if found["breaking"]:
+        lines += ["", "What breaks, and what to do (cheapest measured way first):", ""]
+        lines.append(_breaking_table(found["breaking"]))
+    return "\n".join(lines)
+
+
+def _ours(text: str) -> str:
+    """Text this tool wrote (the ways out, with their code spans) in a table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _pins(found: JsonObject) -> str:
+    """What to install to get what was measured, as commands."""
+    blocks = []
+    for pin in found.get("pins") or ():
+        versions = ", ".join(f"{k} {v}" for k, v in pin["versions"].items())
+        role = "as measured" if pin["role"] == "default" else "the way out, as measured"
+        lines = [f"# {role} ({versions})"]
+        lines.append("pip install " + " ".join(f'"{req}"' for req in pin["install"]))
+        lines += [f"export {k}={v}" for k, v in sorted(pin["environment"].items())]
+        blocks.append("\n".join(lines))
+    if not blocks:
+        return ""
+    return "What to pin:\n\n```sh\n" + "\n\n".join(blocks) + "\n```"
+
+
+def _breaking_table(breaking: list[JsonObject]) -> str:
     groups: dict[tuple[str, str, str], list[str]] = {}
-    for row in found["breaking"]:
-        ways = "; ".join(w["how"] for w in row["alternatives"]) or "no measured way"
-        key = (row["format"], row["direct"]["status"], ways)
+    for row in breaking:
+        ways_text = (
+            "; ".join(f"{w['how']} (keeps {w['keeps']})" for w in row["alternatives"])
+            or "no measured way"
+        )
+        key = (row["format"], row["direct"]["status"], ways_text)
         groups.setdefault(key, []).append(f"{row['model']} ({row['policy']})")
     rows = [
         [
-            md_cell(fmt),
-            md_cell("not measured" if status == "pending" else f"{Status(status).symbol} {status}"),
+            _format_name(fmt),
+            md_cell("not measured" if status == "pending" else status),
             md_cell(_models_text(models), 400),
-            md_cell(ways, 400),
+            _ours(ways_text),
         ]
-        for (fmt, status, ways), models in sorted(groups.items())
+        for (fmt, status, ways_text), models in sorted(groups.items())
     ]
-    table = _table(rows, ["format", "load_model after the upgrade", "models", "what to do"])
-    return f"{head} What breaks, and what to do:\n\n{table}"
+    return _table(rows, ["format", "after the upgrade", "models", "what to do"])
 
 
 def _models_text(entries: list[str]) -> str:
@@ -197,6 +281,88 @@ def _models_text(entries: list[str]) -> str:
         model if len(found) == everywhere else f"{model} ({', '.join(found)})"
         for model, found in policies.items()
     )
+
+
+def _run_facts(document: Document) -> str:
+    """How the cells were made: when, with what, under which tolerances."""
+    run = document.run
+    selection = run["selection"]
+    totals = " · ".join(
+        f"{Status(s).symbol} {s} {n:,}" for s, n in view.ordered(dict(document.summary))
+    )
+    return "\n".join(
+        [
+            "## How this was measured",
+            "",
+            f"Generated {md_cell(run['when'])} on {md_cell(run['host'])} "
+            f"({md_cell(run['platform'])}) by tf-compat-matrix {md_cell(run['tool_version'])} "
+            f"(probe {md_cell(run['probe_version'])}). Each env saved the zoo, its built-in "
+            "models, each seeded and trained, in every format its Keras writes; every env "
+            "then loaded every file through every loader it has, predicted on the saved "
+            "inputs and was compared with the saving env's own outputs.",
+            "",
+            f"Models: {md_cell(', '.join(selection['models']))}. "
+            f"Policies: {md_cell(', '.join(selection['policies']))}. "
+            f"Formats: {md_cell(', '.join(selection['formats']))}. "
+            f"Loaders: {md_cell(', '.join(selection['loaders']))}.",
+            "",
+            "Tolerances (`close` means |a − b| ≤ atol + rtol·|b|): "
+            + "; ".join(
+                f"{md_cell(name)} atol {tol['atol']:g} rtol {tol['rtol']:g}"
+                for name, tol in run["tolerances"].items()
+            )
+            + ".",
+            "",
+            f"Cells: {len(document.cells):,}. {totals}",
+            "",
+            _sandbox_line(document),
+        ]
+    )
+
+
+# The words of this report a reader may not know, in the order they meet them.
+GLOSSARY = (
+    (
+        "env",
+        "one virtualenv: a Python, a TensorFlow (or a TFLite runtime), a Keras flavour "
+        "and a device, built by the tool (`tf2.15-keras2-py3.11-cpu`)",
+    ),
+    (
+        "Keras 2, Keras 3, tf-keras",
+        "the Keras a TensorFlow runs: tf.keras up to TF 2.15, the "
+        "`keras` 3 package from TF 2.16, and `tf-keras` (Keras 2 for TF ≥ 2.16) with "
+        "`TF_USE_LEGACY_KERAS=1`",
+    ),
+    (
+        "zoo",
+        "the models the tool builds itself, one per family of failures (BatchNormalization, "
+        "LSTM, a custom layer, preprocessing state, ...)",
+    ),
+    ("policy", "the Keras dtype policy a model was built under: float32 or mixed_float16"),
+    ("format", "how a model was saved: `.h5`, `.keras`, SavedModel, `.weights.h5`, TFLite"),
+    (
+        "loader",
+        "how it was read: `load_model`, `tf.saved_model.load`, TensorFlow Serving's "
+        "graph-mode session, `TFSMLayer`, a TFLite interpreter",
+    ),
+    ("cell", "one file saved in one env, read in another through one loader: one outcome"),
+    ("way out", "another measured path that works where the plain load breaks"),
+    (
+        "inference-only",
+        "`load_model(path, compile=False)`: the model without its optimizer, loss and metrics",
+    ),
+    ("frozen", "files an old env saved once and the tool replays (TF 1.15: no need to build it)"),
+    (
+        "self-check",
+        "every env reading what it saved itself; a failure there that no known "
+        "cause explains is suspected to be the tool's own",
+    ),
+)
+
+
+def _glossary() -> str:
+    rows = [[md_cell(word), md_cell(meaning, 400)] for word, meaning in GLOSSARY]
+    return "## Glossary\n\n" + _table(rows, ["word", "meaning"])
 
 
 def _sandbox_line(document: Document) -> str:
@@ -362,8 +528,11 @@ def _envs(document: Document, labels: dict[str, str]) -> str:
                 md_cell(status, 200),
             ]
         )
-    headers = ["key", "env", "Python", "TensorFlow", "Keras", "numpy", "device", "status"]
-    return "## Envs\n\n" + _table(rows, headers) + _gold(document, labels)
+    headers = ["label", "env", "Python", "TensorFlow", "Keras", "numpy", "device", "status"]
+    return (
+        "## What ran\n\nOne virtualenv per row (an *env*), built with uv; the label is how the "
+        "tables above name it.\n\n" + _table(rows, headers) + _gold(document, labels)
+    )
 
 
 def _gold(document: Document, labels: dict[str, str]) -> str:
@@ -409,25 +578,33 @@ def _user_models(document: Document) -> str:
     return "## User models\n\n" + _table(rows, headers)
 
 
-def _legend() -> str:
+def _glance() -> str:
+    """The heat-map and the legend every table below uses, legend first."""
     rows = [[SYMBOLS[s], f"`{s.value}`", MEANINGS[s]] for s in Status]
     silent = "; ".join(f"{kind}: {meaning}" for kind, meaning in view.SILENT_MEANING.items())
     rows.append([view.SILENT_MARK, "silent change", f"counted beside the status ({silent})"])
     rows.append([view.INFERENCE_MARK, "inference-only", view.INFERENCE_MEANING])
+    rows.append([view.DESIGN_MARK, "made to fail", view.DESIGN_MEANING])
     return (
-        "## Legend\n\nEach table cell counts the (model, policy) pairs of that producer "
-        "(row) and consumer (column) by status.\n\n" + _table(rows, ["symbol", "status", "meaning"])
+        "## Every cell at a glance\n\n"
+        "Each table below counts, for one format read by one loader, the models (each under "
+        "each policy) saved in the TensorFlow of its row and loaded in the one of its column, "
+        "by outcome:\n\n"
+        + _table(rows, ["symbol", "outcome", "meaning"])
+        + "\n\nThe same as a picture: each square is one row and column, its letter the worst "
+        "outcome there, its shade the share that loads and predicts the same (its own legend "
+        f"is on top of it).\n\n![Heat-map of every format and loader]({REPORT_SVG})"
     )
 
 
 def _tables(document: Document, labels: dict[str, str]) -> str:
-    sections = ["## Producer × consumer, per format and loader"]
+    sections = ["## Saved in × loaded in, per format and loader"]
     for grid in view.grids(document):
         rows = [
             [md_cell(labels[p])] + [_summary(grid.at(p, c)) for c in grid.consumers]
             for p in grid.producers
         ]
-        headers = ["producer ↓ consumer →"] + [md_cell(labels[c]) for c in grid.consumers]
+        headers = ["saved in ↓ loaded in →"] + [md_cell(labels[c]) for c in grid.consumers]
         sections.append(
             f"### `{grid.format}` format, `{grid.loader}` loader\n\n" + _table(rows, headers)
         )
@@ -465,7 +642,7 @@ def _summary(counts: Counter[str]) -> str:
     if not counts:
         return "…"
     text = " ".join(f"{Status(s).symbol}{n}" for s, n in view.ordered(counts))
-    for mark in (view.INFERENCE_MARK, view.SILENT_MARK):
+    for mark in (view.INFERENCE_MARK, view.SILENT_MARK, view.DESIGN_MARK):
         if counts.get(mark):
             text += f" {mark}{counts[mark]}"
     return text

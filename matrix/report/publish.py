@@ -11,6 +11,7 @@ else 0.
 from __future__ import annotations
 
 import datetime
+import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,10 +58,12 @@ def publish(document: Document, reports: Path, extras: Extras) -> tuple[Document
     if extras.options.upgrade is not None:
         document = document.with_(advice=advice.advise(document, *extras.options.upgrade))
     text = markdown.render(document)
-    files.write_atomic(reports / REPORT_JSON, jsonfile.dumps(document))
+    compat_json, heat_map = jsonfile.dumps(document), svg.render(document)
+    _write_json(reports, compat_json)
     files.write_atomic(reports / REPORT_MD, text)
-    files.write_atomic(reports / REPORT_HTML, html.render(document))
-    files.write_atomic(reports / REPORT_SVG, svg.render(document))
+    page = html.render(document, text, compat_json=compat_json, heat_map=heat_map)
+    files.write_atomic(reports / REPORT_HTML, page)
+    files.write_atomic(reports / REPORT_SVG, heat_map)
     files.write_atomic(reports / REPORT_JUNIT, junit.render(document))
     if extras.options.history:
         files.append_line(reports / HISTORY, history_line(document))
@@ -69,6 +72,23 @@ def publish(document: Document, reports: Path, extras: Extras) -> tuple[Document
             summary.write(markdown.truncate(text, STEP_SUMMARY_LIMIT))
     regressions = (document.changes or {}).get("regressions", 0)
     return document, 1 if regressions else 0
+
+
+# A file a repository can track: a larger compat.json is written gzipped.
+LARGEST_JSON = 5_000_000
+
+
+def _write_json(reports: Path, text: str) -> None:
+    """compat.json, or compat.json.gz when it would pass LARGEST_JSON (the
+    full preset's is about 17 MB, 1.2 MB gzipped); every reader takes both."""
+    data = text.encode("utf-8")
+    plain, packed = reports / REPORT_JSON, reports / f"{REPORT_JSON}.gz"
+    if len(data) <= LARGEST_JSON:
+        files.write_atomic(plain, text)
+        packed.unlink(missing_ok=True)
+        return
+    files.write_bytes_atomic(packed, gzip.compress(data, mtime=0))
+    plain.unlink(missing_ok=True)
 
 
 def history_line(document: Document) -> JsonObject:

@@ -1,10 +1,14 @@
 """Render `compat.svg`: the heat-map as small multiples, one per format and loader.
 
-Each square is one producer (row) and consumer (column): its colour is the
-share of the measured cells that pass (identical or close), on viridis, a
-scale readable with every common colour-vision deficiency and in grey; its
-letter is the worst outcome among them, so nothing depends on colour alone.
-Embedded in compat.md (GitHub shows SVG images), one file, no scripts.
+Each square is one env that saved (row) and one that loaded (column): its
+colour is the share of the measured cells that pass (identical or close), on
+viridis, a scale readable with every common colour-vision deficiency and in
+grey; its letter is the worst outcome among them, so nothing depends on
+colour alone, and nothing on hovering (GitHub shows the SVG as an image).
+The legend comes first. A square where nothing could be saved says so (S),
+apart from one where the format or loader does not exist (a dash); the cells of a
+model made to fail are left out of the squares (the Markdown tables count
+them apart). Embedded in compat.md, one file, no scripts.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from matrix.status import Status
 
 CELL = 14  # px per square
 GAP = 28  # px between grids
-LABEL = 74  # px for row labels and rotated column labels
+CHAR = 5.2  # px per character of a 9 px sans-serif label, roughly
 COLUMNS = 2  # grids per row of the picture
+LEGEND = 84  # px of legend above the grids
 # Worst first: the letter a square shows is the first of these it holds.
 LETTERS: dict[Status, str] = {
     Status.CRASH: "X",
@@ -34,6 +39,7 @@ LETTERS: dict[Status, str] = {
 # viridis, from no cell passing to every cell passing.
 _VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 _EMPTY = "#f2f2f2"
+_NOT_SAVED = "#d9d9d9"
 
 
 def render(document: Document) -> str:
@@ -42,17 +48,16 @@ def render(document: Document) -> str:
     if not grids:
         return _svg(320, 40, ['<text x="8" y="24">No measured cells.</text>'])
     size = max(max(len(g.producers), len(g.consumers)) for g in grids)
-    panel = LABEL + size * CELL
-    width = max(COLUMNS * panel + (COLUMNS - 1) * GAP + 16, 560)
+    label = round(max(len(text) for text in labels.values()) * CHAR) + 8
+    panel = label + size * CELL
+    width = max(COLUMNS * panel + (COLUMNS - 1) * GAP + 16, 600)
     rows = (len(grids) + COLUMNS - 1) // COLUMNS
-    legend_top = 16 + rows * (panel + GAP + 18)
-    parts = []
+    parts = [_legend(8, 8)]
     for index, grid in enumerate(grids):
         x = 8 + (index % COLUMNS) * (panel + GAP)
-        y = 8 + (index // COLUMNS) * (panel + GAP + 18)
-        parts.append(_grid(grid, labels, x, y))
-    parts.append(_legend(8, legend_top))
-    return _svg(width, legend_top + 80, parts)
+        y = LEGEND + (index // COLUMNS) * (panel + GAP + 18)
+        parts.append(_grid(grid, labels, x, y, label))
+    return _svg(width, LEGEND + rows * (panel + GAP + 18), parts)
 
 
 def _svg(width: int, height: int, parts: list[str]) -> str:
@@ -65,13 +70,13 @@ def _svg(width: int, height: int, parts: list[str]) -> str:
     )
 
 
-def _grid(grid: view.Grid, labels: dict[str, str], x: int, y: int) -> str:
+def _grid(grid: view.Grid, labels: dict[str, str], x: int, y: int, label_px: int) -> str:
     out = [
         f'<text x="{x}" y="{y + 10}" font-size="11" font-weight="bold">'
         f"{_text(grid.format)} · {_text(grid.loader)}</text>"
     ]
-    top = y + 18 + LABEL
-    left = x + LABEL
+    top = y + 18 + label_px
+    left = x + label_px
     for col, consumer in enumerate(grid.consumers):
         cx = left + col * CELL + CELL - 4
         label = _text(labels[consumer])
@@ -95,7 +100,9 @@ def _square(counts: Counter[str], x: int, y: int, producer: str, consumer: str) 
     title = f"{producer} → {consumer}: " + (
         ", ".join(f"{n} {s}" for s, n in view.ordered(counts)) or "nothing planned"
     )
-    if not total:
+    if not total and counts.get(Status.NO_ARTIFACT.value):
+        fill, letter, ink = _NOT_SAVED, "S", "#000000"  # the saving env failed to write it
+    elif not total:
         fill, letter, ink = _EMPTY, "–" if counts else "", "#777777"
     else:
         share = sum(n for s, n in measured.items() if Status(s).passing) / total
@@ -123,19 +130,24 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 
 def _legend(x: int, y: int) -> str:
     items = [f"{letter} {status.value}" for status, letter in LETTERS.items()]
-    items.append("– not applicable")
+    items += ["S could not be saved", "– not applicable"]
     half = len(items) // 2
     swatches = "".join(
         f'<rect x="{x + 212 + i * 26}" y="{y + 46}" width="24" height="10" fill="{colour(i / 4)}"/>'
         for i in range(5)
     )
     return (
-        f'<text x="{x}" y="{y + 10}">Letter: the worst outcome in the square: '
+        f'<text x="{x}" y="{y + 10}" font-size="11" font-weight="bold">Rows: the TensorFlow '
+        "that saved the file. Columns: the one that loaded it. One grid per format and "
+        "loader.</text>"
+        f'<text x="{x}" y="{y + 26}">Letter: the worst outcome in the square: '
         f"{_text(' · '.join(items[:half]))}</text>"
-        f'<text x="{x}" y="{y + 24}">{_text(" · ".join(items[half:]))}</text>'
+        f'<text x="{x}" y="{y + 40}">{_text(" · ".join(items[half:]))}</text>'
         f'<text x="{x}" y="{y + 55}">Colour: share of measured cells that pass</text>'
         f'<text x="{x + 190}" y="{y + 55}">0%</text>{swatches}'
         f'<text x="{x + 346}" y="{y + 55}">100%</text>'
+        f'<text x="{x}" y="{y + 70}">A model made to fail (a custom layer nobody registered) is '
+        "left out of the squares.</text>"
     )
 
 

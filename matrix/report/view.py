@@ -18,6 +18,9 @@ from matrix.selection.env import Env
 from matrix.status import Status
 
 SILENT_MARK = "⚠️"
+# Beside the statuses: cells of a model made to fail (its known cause is by design).
+DESIGN_MARK = "🧩"
+DESIGN_MEANING = "a model made to fail (a custom layer nobody registered), counted apart"
 # Beside a load-error count: how many of those cells load and predict within
 # tolerance with `load_model(path, compile=False)` (the inference-only load).
 INFERENCE_MARK = "🔧"
@@ -40,8 +43,13 @@ _PLACEHOLDER_PATH = re.compile(r"(<[a-z]+>)/[^\s'\"]+")
 # (`__inference_signature_wrapper_474517`), anonymous variables
 # (`_AnonymousVar1092`), object addresses (`at 0x7f3a2b1c9d50`).
 _RUNTIME_NUMBER = re.compile(r"(?<=[A-Za-z_])\d{3,}\b|(?<=0x)[0-9a-f]{6,}\b")
-_FLAVOUR_LABEL = {"keras2": "k2", "keras3": "k3", "tf-keras": "tfk", "standalone-keras": "sk"}
-_RUNTIME_LABEL = {"litert": "litert", "tflite-runtime": "tflite-rt"}
+_FLAVOUR_LABEL = {
+    "keras2": "Keras 2",
+    "keras3": "Keras 3",
+    "tf-keras": "tf-keras",
+    "standalone-keras": "standalone Keras",
+}
+_RUNTIME_LABEL = {"litert": "LiteRT", "tflite-runtime": "tflite-runtime"}
 
 
 @dataclass(frozen=True)
@@ -61,37 +69,42 @@ class Grid:
 def labels(document: Document) -> dict[str, str]:
     found = env_labels({state.id: state.env for state in document.envs})
     frozen = env_labels({g.producer: g.env for g in document.gold})
-    found.update({producer: f"{label} gold" for producer, label in frozen.items()})
+    found.update({producer: f"{label}, frozen" for producer, label in frozen.items()})
     found.update({p: p for p in document.producers if p not in found})
     return found
 
 
 def env_labels(envs: Mapping[str, Env]) -> dict[str, str]:
-    """Short column labels: the TF version and flavour, plus whatever else
-    (Python, device, Keras pin, oneDNN off) differs between the envs."""
-    rests = {_variant(env) for env in envs.values()}
+    """Labels in a user's words: "TF 2.15 (Keras 2)", "TF 2.21 (tf-keras)",
+    "LiteRT 2.3", plus whatever else (Python, device, oneDNN off) differs
+    between the envs."""
+    variants = {_variant(env) for env in envs.values()}
     pythons = {env.python for env in envs.values()}
     found = {}
     for key, env in envs.items():
-        if env.release.interpreter_only:  # a TFLite runtime: its name and version
-            family = env.release.family
-            label = f"{_RUNTIME_LABEL.get(family, family)} {env.release.minor}"
-        else:
-            label = f"{env.tf} {_FLAVOUR_LABEL.get(env.flavour, env.flavour)}"
+        label = release_label(env)
         if len(pythons) > 1:
             label += f" py{env.python}"
-        if len(rests) > 1:
+        if len(variants) > 1 and _variant(env):
             label += " " + " ".join(_variant(env))
         found[key] = label
     return found
 
 
+def release_label(env: Env) -> str:
+    """What an env runs, as its users name it (a pinned Keras by its version)."""
+    if env.release.interpreter_only:  # a TFLite runtime: its name and version
+        family = env.release.family
+        return f"{_RUNTIME_LABEL.get(family, family)} {env.release.minor}"
+    keras = f"Keras {env.keras}" if env.keras else _FLAVOUR_LABEL.get(env.flavour, env.flavour)
+    return f"TF {env.tf} ({keras})"
+
+
 def _variant(env: Env) -> tuple[str, ...]:
-    """What an env id says after its Python: device, Keras pin, oneDNN off."""
+    """What sets an env apart from another of its release and flavour."""
     return (
-        env.device,
-        *([f"k{env.keras}"] if env.keras else []),
-        *(["no", "onednn"] if env.onednn_off else []),
+        *(["GPU"] if env.device == "gpu" else []),
+        *(["oneDNN off"] if env.onednn_off else []),
     )
 
 
@@ -106,9 +119,12 @@ def grids(document: Document) -> list[Grid]:
     tallies: dict[tuple[str, str], dict[tuple[str, str], Counter[str]]] = defaultdict(
         lambda: defaultdict(Counter)
     )
+    designed = by_design(document)
     for cell in document.cells:
         tally = tallies[(cell.format, cell.loader)][(cell.producer, cell.consumer)]
-        tally[cell.status] += 1
+        # A model made to fail is counted apart: it must not make every
+        # square it sits in look broken.
+        tally[DESIGN_MARK if cell.known in designed else cell.status] += 1
         if cell.silent_changes:
             tally[SILENT_MARK] += 1
         if inference_passes(cell):
@@ -120,8 +136,15 @@ def grids(document: Document) -> list[Grid]:
             counts = tallies.pop((fmt, loader), None)
             if counts:
                 rows = [p for p in producers if any((p, c) in counts for c in consumers)]
-                found.append(Grid(fmt, loader, rows, consumers, dict(counts)))
+                # Only the envs that read this format (a TFLite runtime reads no h5).
+                columns = [c for c in consumers if any((p, c) in counts for p in rows)]
+                found.append(Grid(fmt, loader, rows, columns, dict(counts)))
     return found
+
+
+def by_design(document: Document) -> set[str]:
+    """The known causes of models made to fail (the zoo's unregistered layer)."""
+    return {k for k, cause in (document.causes or {}).items() if cause.get("kind") == "by-design"}
 
 
 def _user_formats(document: Document) -> list[str]:

@@ -234,6 +234,24 @@ def resolve(planned: PlannedCell, plan: Plan, layout: Layout, settings: Settings
     return explained
 
 
+def reexplained(document: Document) -> Document:
+    """A published document with its cells explained by today's known causes
+    (and its self-check made again): a report rebuilt from a compat.json
+    tells what is known now, not what was known when it ran."""
+    ids = {i for c in document.cells for i in (c.producer, c.consumer)}
+    cells, used = known.explain(
+        [c.with_(known=None) for c in document.cells], {i: document.env_of(i) for i in ids}
+    )
+    return document.with_(
+        cells=tuple(cells),
+        causes={cause_id: cause.to_dict() for cause_id, cause in sorted(used.items())},
+        self_check=selfcheck.check(cells),
+        answers=(),
+        advice=None,
+        changes=None,
+    )
+
+
 def _envs(plan: Plan) -> dict[str, Env | None]:
     """The env of every producer and consumer of the plan (a gold producer's
     is the env that froze it), for the known causes' matchers."""
