@@ -16,7 +16,8 @@ spine's zoo; every format and loader) it measures side by side:
 It breaks the floor down (probe start-ups; per phase, format and loader the
 in-probe seconds per cell; the host's compare and rendering), checks that
 removing an env computes nothing and adding one computes exactly the cells
-that involve it, and writes build/bench.json.
+that involve it, simulates the nightly's nights (cold; unchanged, restored
+from the last night's cache; one env changed), and writes build/bench.json.
 
     python bench/run.py [--envs 4] [--no-naive] [--scaling 2 4 8]
 """
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     _prepare(ENV_ORDER[: args.envs + 1])
     report["tool_cold"] = _tool(envs, WORK / "tool", fresh=True)
+    report["nights"] = _nights(envs, report["tool_cold"], WORK / "tool", WORK / "nights")
     report["floor"] = _floor(envs, WORK / "tool")
     report["breakdown"] = _breakdown(envs, WORK / "tool")
     report["tool_rerun"] = _tool(envs, WORK / "tool", fresh=False)
@@ -383,6 +385,70 @@ def _incremental(envs: list[str], extra: str, out: Path) -> dict[str, Any]:
     }
 
 
+# What the nightly's caches keep of a night (.github/workflows/compat-matrix.yml).
+CACHED = ("artifacts", "results", "outputs", "inspections")
+
+
+def _nights(envs: list[str], cold: dict[str, Any], first: Path, work: Path) -> dict[str, Any]:
+    """Nights as the nightly has them: each restores the last night's cached
+    folders into a fresh output folder and runs. The cold night is
+    tool-cold; the unchanged night must compute nothing; on the third, one
+    env's installed packages changed (a patch release: its fingerprint
+    moves, as the record of a rebuilt env would say), and exactly the cells
+    that env takes part in are computed again."""
+    shutil.rmtree(work, ignore_errors=True)
+    unchanged = _night(envs, first, work / "2")
+    changed = envs[1]
+    record = ROOT / ".nox" / changed / ".matrix-env.json"
+    kept = record.read_bytes()
+    data = json.loads(kept)
+    data["freeze"] = sorted([*data["freeze"], "bench-patch-release==1"])
+    layout = Layout(work / "2", ROOT / ".nox")
+    before = _measured_keys(layout, envs)
+    record.write_text(json.dumps(data), encoding="utf-8")
+    try:
+        one = _night(envs, work / "2", work / "3")
+    finally:
+        record.write_bytes(kept)
+    involving = [
+        c
+        for c in _document(work / "3").cells
+        if changed in (c.producer, c.consumer) and c.status in MEASURED
+    ]
+    layout3 = Layout(work / "3", ROOT / ".nox")
+    digests = {
+        (env_id, *e.key): e.sha256
+        for env_id in envs
+        for e in store.read_manifest(layout3, env_id).artifacts.values()
+    }
+    keys = {
+        (digests[(c.producer, c.model, c.policy, c.format)], c.consumer, c.loader)
+        for c in involving
+    }
+    return {
+        "cold": {"seconds": cold["seconds"], "cells": cold["new_result_lines"]},
+        "unchanged": {"seconds": unchanged["seconds"], "cells": unchanged["new_result_lines"]},
+        "one_changed": {
+            "env": changed,
+            "seconds": one["seconds"],
+            "cells": one["new_result_lines"],
+            # The distinct (artifact, consumer, loader) keys of its cells not
+            # stored before: what must be computed, no more.
+            "expected": len(keys - before),
+        },
+        "unchanged_ratio": round(unchanged["seconds"] / cold["seconds"], 4),
+    }
+
+
+def _night(envs: list[str], last: Path, out: Path) -> dict[str, Any]:
+    """A night that restored `last`'s cached folders (actions/cache) into `out`."""
+    out.mkdir(parents=True)
+    for name in CACHED:
+        if (last / name).is_dir():
+            shutil.copytree(last / name, out / name)
+    return _tool(envs, out, fresh=False)
+
+
 def _measured_keys(layout: Layout, envs: list[str]) -> set[tuple[str, str, str]]:
     """(artifact sha256, consumer, loader) of every result the envs have stored."""
     return {
@@ -600,6 +666,14 @@ def _table(report: dict[str, Any]) -> str:
         f"add {added['env']}: {added['new_result_lines']} new results; "
         f"{added['measured_cells_involving']} measured cells involve it, "
         f"{added['expected']} distinct results not stored before (target: equal)"
+    )
+    nights = report["nights"]
+    lines.append(
+        f"nights: cold {nights['cold']['seconds']:.1f} s / {nights['cold']['cells']} cells; "
+        f"unchanged {nights['unchanged']['seconds']:.1f} s / {nights['unchanged']['cells']} cells "
+        f"({100 * nights['unchanged_ratio']:.1f}% of cold; target 0 cells, < 5%); "
+        f"{nights['one_changed']['env']} changed {nights['one_changed']['seconds']:.1f} s / "
+        f"{nights['one_changed']['cells']} cells (expected {nights['one_changed']['expected']})"
     )
     lines += _breakdown_lines(report.get("breakdown"))
     for count, run in report["scaling"].items():

@@ -26,7 +26,16 @@ def common(sub: argparse.ArgumentParser) -> None:
     )
     select.add_argument("--devices", nargs="+", metavar="NAME", help="cpu gpu")
     select.add_argument(
-        "--keras", nargs="+", metavar="3.X", help="pin Keras 3 minors in keras3 envs, e.g. 3.6 3.15"
+        "--keras",
+        nargs="+",
+        metavar="3.X",
+        help="Keras 3 minors as envs of their own, e.g. 3.3 3.15, nightly, or all",
+    )
+    select.add_argument(
+        "--backends",
+        nargs="+",
+        metavar="NAME",
+        help="tensorflow jax torch: the backends of the --keras envs (default tensorflow)",
     )
     select.add_argument(
         "--from", dest="upgrade_from", metavar="X.Y", help="upgrade advice: the TF you run now"
@@ -35,6 +44,12 @@ def common(sub: argparse.ArgumentParser) -> None:
         "--to", dest="upgrade_to", metavar="X.Y", help="upgrade advice: the TF you move to"
     )
     select.add_argument("--python", help="host (default) or newest: which Python an env gets")
+    select.add_argument(
+        "--releases",
+        metavar="SOURCE",
+        help="index (default: ask the package index for releases the table lacks), "
+        "table, or a releases.json written by `releases`",
+    )
     select.add_argument(
         "--onednn-off",
         action="store_true",

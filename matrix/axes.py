@@ -28,12 +28,25 @@ CUDA_WHEELS = (2, 14)
 LARGER_WHEELS = (2, 12)  # TF wheels (and their dependencies) grew at 2.12
 # First TensorFlow whose TFLite converter takes a Keras model in memory.
 TFLITE_FROM_KERAS_MODEL = (2, 0)
-# What a release can be: TensorFlow, or a standalone TFLite interpreter.
-FAMILIES = ("tensorflow", "litert", "tflite-runtime")
+# What a release can be: TensorFlow, a Keras 3 minor (on one of its
+# backends), or a standalone TFLite interpreter.
+FAMILIES = ("tensorflow", "keras", "litert", "tflite-runtime")
+INTERPRETER_FAMILIES = ("litert", "tflite-runtime")
 # The flavours beyond tf.keras, Keras 3 and tf-keras: the standalone `keras`
 # 2.3 package on TF 1.15, and a TFLite interpreter with no Keras at all.
 STANDALONE_KERAS = "standalone-keras"
 INTERPRETER = "interpreter"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a Keras 3 minor runs on one backend: the packages beside Keras,
+    why those (an upstream reason), and the zoo models it cannot build."""
+
+    requirements: tuple[str, ...]
+    why: str
+    cannot_build: Mapping[str, str] = field(default_factory=dict)
+    tensorflow: str | None = None  # the TensorFlow minor it pairs with, if any
 
 
 @dataclass(frozen=True)
@@ -59,11 +72,28 @@ class Release:
     cannot_build: Mapping[str, str] = field(default_factory=dict)
     # A TFLite runtime's module with the `Interpreter` class (TF envs use tf.lite's).
     interpreter_module: str | None = None
+    # A Keras 3 minor's backends, in the order they are planned.
+    backends: Mapping[str, Backend] = field(default_factory=dict)
+    # The formats its envs write and read (None: every format).
+    formats: tuple[str, ...] | None = None
+    # Requirements that replace what the packages ask for (uv's --override), with why.
+    overrides: tuple[str, ...] = ()
+    # Found on the package index, not in this table (matrix/discovery.py):
+    # the exact version planned ("2.22.0rc0"), its capabilities borrowed
+    # from the newest tabled release of its family.
+    untabled: str | None = None
+    only_flavours: tuple[str, ...] | None = None  # an untabled release's (no tf-keras yet)
+    # Package -> the newest final patch of this minor on the index: an env
+    # that installed an older one is rebuilt (envs/provision.py).
+    newest: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
-        """The release's name in env ids: 2.15, nightly, litert2.3, tflite-runtime2.14."""
-        return self.minor if self.family == "tensorflow" else f"{self.family}{self.minor}"
+        """The release's name in env ids: 2.15, nightly, keras3.8, keras-nightly,
+        litert2.3, tflite-runtime2.14."""
+        if self.family == "tensorflow":
+            return self.minor
+        return f"{self.family}-nightly" if self.nightly else f"{self.family}{self.minor}"
 
     @property
     def version(self) -> tuple[int, int]:
@@ -75,12 +105,21 @@ class Release:
     @property
     def interpreter_only(self) -> bool:
         """A TFLite runtime without TensorFlow: it reads .tflite files only."""
-        return self.family != "tensorflow"
+        return self.family in INTERPRETER_FAMILIES
+
+    @property
+    def keras_minor(self) -> bool:
+        """A Keras 3 minor on its backends (its flavours are the backends)."""
+        return self.family == "keras"
 
     @property
     def flavours(self) -> tuple[str, ...]:
+        if self.only_flavours is not None:
+            return self.only_flavours
         if self.interpreter_only:
             return (INTERPRETER,)
+        if self.keras_minor:
+            return tuple(self.backends)
         if self.version < KERAS3_DEFAULT:
             return ("keras2", *self.extra_flavours)
         return ("keras3", "tf-keras")
@@ -93,14 +132,19 @@ class Release:
     def cuda_wheels(self) -> bool:
         return self.family == "tensorflow" and self.version >= CUDA_WHEELS
 
-    @property
-    def env_disk_gb(self) -> float:
+    def writes(self, fmt: str) -> bool:
+        """Whether its envs write (and read) this format at all."""
+        return self.formats is None or fmt in self.formats
+
+    def env_disk_gb(self, flavour: str) -> float:
         """What one env of it takes on disk, measured with `du` on envs that
         share nothing: TF 2.5-2.11 0.8-1.1 GB, TF 2.12 on 1.0-1.8 GB (uv
         hard-links from its cache, so a second env of the same TF costs less),
         a LiteRT runtime 0.12 GB."""
         if self.interpreter_only:
             return 0.15
+        if self.keras_minor:  # PyPI's torch brings CUDA's libraries: 5.2 GB, measured
+            return {"torch": 5.2, "jax": 0.5}.get(flavour, 1.5)
         return 1.8 if self.version >= LARGER_WHEELS else 1.1
 
     def unwritable(self, flavour: str) -> dict[str, str]:
@@ -116,6 +160,9 @@ class Release:
         """Zoo models and policies an env of this release cannot build, with
         the reason (a `not-applicable` cell, never a failure)."""
         found = dict(self.cannot_build)
+        backend = self.backends.get(flavour)
+        if backend is not None:
+            found.update(backend.cannot_build)
         if flavour == STANDALONE_KERAS:
             # Standalone Keras takes a layer's output shape from
             # compute_output_shape (its input's by default); the zoo's Block,
@@ -219,6 +266,80 @@ def _tflite_runtime(minor: str, pythons: tuple[str, ...], pins: tuple[str, ...])
     )
 
 
+# -- Keras 3 minors, each on TensorFlow, JAX and PyTorch ------------------------
+#
+# Each minor runs at its last patch (`keras==3.X.*`), paired per backend with
+# what it supports (measured with every minor: build, train, save and load
+# .keras and .weights.h5). Its envs write and read the Keras 3 formats only:
+# what moves between Keras minors and backends (h5 is legacy; SavedModel and
+# TFLite need TensorFlow, and the TensorFlow envs measure them).
+KERAS3_FORMATS = ("keras", "weights")
+# TensorFlow's metadata names the oldest Keras 3 it takes: each minor pairs
+# with the newest TensorFlow that accepts it, what `pip install
+# tensorflow==2.Y keras==3.X` lets through.
+_TF_FOR_KERAS = {
+    (3, 0): ("2.16", "TF 2.16 is the newest TensorFlow that accepts Keras 3.0 and 3.1 (TF 2.17 "
+             "asks keras>=3.2)"),
+    (3, 2): ("2.17", "TF 2.17 is the newest TensorFlow that accepts Keras 3.2-3.4 (TF 2.18 asks "
+             "keras>=3.5)"),
+    (3, 5): ("2.19", "TF 2.19 is the newest TensorFlow that accepts Keras 3.5-3.9 (TF 2.20 asks "
+             "keras>=3.10)"),
+    (3, 10): ("2.20", "TF 2.20 is the newest TensorFlow that accepts Keras 3.10 and 3.11 (TF "
+              "2.21 asks keras>=3.12)"),
+    (3, 12): ("2.21", "TF 2.21, the newest TensorFlow (it asks keras>=3.12)"),
+}  # fmt: skip
+# Keras <= 3.9 trains through `jax.spmd_mode`, which jax 0.6.1 removed (Keras
+# 3.10 dropped the call, keras-team/keras#21164): jax 0.5.3, measured with
+# every minor up to 3.9. From 3.10 on, jax 0.10.2: the newest with wheels for
+# Python 3.11 (jax 0.11 needs 3.12).
+_JAX_OLD = ("jax[cpu]==0.5.3", "Keras <= 3.9 trains through jax.spmd_mode, removed in jax 0.6.1 "
+            "(keras-team/keras#21164)")  # fmt: skip
+_JAX_NEW = ("jax[cpu]==0.10.2", "the newest jax with wheels for Python 3.11")
+# PyPI's Linux torch wheel links CUDA's libraries (no CPU-only build is on
+# PyPI): about 5 GB in a venv, shared between envs through uv's cache.
+_TORCH = ("torch==2.15.0", "PyPI's torch 2.15.0 (a CUDA build, run on the CPU) runs every "
+          "Keras 3 minor")  # fmt: skip
+# TextVectorization (StringLookup) needs TensorFlow on any backend.
+_NEEDS_TF = {
+    "text": "TextVectorization needs TensorFlow (on the jax and torch backends Keras raises "
+    "'Layer StringLookup requires TensorFlow')"
+}
+
+
+def _keras_minor(minor: str, nightly: bool = False) -> Release:
+    """A Keras 3 minor with its three backends (`keras-nightly` for the nightly)."""
+    version = (99, 0) if nightly else tuple(int(n) for n in minor.split("."))
+    start = max(k for k in _TF_FOR_KERAS if k <= version)
+    tf, tf_why = _TF_FOR_KERAS[start]
+    jax, jax_why = _JAX_OLD if version < (3, 10) else _JAX_NEW
+    numpy = (NUMPY1,) if tuple(int(n) for n in tf.split(".")) < (2, 18) else ()
+    backends = {
+        "tensorflow": Backend((f"tensorflow-cpu=={tf}.*", *numpy), tf_why, tensorflow=tf),
+        "jax": Backend((jax,), jax_why, _NEEDS_TF),
+        "torch": Backend((_TORCH[0],), _TORCH[1], _NEEDS_TF),
+    }
+    return Release(
+        minor,
+        _pys(11, 12),  # every backend's wheels, and Keras >= 3.13 needs Python 3.11
+        nightly=nightly,
+        family="keras",
+        cpu_package="keras-nightly" if nightly else "keras",
+        backends=backends,
+        formats=KERAS3_FORMATS,
+        # TensorFlow depends on `keras`, which writes the same files as
+        # keras-nightly and wins: the override drops it, so the nightly is what loads.
+        overrides=("keras ; sys_platform == 'never'",) if nightly else (),
+    )
+
+
+KERAS3_MINORS = tuple(f"3.{n}" for n in range(16))
+
+
+def keras_key(minor: str) -> str:
+    """A Keras 3 minor's release key: 3.8 -> keras3.8, nightly -> keras-nightly."""
+    return "keras-nightly" if minor == "nightly" else f"keras{minor}"
+
+
 RELEASES: dict[str, Release] = {
     r.key: r
     for r in (
@@ -281,22 +402,62 @@ RELEASES: dict[str, Release] = {
         _litert("2.1", _pys(10, 13)),
         _litert("2.3", _pys(10, 13)),
         _tflite_runtime("2.14", _pys(8, 11), (NUMPY1,)),
+        *(_keras_minor(minor) for minor in KERAS3_MINORS),
+        _keras_minor("nightly", nightly=True),
     )
 }
 # Every release but nightly, which runs only when asked for by name.
-STABLE = tuple(minor for minor, release in RELEASES.items() if not release.nightly)
+STABLE: tuple[str, ...] = ()
+# The full preset: every release, keras-nightly included (a Keras 3 file of
+# tomorrow's Keras is today's question); tf-nightly only when named.
+FULL: tuple[str, ...] = ()
 # The Keras 2 -> Keras 3 jump every report answers: the last TensorFlow whose
-# default Keras is Keras 2, to the newest TensorFlow.
-KERAS3_JUMP = (
-    [
-        k
-        for k in STABLE
-        if RELEASES[k].family == "tensorflow" and RELEASES[k].version < KERAS3_DEFAULT
-    ][-1],
-    [k for k in STABLE if RELEASES[k].family == "tensorflow"][-1],
-)
+# default Keras is Keras 2, to the newest tabled TensorFlow.
+KERAS3_JUMP: tuple[str, str] = ("", "")
+# The newest untabled release per family (a release candidate, or a final
+# the table does not know yet): the default matrix plans it, the upgrade
+# people are about to make.
+CANDIDATES: tuple[str, ...] = ()
+# Every Python any release has wheels for (what discovery accepts).
+KNOWN_PYTHONS = _pys(6, 14)
 
-FLAVOURS = ("keras2", "keras3", "tf-keras", STANDALONE_KERAS, INTERPRETER)
+
+def _derive() -> None:
+    """The lists read from RELEASES, again after `adopt` changed it."""
+    global STABLE, FULL, KERAS3_JUMP, CANDIDATES  # noqa: PLW0603 - they follow adopt
+    STABLE = tuple(minor for minor, release in RELEASES.items() if not release.nightly)
+    FULL = tuple(k for k, r in RELEASES.items() if not r.nightly or r.keras_minor)
+    tabled_tf = [
+        k for k in STABLE if RELEASES[k].family == "tensorflow" and not RELEASES[k].untabled
+    ]
+    KERAS3_JUMP = (
+        [k for k in tabled_tf if RELEASES[k].version < KERAS3_DEFAULT][-1],
+        tabled_tf[-1],
+    )
+    newest: dict[str, str] = {}
+    for key, release in RELEASES.items():
+        if release.untabled:
+            newest[release.family] = key  # RELEASES is ordered by version within a family
+    CANDIDATES = tuple(newest.values())
+
+
+def adopt(releases: Mapping[str, Release]) -> None:
+    """Replace or add releases (found on the index, `matrix/discovery.py`)
+    for this process; every list derived from the table follows."""
+    RELEASES.update(releases)
+    # Each family where it stood, its releases by version (nightly last).
+    families = list(dict.fromkeys(r.family for r in RELEASES.values()))
+    ordered = sorted(RELEASES.items(), key=lambda kv: (families.index(kv[1].family), kv[1].version))
+    RELEASES.clear()
+    RELEASES.update(ordered)
+    _derive()
+
+
+_derive()
+
+# A Keras 3 minor's flavours are its backends.
+BACKENDS = ("tensorflow", "jax", "torch")
+FLAVOURS = ("keras2", "keras3", "tf-keras", STANDALONE_KERAS, *BACKENDS, INTERPRETER)
 DEVICES = ("cpu", "gpu")
 
 # The embedded default matrix: small enough for minutes on two cores, wide
@@ -319,6 +480,14 @@ PRESETS: dict[str, tuple[tuple[str, str], ...]] = {
         ("litert2.0", INTERPRETER),
         ("litert2.3", INTERPRETER),
         ("tflite-runtime2.14", INTERPRETER),
+        # Keras 3 minors: an old one, the one many pin in production (3.12
+        # got fixes backported until 2026-07), the newest; the newest on JAX
+        # and PyTorch too.
+        ("keras3.3", "tensorflow"),
+        ("keras3.12", "tensorflow"),
+        ("keras3.15", "tensorflow"),
+        ("keras3.15", "jax"),
+        ("keras3.15", "torch"),
     ),
 }
 
@@ -520,32 +689,44 @@ def _fixed(advisory: Advisory, version: tuple[int, ...]) -> bool:
 
 
 def keras_version(flavour: str, tf_version: str | None, freeze: Sequence[str]) -> str | None:
-    """The Keras an env loads with: the `keras` or `tf-keras` package it has
-    (standalone Keras 2.3 is the `keras` package too), or (Keras 2 bundled
-    with TensorFlow) its TensorFlow version."""
-    package = {"keras3": "keras", "tf-keras": "tf-keras", STANDALONE_KERAS: "keras"}.get(flavour)
-    if package is None:
+    """The Keras an env loads with: the `keras` (or `keras-nightly`) or
+    `tf-keras` package it has (standalone Keras 2.3 is the `keras` package
+    too), or (Keras 2 bundled with TensorFlow) its TensorFlow version."""
+    keras3 = ("keras", "keras-nightly")
+    packages = {"keras3": keras3, "tf-keras": ("tf-keras",), STANDALONE_KERAS: ("keras",)}
+    wanted = packages.get(flavour, keras3 if flavour in BACKENDS else None)
+    if wanted is None:
         return tf_version
     for line in freeze:
         name, sep, version = line.partition("==")
-        if sep and name.strip().lower().replace("_", "-") == package:
+        if sep and name.strip().lower().replace("_", "-") in wanted:
             return version.strip()
     return None
 
 
+def keras_line(release: Release, flavour: str) -> str:
+    """The Keras an env's flavour stands for: a Keras 3 minor's backends
+    are all Keras 3 (what safe_mode floors and loader rules are about)."""
+    return "keras3" if release.keras_minor else flavour
+
+
 def package_requirements(release: Release, flavour: str, device: str) -> list[str]:
     """What to install for one env, before pins."""
+    wanted = f"=={release.untabled}" if release.untabled else f"=={release.minor}.*"
+    if release.keras_minor:
+        keras = "keras-nightly" if release.nightly else f"keras{wanted}"
+        return [*release.backends[flavour].requirements, keras]
     if release.nightly:
         # tf-nightly-cpu stopped being published; tf-nightly runs on CPUs too.
         base = "tf-nightly[and-cuda]" if device == "gpu" else "tf-nightly"
         return [base] + (["tf-keras-nightly"] if flavour == "tf-keras" else [])
     if release.interpreter_only:
-        return [f"{release.cpu_package}=={release.minor}.*"]
+        return [f"{release.cpu_package}{wanted}"]
     if device == "gpu":
         base = "tensorflow[and-cuda]" if release.cuda_wheels else "tensorflow"
     else:
         base = release.cpu_package
-    requirements = [f"{base}=={release.minor}.*"]
+    requirements = [f"{base}{wanted}"]
     if flavour == "tf-keras":
         requirements.append(f"tf-keras=={release.minor}.*")
     if flavour == STANDALONE_KERAS:
@@ -556,4 +737,6 @@ def package_requirements(release: Release, flavour: str, device: str) -> list[st
 
 def flavour_environment(flavour: str) -> dict[str, str]:
     """Environment variables an env's processes need for its flavour."""
+    if flavour in BACKENDS:
+        return {"KERAS_BACKEND": flavour}
     return {"TF_USE_LEGACY_KERAS": "1"} if flavour == "tf-keras" else {}

@@ -229,9 +229,26 @@ def freeze(args: argparse.Namespace) -> int:
     return 0
 
 
+def releases(args: argparse.Namespace) -> int:
+    """What the index has that the release table does not (exit 0 offline
+    too: the table alone is a plan, and the line says why)."""
+    from matrix import discovery
+
+    found = discovery.discover(args.index + ("" if args.index.endswith("/") else "/")
+                               if args.index else None)  # fmt: skip
+    if args.write:
+        files.write_json(Path(args.write), found.to_dict())
+    if args.json:
+        print(json.dumps(found.to_dict(), indent=2, sort_keys=True))
+    else:
+        print(terminal(discovery.describe(found)))
+    return 0
+
+
 def findings(args: argparse.Namespace) -> int:
     """Write docs/findings.md and every marked number of README.md and docs/
     from the published reports; with --check, say where they disagree."""
+    from matrix.check import index as check_index
     from matrix.report import facts
     from matrix.report import findings as writer
 
@@ -241,8 +258,18 @@ def findings(args: argparse.Namespace) -> int:
         raise ConfigError(f"No published report under {root / 'reports'}: nothing to read")
     known = facts.facts(documents)
     generated = {root / "docs" / "findings.md": writer.render(documents)}
+    shipped = root / "matrix" / "check" / "index.json.gz"
+    # In facts.PUBLISHED's order, the newest run first: it wins a cell two measured.
+    built = check_index.build(documents.items())
+    if args.check:
+        if not shipped.exists() or check_index.read(shipped).to_dict() != built.to_dict():
+            wrong = [f"{shipped}: not the index `python -m matrix findings` builds"]
+        else:
+            wrong = []
+    else:
+        check_index.write(built, shipped)
+        wrong = []
     prose = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
-    wrong: list[str] = []
     for path in prose:
         text = generated.get(path) or path.read_text(encoding="utf-8")
         if args.check:
@@ -335,7 +362,9 @@ def _print_plan(plan: Plan, settings: Settings, layout: Layout) -> None:
     )
     for planned in plan.envs:
         where = planned.unavailable and f"unavailable: {planned.unavailable}"
-        print(terminal(f"  {planned.id:42} {where or planned.interpreter}"))
+        untabled = planned.env.release.untabled
+        mark = f" (untabled: {untabled}, found on the package index)" if untabled else ""
+        print(terminal(f"  {planned.id:42} {where or planned.interpreter}{mark}"))
     for line in estimate(plan, layout, settings.effective_jobs()).lines():
         print(terminal(line))
 
@@ -440,12 +469,31 @@ def _parser() -> argparse.ArgumentParser:
     frozen.add_argument(
         "--store", default=str(GOLD_DIR), metavar="DIR", help="the gold store (default gold/)"
     )
+    checking = commands.add_parser(
+        "check",
+        help="Predict, in seconds and without building an env, whether a model file "
+        "survives a release (exit 0 works, 1 breaks, 3 unknown, 2 bad usage).",
+    )
+    from matrix.check import command as check
+
+    check.add_arguments(checking)
+    checking.set_defaults(command=check.run)
     found = commands.add_parser(
         "findings", help="Write docs/findings.md and the numbers of the docs from the reports."
     )
     found.set_defaults(command=findings)
     found.add_argument("--check", action="store_true", help="only say where the docs disagree")
     found.add_argument("--root", default=".", help="the checkout (default: this folder)")
+    listing = commands.add_parser(
+        "releases",
+        help="Ask the package index for releases the table lacks and patches that moved.",
+    )
+    listing.set_defaults(command=releases)
+    listing.add_argument("--index", metavar="URL", help="the Simple API to ask (default: "
+                         "the one uv or pip is configured for, else PyPI)")  # fmt: skip
+    listing.add_argument("--write", metavar="FILE", help="also write the answer as releases.json "
+                         "(what --releases FILE plans from)")  # fmt: skip
+    listing.add_argument("--json", action="store_true", help="print the answer as JSON")
     merged = command("merge", merge, "Merge the output folders of CI shards and report.")
     merged.add_argument("shards", nargs="+", metavar="DIR", help="output folders of shards")
     arguments.publishing(merged)

@@ -70,6 +70,8 @@ REPORT_HTML = "compat.html"
 REPORT_SVG = "compat.svg"
 REPORT_JUNIT = "junit.xml"
 HISTORY = "history.jsonl"
+# What the package index had when the output folder's plan was made.
+RELEASES = "releases.json"
 
 # The file or folder name each format is written as; Keras 3 insists on the
 # ".weights.h5" suffix for weights-only files.

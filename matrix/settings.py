@@ -56,9 +56,10 @@ class Settings:
     loaders: tuple[str, ...] = axes.LOADERS
     policies: tuple[str, ...] = axes.DEFAULT_POLICIES
     devices: tuple[str, ...] = ("cpu",)
-    # Keras 3 minors to pin: each keras3 env (TF >= 2.16) becomes one env per
-    # pin (ids end in -k3.6); empty: whatever the resolver picks, recorded.
+    # Keras 3 minors to add as envs of their own ("3.3", "nightly", or "all"),
+    # each on every backend of `backends` (TensorFlow's when none is given).
     keras: tuple[str, ...] = ()
+    backends: tuple[str, ...] = ()
     # "host": the host's Python when TF has wheels for it, else the newest
     # installed one that has; "newest": always the newest installed one.
     python: str = "host"
@@ -82,6 +83,12 @@ class Settings:
     download_python: bool = False
     # Gold producers to replay (env ids in the gold store); None: the preset's.
     gold: tuple[str, ...] | None = None
+    # Where the releases come from (matrix/discovery.py): "index" asks the
+    # package index the installer is configured for (cached 12 h in the
+    # output folder), "table" uses the release table alone, a path reads a
+    # releases.json that `releases` wrote (a nightly's shards share one).
+    # COMPAT_MATRIX_RELEASES sets the default.
+    releases: str = field(default_factory=lambda: os.environ.get("COMPAT_MATRIX_RELEASES", "index"))
     timeouts: Timeouts = field(default_factory=Timeouts)
     tolerances: dict[str, Tolerance] = field(
         default_factory=lambda: {

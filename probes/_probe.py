@@ -85,6 +85,8 @@ def start(argv, prog, zoo):
     tasks = read_json(args.tasks)["tasks"]
     if os.environ.get("COMPAT_MATRIX_FLAVOUR") == "interpreter":
         return _start_interpreter(events, tasks, zoo)
+    if os.environ.get("COMPAT_MATRIX_BACKEND", "tensorflow") != "tensorflow":
+        return _start_keras_backend(events, tasks, zoo)
 
     import tensorflow as tf
 
@@ -142,6 +144,44 @@ def _start_interpreter(events, tasks, zoo):
         "zoo": zoo,
         "info": info,
         "interpreter": module.Interpreter,
+    }
+    return events, tasks, context
+
+
+def _start_keras_backend(events, tasks, zoo):
+    """Keras 3 on JAX or PyTorch (KERAS_BACKEND, the host's word): no
+    TensorFlow in the env; Keras and its backend are the runtime under test."""
+    import importlib
+    import platform
+
+    import numpy
+
+    backend = os.environ["COMPAT_MATRIX_BACKEND"]
+    threads = int(os.environ.get("COMPAT_MATRIX_THREADS", "0") or 0)
+    module = importlib.import_module(backend)
+    if backend == "torch" and threads > 0:
+        module.set_num_threads(threads)
+    keras, flavour = load_keras()
+    limit_memory(int(os.environ.get("COMPAT_MATRIX_MEMORY_MB", "0") or 0))
+    info = {
+        "python": platform.python_version(),
+        "tensorflow": None,
+        "keras": keras_version(None, flavour),
+        "keras_flavour": flavour,
+        "backend": "%s %s" % (backend, getattr(module, "__version__", "?")),
+        "sandbox": SANDBOX,
+        "numpy": numpy.__version__,
+        "gpus": [],
+        "onednn": "default",
+    }
+    events.emit("hello", schema_version=SCHEMA_VERSION, env=info)
+    context = {
+        "tf": None,
+        "keras": keras,
+        "flavour": flavour,
+        "zoo": zoo,
+        "info": info,
+        "interpreter": None,
     }
     return events, tasks, context
 
@@ -231,8 +271,6 @@ def load_keras():
     (TF <= 2.15), `keras3` the `keras` package, `tf-keras` the legacy
     package that TF_USE_LEGACY_KERAS=1 selects.
     """
-    import tensorflow as tf
-
     flavour = os.environ.get("COMPAT_MATRIX_FLAVOUR")
     if flavour == "tf-keras":
         import tf_keras
@@ -243,6 +281,8 @@ def load_keras():
 
         return keras, flavour
     if flavour == "keras2":
+        import tensorflow as tf
+
         return tf.keras, flavour
     if flavour == "standalone-keras":
         import keras
@@ -367,13 +407,22 @@ def supports_kwarg(func, name):
 
 def to_numpy_list(outputs):
     """Flatten model or signature outputs into a list of numpy arrays."""
+    if isinstance(outputs, dict):
+        return [as_numpy(outputs[k]) for k in sorted(outputs)]
+    if isinstance(outputs, (list, tuple)):
+        return [as_numpy(o) for o in outputs]
+    return [as_numpy(outputs)]
+
+
+def as_numpy(value):
+    """A backend's tensor as a numpy array: a torch tensor leaves its graph
+    and device first (numpy cannot take one that tracks gradients)."""
     import numpy
 
-    if isinstance(outputs, dict):
-        return [numpy.asarray(outputs[k]) for k in sorted(outputs)]
-    if isinstance(outputs, (list, tuple)):
-        return [numpy.asarray(o) for o in outputs]
-    return [numpy.asarray(outputs)]
+    detach = getattr(value, "detach", None)
+    if callable(detach):
+        value = detach().cpu()
+    return numpy.asarray(value)
 
 
 def save_npz(path, arrays):

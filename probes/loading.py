@@ -43,11 +43,15 @@ class Loaded(object):
     """A loaded artifact: how to predict, the Keras model if there is one,
     and what must outlive every prediction (`keep`), closed by `release`."""
 
-    def __init__(self, predict, model=None, keep=(), close=None):
+    def __init__(self, predict, model=None, keep=(), close=None, inputs=None):
         self.predict = predict
         self.model = model
         self.keep = keep
         self._close = close
+        # [(shape, dtype name)] in the order `predict` takes them, where the
+        # loader knows them without a Keras model (a TFLite interpreter);
+        # -1 (or None) marks a dimension the file leaves open.
+        self.inputs = inputs
 
     def release(self):
         if self._close is not None:
@@ -242,6 +246,9 @@ def load_tflite(context, task):
         return Loaded(
             in_declared_batches(predict, declared_batch(interpreter)),
             keep=(interpreter, runner),
+            inputs=[_tflite_input(details[n]) if n in details else None for n in names]
+            if details
+            else _tflite_inputs(interpreter, names),
         )
 
     def predict_by_index(inputs):
@@ -260,7 +267,30 @@ def load_tflite(context, task):
     return Loaded(
         in_declared_batches(predict_by_index, declared_batch(interpreter)),
         keep=(interpreter,),
+        inputs=[_tflite_input(info) for info in interpreter.get_input_details()],
     )
+
+
+def _tflite_input(info):
+    """(shape with -1 where the file leaves a dimension open, dtype name)."""
+    dims = info.get("shape_signature")
+    if dims is None or len(dims) == 0:
+        dims = info["shape"]
+    return [int(d) for d in dims], np.dtype(info["dtype"]).name
+
+
+def _tflite_inputs(interpreter, names):
+    """A signature runner without input details (older interpreters): the
+    interpreter's inputs by tensor name, in the signature's order."""
+    by_name = {}
+    for info in interpreter.get_input_details():
+        name = str(info.get("name", ""))
+        by_name[name] = info
+        by_name[name.split(":")[0].rsplit("serving_default_", 1)[-1]] = info
+    found = [by_name.get(n) for n in names]
+    if None in found and len(names) == len(interpreter.get_input_details()):
+        found = interpreter.get_input_details()
+    return [_tflite_input(info) if info is not None else None for info in found]
 
 
 def declared_batch(interpreter):

@@ -107,8 +107,8 @@ def _names(model, kind):
 def _reference_outputs(context, spec):
     """The model's outputs on its reference inputs: a call where TF runs
     eagerly, predict() in a TF 1.x graph (a call there builds a graph)."""
-    tf = context["tf"]
-    if getattr(tf, "executing_eagerly", lambda: False)():
+    tf = context["tf"]  # None: Keras 3 on JAX or PyTorch, always eager
+    if tf is None or getattr(tf, "executing_eagerly", lambda: False)():
         return spec.model(spec.call_inputs(), training=False)
     return spec.model.predict(spec.call_inputs())
 

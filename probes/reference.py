@@ -69,6 +69,10 @@ def _input_specs(context, task, loaded):
     if loaded.model is not None:
         tensors = getattr(loaded.model, "inputs", None) or []
         return [(_dims(t.shape), _dtype(t.dtype)) for t in tensors]
+    if loaded.inputs is not None:  # a TFLite file: its interpreter's input details
+        if None in loaded.inputs:
+            return []
+        return [(_dims(shape), dtype) for shape, dtype in loaded.inputs]
     tf = context["tf"]
     signature = tf.saved_model.load(task["path"]).signatures["serving_default"]
     specs = signature.structured_input_signature[1]
@@ -76,7 +80,7 @@ def _input_specs(context, task, loaded):
 
 
 def _dims(shape):
-    dims = [None if d is None else int(d) for d in tuple(shape)]
+    dims = [None if d is None or int(d) < 0 else int(d) for d in tuple(shape)]
     return [
         (BATCH if i == 0 else OTHER_DIM) if d is None else d for i, d in enumerate(dims)
     ]

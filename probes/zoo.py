@@ -57,9 +57,8 @@ def _unregistered_layer(keras):
 
 
 def _define_custom_objects(keras):
-    import tensorflow as tf
-
     register = _probe.register_serializable(keras)
+    mean = _mean(keras)
 
     @register
     class ScaleShift(keras.layers.Layer):
@@ -100,9 +99,8 @@ def _define_custom_objects(keras):
             self.epsilon = epsilon
 
         def call(self, inputs):
-            mean = tf.reduce_mean(inputs, axis=-1, keepdims=True)
-            centred = inputs - mean
-            variance = tf.reduce_mean(centred * centred, axis=-1, keepdims=True)
+            centred = inputs - mean(inputs, axis=-1, keepdims=True)
+            variance = mean(centred * centred, axis=-1, keepdims=True)
             return centred / (variance + self.epsilon)
 
         def get_config(self):
@@ -328,11 +326,9 @@ def build_depthwise(keras):
 def build_subclassed(keras):
     model = custom_objects(keras)["Subclassed"](units=16, width=3, name="subclassed")
     inputs = [_data((BATCH, 8), 90)]
-    import tensorflow as tf
-
     # Create the variables before training or saving; graph-mode Keras (TF
     # 1.x, standalone Keras 2.3) takes no arrays in a call, only in predict.
-    if tf.executing_eagerly():
+    if _eager(keras):
         model(inputs[0])
     else:
         model.predict(inputs[0])
@@ -480,6 +476,29 @@ def build(keras, name, train=True):
     return spec
 
 
+def _tensorflow(keras):
+    """TensorFlow, where Keras runs on it; None on JAX or PyTorch (where
+    TensorFlow is not installed: importing it would fail)."""
+    backend = getattr(keras.backend, "backend", None)
+    if backend is not None and backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf
+
+
+def _eager(keras):
+    tf = _tensorflow(keras)
+    return tf is None or tf.executing_eagerly()
+
+
+def _mean(keras):
+    """A mean over an axis: TensorFlow's where Keras runs on it (as the zoo
+    always computed it), keras.ops on JAX and PyTorch."""
+    tf = _tensorflow(keras)
+    return keras.ops.mean if tf is None else tf.reduce_mean
+
+
 def _as_tensor(data):
     """String arrays go to fit() as tensors; Keras cannot take '<U' arrays."""
     if isinstance(data, list):
@@ -494,15 +513,15 @@ def _as_tensor(data):
 def _seed_everything(keras):
     import random
 
-    import tensorflow as tf
-
     random.seed(SEED)
     np.random.seed(SEED)
-    # TF 1.15 has the graph-level seed under its v1 name only.
-    set_graph_seed = (
-        getattr(tf.random, "set_seed", None) or tf.compat.v1.set_random_seed
-    )
-    set_graph_seed(SEED)
+    tf = _tensorflow(keras)
+    if tf is not None:
+        # TF 1.15 has the graph-level seed under its v1 name only.
+        set_graph_seed = (
+            getattr(tf.random, "set_seed", None) or tf.compat.v1.set_random_seed
+        )
+        set_graph_seed(SEED)
     set_seed = getattr(keras.utils, "set_random_seed", None)
     if set_seed is not None:
         set_seed(SEED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,11 @@ from matrix.selection.plan import Plan, make_plan
 from matrix.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The tests plan from the release table alone: what the package index has
+# today must not change what they expect (tests/test_discovery.py serves an
+# index of its own). Subprocesses inherit it.
+os.environ.setdefault("COMPAT_MATRIX_RELEASES", "table")
 
 # A machine with every Python the TF table could want, as plain paths.
 ALL_PYTHONS = {f"3.{n}": Path(f"/opt/python3.{n}/bin/python3.{n}") for n in range(6, 14)}

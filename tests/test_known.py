@@ -12,6 +12,7 @@ import pytest
 from matrix.report import jsonfile
 from matrix.results import known
 from matrix.results.cells import Cell
+from matrix.results.document import facts
 from matrix.selection.env import Env
 from matrix.settings import ConfigError
 from tests.conftest import ROOT
@@ -45,10 +46,10 @@ def cell(**fields: Any) -> Cell:
     return Cell.from_dict({**base, **fields})
 
 
-def _envs(cells: list[Cell]) -> dict[str, Env | None]:
-    """The env of every producer and consumer id (none for a user model)."""
+def _envs(cells: list[Cell]) -> dict[str, known.EnvFacts | None]:
+    """What is known of every producer and consumer id (none for a user model)."""
     ids = {i for c in cells for i in (c.producer, c.consumer)}
-    return {i: None if i.startswith("user:") else Env.parse(i) for i in ids}
+    return {i: None if i.startswith("user:") else known.EnvFacts.of(Env.parse(i)) for i in ids}
 
 
 def test_the_data_file_parses_with_unique_ids_and_links() -> None:
@@ -124,8 +125,7 @@ def recorded() -> list[Cell]:
     explained: list[Cell] = []
     for path in RECORDED:
         document = jsonfile.load_document(_read(path))
-        envs = {p: document.env_of(p) for p in [*document.producers, *document.consumers]}
-        explained += known.explain(document.cells, envs)[0]
+        explained += known.explain(document.cells, facts(document))[0]
     return explained
 
 

@@ -60,6 +60,22 @@ def test_fresh_ignores_stored_results_and_a_lost_output_is_redone(
     assert (K2, K2, "h5") in {(k.producer, k.consumer, k.format) for k in lost}
 
 
+def test_an_output_changed_since_it_was_written_is_redone(
+    stored: tuple[Plan, Layout],  # noqa: F811
+) -> None:
+    """A restored cache whose output bytes differ from the digest the result
+    recorded (a corrupt cache, a half-written disk) is measured again."""
+    plan, layout = stored
+    states = document.states(plan, layout)
+    kept = {c.key for c in ledger(plan, layout, states) if c.reusable}
+    outputs = sorted(layout.outputs(K2).glob("*.npz"))
+    assert kept and outputs
+    outputs[0].write_bytes(outputs[0].read_bytes() + b"x")
+    redone = {c.key for c in ledger(plan, layout, states) if c.pending and c.key in kept}
+    assert redone, "a changed output was reused"
+    assert all(k.consumer == K2 for k in redone)
+
+
 def test_a_result_never_attempted_is_tried_again(stored: tuple[Plan, Layout]) -> None:  # noqa: F811
     plan, layout = stored
     states = document.states(plan, layout)

@@ -21,6 +21,13 @@ def test_default_preset_is_seven_tf_envs_and_four_tflite_runtimes_on_the_host_py
         "tf2.20-tf-keras-py3.11-cpu",
         "tf2.21-keras3-py3.11-cpu",
         "tf2.21-tf-keras-py3.11-cpu",
+        # The Keras slice: an old, a pinned-in-production and the newest
+        # minor on TensorFlow, the newest on JAX and PyTorch too.
+        "keras3.3-tensorflow-py3.11-cpu",
+        "keras3.12-tensorflow-py3.11-cpu",
+        "keras3.15-tensorflow-py3.11-cpu",
+        "keras3.15-jax-py3.11-cpu",
+        "keras3.15-torch-py3.11-cpu",
         "litert1.0-interpreter-py3.11-cpu",
         "litert2.0-interpreter-py3.11-cpu",
         "litert2.3-interpreter-py3.11-cpu",
@@ -170,7 +177,12 @@ def test_onednn_off_adds_consumer_only_variants_sharing_the_venv() -> None:
 
 
 def test_nightly_on_request_only() -> None:
-    assert not any("nightly" in p.id for p in plan_for(Settings(preset="full")).envs)
+    # tf-nightly changes daily and costs a whole TF row: only when named.
+    # keras-nightly is tomorrow's Keras 3, a cheap row: the full preset has it.
+    full = plan_for(Settings(preset="full")).env_ids
+    assert [e for e in full if "nightly" in e] == [
+        f"keras-nightly-{b}-py3.11-cpu" for b in ("tensorflow", "jax", "torch")
+    ]
     plan = plan_for(Settings(tf=("nightly",)))
     assert plan.env_ids == ["tfnightly-keras3-py3.11-cpu"]
     assert plan.envs[0].env.requirements() == ["tf-nightly"]
@@ -179,9 +191,15 @@ def test_nightly_on_request_only() -> None:
 def test_full_preset_is_every_stable_minor_and_flavour() -> None:
     plan = plan_for(Settings(preset="full"))
     # 1.15 (tf.keras and standalone Keras), 2.0-2.15 Keras 2, 2.16-2.21 Keras 3
-    # and tf-keras, then five LiteRT releases and tflite-runtime 2.14.
-    assert len(plan.envs) == 2 + 16 + 6 * 2 + 5 + 1
+    # and tf-keras, every Keras 3 minor and keras-nightly on three backends,
+    # then five LiteRT releases and tflite-runtime 2.14.
+    assert len(plan.envs) == 2 + 16 + 6 * 2 + (16 + 1) * 3 + 5 + 1
     assert plan.envs[0].id == "tf1.15-keras2-py3.7-cpu"
+    keras = [p.env for p in plan.envs if p.env.release.keras_minor]
+    assert {e.release.minor for e in keras} == {*axes.KERAS3_MINORS, "nightly"}
+    assert {e.backend for e in keras} == {"tensorflow", "jax", "torch"}
+    # A Keras minor's envs read and write the Keras 3 formats only.
+    assert {c.format for c in plan.cells() if c.consumer == keras[0].id} == {"keras", "weights"}
     assert plan.envs[1].id == "tf1.15-standalone-keras-py3.7-cpu"
     assert plan.envs[-1].id == "tflite-runtime2.14-interpreter-py3.11-cpu"
     # The old era saves for today's envs to read; it loads nothing itself.
@@ -227,19 +245,36 @@ def test_user_models_are_rows_and_baselines_must_be_planned(tmp_path: Path) -> N
         )
 
 
-def test_keras_pins_expand_keras3_envs_only() -> None:
-    plan = plan_for(Settings(tf=("2.15", "2.18"), keras=("3.6", "3.15")))
+def test_keras_minors_are_envs_of_their_own_on_each_backend() -> None:
+    plan = plan_for(Settings(tf=("2.15",), keras=("3.3", "3.15"), backends=("tensorflow", "jax")))
     assert plan.env_ids == [
         "tf2.15-keras2-py3.11-cpu",
-        "tf2.18-keras3-py3.11-cpu-k3.6",
-        "tf2.18-keras3-py3.11-cpu-k3.15",
+        "keras3.3-tensorflow-py3.11-cpu",
+        "keras3.3-jax-py3.11-cpu",
+        "keras3.15-tensorflow-py3.11-cpu",
+        "keras3.15-jax-py3.11-cpu",
     ]
-    pinned = plan.env("tf2.18-keras3-py3.11-cpu-k3.6").env
-    assert "keras==3.6.*" in pinned.requirements()
+    old = plan.env("keras3.3-tensorflow-py3.11-cpu").env
+    # Paired with the newest TensorFlow that takes it (TF 2.18 asks keras>=3.5).
+    assert old.requirements() == ["tensorflow-cpu==2.17.*", "numpy<2", "keras==3.3.*"]
+    assert plan.env("keras3.3-jax-py3.11-cpu").env.requirements()[0] == "jax[cpu]==0.5.3"
+    assert plan.env("keras3.15-jax-py3.11-cpu").env.environment()["KERAS_BACKEND"] == "jax"
+    # JAX has no TextVectorization without TensorFlow: not applicable, with why.
+    assert "text" in old.release.unbuildable("jax")
+    # --backends alone: the newest minor; --keras all: every one and the nightly.
+    newest = plan_for(Settings(tf=("2.15",), backends=("torch",)))
+    assert newest.env_ids[-1] == "keras3.15-torch-py3.11-cpu"
+    every = plan_for(Settings(tf=("2.15",), keras=("all",))).env_ids
+    assert len(every) == 1 + 16 + 1 and every[-1] == "keras-nightly-tensorflow-py3.11-cpu"
+    # A -k pin on a TF env is still an env id of its own.
+    pinned = plan_for(Settings(envs=("tf2.18-keras3-py3.11-cpu-k3.6",)))
+    assert "keras==3.6.*" in pinned.envs[0].env.requirements()
 
 
 def test_keras_pins_must_be_keras3_minors() -> None:
     from matrix.selection.config import build_settings
 
-    with pytest.raises(ConfigError, match="expected a Keras 3 minor"):
+    with pytest.raises(ConfigError, match=r"Unknown Keras 3 minor '2\.15': expected one of 3\.0"):
         build_settings({"keras": ["2.15"]}, {})
+    with pytest.raises(ConfigError, match="Unknown backend 'tpu'"):
+        build_settings({"backends": ["tpu"]}, {})

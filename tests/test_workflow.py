@@ -66,9 +66,37 @@ def test_the_job_matrix_comes_from_the_tool(workflow: dict[str, Any]) -> None:
 
 def test_consumers_download_every_producer(workflow: dict[str, Any]) -> None:
     consume = workflow["jobs"]["consume"]
-    (download,) = [s for s in consume["steps"] if "download-artifact" in s.get("uses", "")]
-    assert download["with"]["pattern"] == "produce-*" and download["with"]["merge-multiple"]
+    downloads = [s for s in consume["steps"] if "download-artifact" in s.get("uses", "")]
+    (producers,) = [d for d in downloads if d["with"].get("pattern") == "produce-*"]
+    assert producers["with"]["merge-multiple"]
     assert "always()" in consume["if"]
+
+
+def test_every_job_plans_from_the_releases_the_plan_job_found(workflow: dict[str, Any]) -> None:
+    """The index is asked once, first; every job reads the same answer."""
+    jobs = workflow["jobs"]
+    plan_runs = [s.get("run", "") for s in jobs["plan"]["steps"]]
+    first = next(i for i, r in enumerate(plan_runs) if "python -m matrix releases" in r)
+    assert first < next(i for i, r in enumerate(plan_runs) if "python -m matrix plan" in r)
+    assert "--write releases.json" in plan_runs[first]
+    assert "--releases releases.json" in workflow["env"]["SELECTION"]
+    for name in ("produce", "consume", "report"):
+        names = [s["with"].get("name") for s in jobs[name]["steps"]
+                 if "download-artifact" in s.get("uses", "")]  # fmt: skip
+        assert "releases" in names, name
+
+
+def test_a_night_restores_the_last_nights_results(workflow: dict[str, Any]) -> None:
+    """Each shard caches what it computed, keyed by env and probe digest (a
+    probe change starts cold); a restore is by prefix, the newest night's."""
+    kept_by = {"produce": "build/matrix/artifacts/", "consume": "build/matrix/results/"}
+    for name, kept in kept_by.items():
+        (cache,) = [s for s in workflow["jobs"][name]["steps"]
+                    if s.get("uses", "").startswith("actions/cache@")]  # fmt: skip
+        assert kept in cache["with"]["path"]
+        key, prefix = cache["with"]["key"], cache["with"]["restore-keys"]
+        assert "${{ matrix.env }}" in key and "hashFiles('probes/**')" in key
+        assert key.startswith(prefix) and "github.run_id" in key
 
 
 def test_report_always_merges_compares_and_publishes(workflow: dict[str, Any]) -> None:

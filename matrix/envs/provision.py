@@ -15,6 +15,7 @@ import datetime
 import json
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> Ve
         _note(log, f"building {venv} ({reason})")
         backend = _create(venv, planned.interpreter, log)
         python = layout.venv_python(venv_id)
-        install = _install_command(backend, python, spec["requirements"])
+        overrides = _overrides(venv, spec.get("overrides") or [])
+        install = _install_command(backend, python, spec["requirements"], overrides)
         _run("installing", install, log, install_timeout)
         freeze = _run("listing the installed packages", _freeze_command(backend, python), log, 120)
         record = VenvRecord(spec, tuple(sorted(freeze.splitlines())), backend, False, reason)
@@ -79,6 +81,7 @@ def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> Ve
                 "backend": backend,
                 "built": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                 "rebuild_reason": reason,
+                "newest": dict(planned.env.release.newest),
             },
         )
         return record
@@ -98,6 +101,8 @@ def _standing(planned: PlannedEnv, layout: Layout, spec: JsonObject) -> VenvReco
     record_path = layout.venv_record(venv_id)
     old = files.read_json(record_path) if record_path.exists() else _NO_RECORD
     reason = _why_rebuild(old, spec, layout.venv_python(venv_id))
+    if reason is None and isinstance(old, dict):
+        reason = _patch_moved(planned.env.release.newest, old["freeze"], old.get("newest"))
     if reason is None and isinstance(old, dict):  # _why_rebuild checked its fields
         return VenvRecord(spec, tuple(old["freeze"]), old["backend"], True, None)
     return reason or "its record is unreadable"
@@ -112,6 +117,8 @@ def _spec(planned: PlannedEnv) -> JsonObject:
         "requirements": [*env.requirements(), *planned.pins],
         "environment": env.environment(),
     }
+    if env.release.overrides:
+        spec["overrides"] = list(env.release.overrides)
     if env.release.nightly:
         # A nightly env is today's build: it is rebuilt once a day.
         spec["day"] = datetime.date.today().isoformat()
@@ -136,6 +143,37 @@ def _why_rebuild(old: Any, spec: JsonObject, python: Path) -> str | None:
         if old["spec"].get(key) != value
     ]
     return "; ".join(changes) or None
+
+
+def _patch_moved(newest: Mapping[str, str], freeze: list[str], tried: Any) -> str | None:
+    """Why an env is rebuilt although its spec stands: the index has a newer
+    patch of a package it installed (`==2.21.*` then resolves to it). Once
+    built knowing these patches (`tried`), it stands even where the resolver
+    kept an older one (another requirement caps it): no rebuild every run."""
+    if not newest or tried == dict(newest):
+        return None
+    installed = {}
+    for line in freeze:
+        name, sep, version = str(line).partition("==")
+        if sep:
+            installed[name.strip().lower().replace("_", "-")] = version.strip()
+    moved = [
+        f"{package} {installed[package]} -> {version}"
+        for package, version in sorted(newest.items())
+        if package in installed and _older(installed[package], version)
+    ]
+    if not moved:
+        return None
+    return "the index has a newer patch: " + ", ".join(moved)
+
+
+def _older(installed: str, newest: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(installed) < Version(newest)
+    except InvalidVersion:
+        return False
 
 
 def _create(venv: Path, interpreter: Path, log: Path) -> str:
@@ -164,10 +202,22 @@ def _create(venv: Path, interpreter: Path, log: Path) -> str:
 _WHEELS_ONLY = ("numpy", "h5py", "grpcio", "tensorflow", "tensorflow-cpu", "tf-nightly")
 
 
-def _install_command(backend: str, python: Path, requirements: list[str]) -> list[str]:
+def _overrides(venv: Path, lines: list[str]) -> Path | None:
+    """The release table's overrides as the file uv reads, in the venv."""
+    if not lines:
+        return None
+    path = venv / ".matrix-overrides.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _install_command(
+    backend: str, python: Path, requirements: list[str], overrides: Path | None = None
+) -> list[str]:
     uv = uv_binary()
     if backend == "uv" and uv is not None:
         wheels_only = [arg for name in _WHEELS_ONLY for arg in ("--only-binary", name)]
+        override = ["--override", str(overrides)] if overrides else []
         return [
             uv,
             "pip",
@@ -176,8 +226,12 @@ def _install_command(backend: str, python: Path, requirements: list[str]) -> lis
             str(python),
             "--compile-bytecode",
             *wheels_only,
+            *override,
             *requirements,
         ]
+    if overrides is not None:
+        msg = "this env's release needs uv's --override (the release table says why); uv is missing"
+        raise ProvisionError(msg)
     return [
         str(python),
         "-m",

@@ -63,6 +63,11 @@ def producing_envs(document: Document) -> dict[str, Env]:
     return envs
 
 
+def release_name(env: Env) -> str:
+    """A release as a sentence names it: TF 2.15, Keras 3.12."""
+    return f"Keras {env.release.minor}" if env.release.keras_minor else f"TF {env.tf}"
+
+
 def _default_target(targets: list[str], envs: dict[str, Env]) -> str | None:
     """The env a plain `pip install tensorflow==<to>` gives: its default
     flavour, no Keras pin."""
@@ -163,12 +168,12 @@ class _Measured:
             if hit:
                 found.append(_measured(kind, hit))
         if not is_user_producer(producer):
-            old = self.envs[producer].tf
+            old = release_name(self.envs[producer])
             for form in self.document.run["selection"]["formats"]:
                 hit = passing(self.default, form, "keras") if form != fmt else None
                 if hit:
                     kind = "resave-weights" if form == "weights" else "resave"
-                    found.append(_measured(kind, hit, format=form, tf=old))
+                    found.append(_measured(kind, hit, format=form, old=old))
         for target in self.targets:
             env = self.envs[target]
             hit = passing(target, fmt, loader) if target != self.default else None

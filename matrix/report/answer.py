@@ -1,8 +1,9 @@
 """The upgrade answer: the question people open the report with, answered first.
 
 For the main upgrade paths (each step between adjacent releases of the
-default matrix, the Keras 2 -> Keras 3 jump `axes.KERAS3_JUMP`, and each old
-release to the newest), per format: how many of the zoo's models still load
+default matrix, the Keras 2 -> Keras 3 jump `axes.KERAS3_JUMP`, each old
+release to the newest, and each step between the Keras 3 minors measured,
+both ways), per format: how many of the zoo's models still load
 the way they loaded before and predict the same, how many need a way out
 (and the cheapest one measured to work for them), how many have none; the
 models that fail by design, apart; and what to install to get the measured
@@ -26,7 +27,7 @@ from matrix.selection.env import Env
 
 # The packages whose versions decide how a model loads, named in "what to pin".
 PINNED = ("tensorflow-cpu", "tensorflow", "tf-nightly", "keras", "keras-nightly", "tf-keras",
-          "numpy", "h5py")  # fmt: skip
+          "jax", "jaxlib", "torch", "numpy", "h5py")  # fmt: skip
 
 
 def main_paths(envs: dict[str, Env]) -> list[tuple[str, str]]:
@@ -45,6 +46,14 @@ def main_paths(envs: dict[str, Env]) -> list[tuple[str, str]]:
     )
     paths += [(old, default[-1]) for old in old_era if (old, default[-1]) not in paths]
     present = {env.tf for env in envs.values()}
+    # Keras 3 minors, each step both ways: saved with a newer Keras and loaded
+    # with the older one production runs, and the upgrade.
+    minors = sorted(
+        {env.tf for env in envs.values() if env.release.keras_minor},
+        key=lambda key: axes.RELEASES[key].version,
+    )
+    for older, newer in itertools.pairwise(minors):
+        paths += [(newer, older), (older, newer)]
     return [(old, new) for old, new in paths if old in present and new in present]
 
 
@@ -164,7 +173,7 @@ def _pin(state: EnvState, role: str) -> JsonObject:
     # The CPU wheel measured is `tensorflow-cpu`; users install `tensorflow`
     # (tf-keras brings it along too). A tf-keras env's Keras 3 is not its Keras.
     wanted = ("tensorflow", "tf-nightly", "tf-keras") if state.env.flavour == "tf-keras" else (
-        "tensorflow", "tf-nightly", "keras", "keras-nightly")  # fmt: skip
+        "tensorflow", "tf-nightly", "keras", "keras-nightly", "jax", "torch")  # fmt: skip
     install = list(
         dict.fromkeys(
             f"{name.removesuffix('-cpu')}=={version}"
@@ -185,6 +194,8 @@ def unmeasured_ways(document: Document, target: Env) -> list[str]:
     """The new release's flavours this selection did not measure (tf-keras,
     a way out), as the env ids a run adds (a report says what it did not
     look at)."""
+    if target.release.family != "tensorflow":
+        return []  # a Keras minor's other backends are other runtimes, not ways out
     present = {state.env for state in document.envs}
     return [
         env.id

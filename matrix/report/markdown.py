@@ -13,7 +13,7 @@ from tabulate import tabulate
 from matrix.escape import md_cell
 from matrix.files import JsonObject
 from matrix.paths import REPORT_SVG
-from matrix.report import view
+from matrix.report import readers, view
 from matrix.results import selfcheck
 from matrix.results.cells import KEY_FIELDS, Cell
 from matrix.results.document import Document
@@ -40,6 +40,7 @@ def render(document: Document) -> str:
         _advice(document.advice, labels) if document.advice else "",
         _answers(document, labels),
         _changes(document.changes, labels) if document.changes else "",
+        _readers(document, labels),
         _self_check(document, labels),
         _unexplained(document, labels),
         _glance(),
@@ -229,6 +230,35 @@ def _answer_path(found: JsonObject, labels: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _readers(document: Document, labels: dict[str, str]) -> str:
+    """Which Keras (version, backend) loads each file and predicts the same."""
+    found = readers.readers(document)
+    if not found:
+        return ""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for (producer, model, policy, fmt), side in found.items():
+        groups.setdefault((producer, fmt, side.statement()), []).append(f"{model} ({policy})")
+    order = {p: i for i, p in enumerate(document.producers)}
+    rows = [
+        [
+            md_cell(labels.get(producer, producer)),
+            _format_name(fmt),
+            md_cell(_models_text(models), 400),
+            md_cell(statement, 600),
+        ]
+        for (producer, fmt, statement), models in sorted(
+            groups.items(), key=lambda g: (order.get(g[0][0], len(order)), _format_order(g[0][1]))
+        )
+    ]
+    return (
+        "## Which Keras reads each file\n\n"
+        "For each file, the Keras versions (and Keras 3's backends) of this run that load it "
+        "with `load_model` (`load_weights` for a weights file) and predict the same: the "
+        "oldest and the newest, and those that do not.\n\n"
+        + _table(rows, ["saved in", "format", "models", "read by"])
+    )
+
+
 def _ours(text: str) -> str:
     """Text this tool wrote (the ways out, with their code spans) in a table cell."""
     return text.replace("|", "\\|").replace("\n", " ")
@@ -315,9 +345,37 @@ def _run_facts(document: Document) -> str:
             "",
             f"Cells: {len(document.cells):,}. {totals}",
             "",
+            _releases_line(document),
+            "",
             _sandbox_line(document),
         ]
     )
+
+
+def _releases_line(document: Document) -> str:
+    """Where the releases came from: the index's answer, what it added,
+    what went wrong asking; or that the table alone was used."""
+    found = document.run.get("releases")
+    if not isinstance(found, dict):
+        return "Releases: the release table alone (this run did not ask a package index)."
+    if found.get("offline"):
+        return f"Releases: the release table alone ({md_cell(found['offline'])})."
+    untabled = [f"{u['family']} {u['version']} (as {u['based_on']})" for u in found["untabled"]]
+    line = (
+        f"Releases: the table, checked against {md_cell(found['index'])} at "
+        f"{md_cell(found['when'])}: "
+        + (
+            "untabled (planned with the capabilities of the newest tabled release) "
+            + md_cell(", ".join(untabled))
+            if untabled
+            else "nothing untabled"
+        )
+        + "."
+    )
+    problems = found.get("problems") or []
+    if problems:
+        line += " Problems: " + md_cell("; ".join(problems)) + "."
+    return line
 
 
 # The words of this report a reader may not know, in the order they meet them.

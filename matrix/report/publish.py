@@ -25,7 +25,7 @@ from matrix.paths import (
     REPORT_MD,
     REPORT_SVG,
 )
-from matrix.report import advice, answer, changes
+from matrix.report import advice, answer, changes, readers
 from matrix.results.document import Document
 from matrix.settings import ReportOptions
 
@@ -51,7 +51,7 @@ def publish(document: Document, reports: Path, extras: Extras) -> tuple[Document
     published, and the exit code (1: the baseline shows regressions)."""
     from matrix.report import html, jsonfile, junit, markdown, svg
 
-    document = document.with_(answers=tuple(answer.answers(document)))
+    document = readers.with_readers(document.with_(answers=tuple(answer.answers(document))))
     if extras.baseline is not None:
         found = changes.changes(extras.baseline, document, extras.options.fail_on)
         document = document.with_(changes=found)

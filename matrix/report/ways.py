@@ -42,14 +42,14 @@ WAYS: tuple[Way, ...] = (
     ),
     Way(
         "resave",
-        "re-save it as {format} in TF {tf}",
-        ("needs TF {tf} once more, to load and save the model again",),
+        "re-save it as {format} in {old}",
+        ("needs {old} once more, to load and save the model again",),
         "everything the format holds",
     ),
     Way(
         "resave-weights",
-        "re-save its weights (`save_weights`) in TF {tf}",
-        ("needs TF {tf} once more", "needs the model's code to rebuild it before `load_weights`"),
+        "re-save its weights (`save_weights`) in {old}",
+        ("needs {old} once more", "needs the model's code to rebuild it before `load_weights`"),
         "the weights",
     ),
     Way(

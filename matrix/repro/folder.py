@@ -86,7 +86,7 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
     inference = cell.inference.status if cell.inference else None
     replay = script.Replay(
         cell_id=cell_id(key),
-        flavour=planned.env.flavour,
+        flavour=planned.env.keras_line,
         keras_version=state.keras,
         environment=planned.env.environment(),
         task={
@@ -108,6 +108,7 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
         recorded=status.value,
         recorded_inference=inference,
         interpreter_module=planned.env.release.interpreter_module,
+        backend=planned.env.backend,
     )
     files.write_atomic(target / SCRIPT, script.render(replay))
     files.write_atomic(target / README, readme(replay, cell, entry, state))

@@ -44,6 +44,8 @@ class Replay:
     recorded_inference: str | None
     # A TFLite runtime's module (no TensorFlow in its env); None: tf.lite's.
     interpreter_module: str | None = None
+    # Keras 3's backend (KERAS_BACKEND): on jax or torch the env has no TensorFlow.
+    backend: str | None = "tensorflow"
 
 
 def roots(
@@ -127,6 +129,9 @@ def _imports(replay: Replay) -> str:
     if replay.interpreter_module:  # a TFLite runtime alone: no TensorFlow, no Keras
         lines += [f"from {replay.interpreter_module} import Interpreter", ""]
         lines += ["tf = keras = None", ""]
+        return "\n".join(lines)
+    if replay.backend not in (None, "tensorflow"):  # Keras 3 on JAX or PyTorch
+        lines += ["import keras", "", "tf = Interpreter = None", ""]
         return "\n".join(lines)
     lines += ["import tensorflow as tf", "", KERAS_IMPORT[replay.flavour]]
     lines += ["Interpreter = tf.lite.Interpreter", ""]

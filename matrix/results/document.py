@@ -102,6 +102,12 @@ class Document:
             msg = "compat.json: expected an object with a list of cells"
             raise RecordError(msg)
         schema = int(data.get("schema_version") or SCHEMA_VERSION)
+        run = data.get("run") or {}
+        if isinstance(run, Mapping) and isinstance(run.get("releases"), Mapping):
+            # Its envs may be of releases the index had and the table lacks.
+            from matrix import discovery
+
+            discovery.adopt(discovery.Discovered.from_dict(run["releases"]), planned=False)
         envs = [_legacy_env(e) if schema < 4 else e for e in data.get("envs") or ()]
         return cls(
             run=dict(data.get("run") or {}),
@@ -179,7 +185,9 @@ def build(
     """The document of a plan: its ledger (the one consume worked from, or
     made from the stored states) joined to the stored results."""
     stored = states(plan, layout)
-    cells = cells if cells is not None else ledger(plan, layout, stored)
+    # Inspections made by another inspector version are made again, not
+    # taken for files that carry code.
+    cells = cells if cells is not None else ledger(plan, layout, stored, inspect="run")
     resolver = Resolver(layout, settings, stored)
     found: list[Cell] = []
     pending: list[JsonObject] = []
@@ -190,7 +198,7 @@ def build(
         else:
             found.append(_portable(cell, layout))
     gold = tuple(GoldProducer(g.env, g.provenance(), len(g.artifacts)) for g in plan.gold)
-    explained, used = known.explain(found, _envs(plan))
+    explained, used = known.explain(found, _facts(plan, stored))
     when = when or datetime.datetime.now(datetime.timezone.utc)
     return Document(
         run={
@@ -211,6 +219,8 @@ def build(
                 name: {"atol": tol.atol, "rtol": tol.rtol}
                 for name, tol in settings.tolerances.items()
             },
+            # Where the releases came from: the index's answer, or why none.
+            "releases": _releases(),
         },
         envs=tuple(stored[p.id] for p in plan.envs),
         producers=tuple(plan.producers),
@@ -230,7 +240,7 @@ def resolve(planned: PlannedCell, plan: Plan, layout: Layout, settings: Settings
     cell = Resolver(layout, settings, stored).cell(planned)
     if cell is None:
         return None
-    (explained,), _ = known.explain([_portable(cell, layout)], _envs(plan))
+    (explained,), _ = known.explain([_portable(cell, layout)], _facts(plan, stored))
     return explained
 
 
@@ -238,10 +248,7 @@ def reexplained(document: Document) -> Document:
     """A published document with its cells explained by today's known causes
     (and its self-check made again): a report rebuilt from a compat.json
     tells what is known now, not what was known when it ran."""
-    ids = {i for c in document.cells for i in (c.producer, c.consumer)}
-    cells, used = known.explain(
-        [c.with_(known=None) for c in document.cells], {i: document.env_of(i) for i in ids}
-    )
+    cells, used = known.explain([c.with_(known=None) for c in document.cells], facts(document))
     return document.with_(
         cells=tuple(cells),
         causes={cause_id: cause.to_dict() for cause_id, cause in sorted(used.items())},
@@ -252,12 +259,23 @@ def reexplained(document: Document) -> Document:
     )
 
 
-def _envs(plan: Plan) -> dict[str, Env | None]:
-    """The env of every producer and consumer of the plan (a gold producer's
-    is the env that froze it), for the known causes' matchers."""
-    envs: dict[str, Env | None] = {p.id: p.env for p in plan.envs}
-    envs.update({g.producer: g.env for g in plan.gold})
-    return envs
+def _facts(plan: Plan, stored: Mapping[str, EnvState]) -> dict[str, known.EnvFacts | None]:
+    """What the known causes' matchers know of every env of the plan (a
+    gold producer's: the env that froze it, and its Keras)."""
+    found = {i: known.EnvFacts.of(s.env, s.keras) for i, s in stored.items()}
+    for g in plan.gold:
+        keras = g.provenance().get("keras")
+        found[g.producer] = known.EnvFacts.of(g.env, keras if isinstance(keras, str) else None)
+    return found
+
+
+def facts(document: Document) -> dict[str, known.EnvFacts | None]:
+    """The same, of a published document (its env states and gold producers)."""
+    found = {s.id: known.EnvFacts.of(s.env, s.keras) for s in document.envs}
+    for g in document.gold:
+        keras = g.provenance.get("keras")
+        found[g.producer] = known.EnvFacts.of(g.env, keras if isinstance(keras, str) else None)
+    return found
 
 
 def _portable(cell: Cell, layout: Layout) -> Cell:
@@ -306,3 +324,10 @@ def _artifacts(cells: Ledger) -> list[JsonObject]:
 def _key(planned: PlannedCell) -> tuple[str, str, str, str, str, str]:
     key = planned.key
     return (key.producer, key.consumer, key.model, key.policy, key.format, key.loader)
+
+
+def _releases() -> JsonObject | None:
+    from matrix import discovery
+
+    found = discovery.adopted()
+    return found.to_dict() if found is not None else None

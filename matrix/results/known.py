@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from matrix.axes import version_tuple
 from matrix.results.cells import Cell
 from matrix.selection.env import Env
 from matrix.settings import ConfigError
@@ -41,9 +42,12 @@ _LISTS = (
     "policy",
     "producer_flavour",
     "consumer_flavour",
+    "producer_backend",
+    "consumer_backend",
 )
 _PATTERNS = ("error_type", "message", "traceback")
-_RANGES = ("producer_tf", "consumer_tf")
+# Ranges over TensorFlow minors (`*_tf`) and Keras versions (`*_keras`).
+_RANGES = ("producer_tf", "consumer_tf", "producer_keras", "consumer_keras")
 _TEXT = ("id", "title", "cause", "way_out", "kind")
 _ALLOWED = {*_LISTS, *_PATTERNS, *_RANGES, *_TEXT, "links", "diagonal", "evidence"}
 
@@ -105,12 +109,19 @@ class Cause:
             "policy": cell.policy,
             "producer_flavour": producer.flavour if producer else None,
             "consumer_flavour": consumer.flavour if consumer else None,
+            "producer_backend": producer.backend if producer else None,
+            "consumer_backend": consumer.backend if consumer else None,
         }
         for key, allowed in self.lists.items():
             if key != "status" and values.get(key) not in allowed:
                 return False
         for key, side in (("producer_tf", producer), ("consumer_tf", consumer)):
             if key in self.ranges and (side is None or side.tf not in self.ranges[key]):
+                return False
+        for key, side in (("producer_keras", producer), ("consumer_keras", consumer)):
+            if key in self.ranges and (
+                side is None or side.keras is None or side.keras not in self.ranges[key]
+            ):
                 return False
         trace = cell.error_text or ""
         texts = {
@@ -136,18 +147,24 @@ class Cause:
 
 @dataclass(frozen=True)
 class EnvFacts:
-    """What a cause's matcher knows of an env: its flavour and TF minor."""
+    """What a cause's matcher knows of an env: its Keras line (keras2,
+    keras3, tf-keras, standalone-keras), TF minor, Keras version and backend."""
 
     flavour: str
     tf: tuple[int, ...]
+    keras: tuple[int, ...] | None = None
+    backend: str | None = None
 
     @classmethod
-    def of(cls, env: Env | None) -> EnvFacts | None:
-        """An env's facts; None for a user model or a TFLite interpreter (no
-        TensorFlow, no Keras)."""
+    def of(cls, env: Env | None, keras: str | None = None) -> EnvFacts | None:
+        """An env's facts (`keras`: the Keras version it ran); None for a user
+        model or a TFLite interpreter (no TensorFlow, no Keras). Keras 3 on
+        JAX or PyTorch has no TensorFlow: its TF minor sorts after every
+        release, so no TF range holds it."""
         if env is None or env.release.interpreter_only:
             return None
-        return cls(env.flavour, env.release.version)
+        version = version_tuple(keras) if keras else None
+        return cls(env.keras_line, env.tf_version or (999, 0), version or None, env.backend)
 
 
 def parse(document: Mapping[str, Any], where: str) -> tuple[Cause, ...]:
@@ -226,14 +243,14 @@ def causes(path: Path = KNOWN_FILE) -> tuple[Cause, ...]:
 
 def explain(
     cells: Iterable[Cell],
-    envs: Mapping[str, Env | None],
+    facts: Mapping[str, EnvFacts | None],
     known: tuple[Cause, ...] | None = None,
 ) -> tuple[list[Cell], dict[str, Cause]]:
     """The cells, each with `known` set (a cause id, or None), and the causes
-    that matched, by id. `envs`: the env of every producer and consumer id
-    (a gold producer's is the env that froze it; none for a user model)."""
+    that matched, by id. `facts`: what is known of every producer and
+    consumer id (`EnvFacts.of`; a gold producer's are the env's that froze
+    it; none for a user model)."""
     table = causes() if known is None else known
-    facts = {env_id: EnvFacts.of(env) for env_id, env in envs.items()}
     used: dict[str, Cause] = {}
     explained = []
     for cell in cells:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+from matrix import files
 from matrix.paths import Layout
 from matrix.results import store
 from matrix.results.records import ArtifactEntry, EnvState, Result
@@ -165,7 +167,7 @@ class _Reader:
         if not entry.saved:
             return PlannedCell(key, Fate.SAVE_FAILED, entry)
         state = self.states[key.consumer]
-        missing = gate.missing_loader(key.loader, state.env.flavour)
+        missing = gate.missing_loader(key.loader, state.env.keras_line)
         if missing:
             return PlannedCell(key, Fate.NO_LOADER, entry, missing)
         inspection = self._inspection(entry)
@@ -240,7 +242,18 @@ class _Reader:
     def _reusable(self, result: Result | None, consumer: str) -> bool:
         if result is None or not result.attempted:
             return False
+        # A result is reused only with its outputs as it wrote them: a cache
+        # restored from another night (or a disk) that lost or changed one is
+        # recomputed, never compared.
         outputs = self.layout.outputs(consumer)
         return all(
-            (outputs / str(part.output)).is_file() for part in result.parts() if part.predicted
+            _intact(outputs / str(part.output), part.output_sha256)
+            for part in result.parts()
+            if part.predicted
         )
+
+
+def _intact(path: Path, sha256: str | None) -> bool:
+    if not path.is_file():
+        return False
+    return sha256 is None or files.sha256_file(path) == sha256

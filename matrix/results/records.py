@@ -329,6 +329,7 @@ class Versions:
     keras: str | None = None
     keras_flavour: str | None = None
     runtime: str | None = None  # a TFLite interpreter's package and version
+    backend: str | None = None  # Keras 3 on JAX or PyTorch: the backend and its version
     numpy: str | None = None
     gpus: tuple[str, ...] = ()
     onednn: str | None = None
@@ -373,7 +374,10 @@ class EnvState:
         release (none in a TFLite interpreter env)."""
         if self.versions is not None:
             return self.versions.tensorflow
-        return None if self.env.release.interpreter_only else self.env.tf
+        if self.env.release.family == "tensorflow":
+            return self.env.tf
+        paired = self.env.release.backends.get(self.env.flavour)
+        return paired.tensorflow if paired is not None else None
 
     @property
     def keras(self) -> str | None:
@@ -381,7 +385,7 @@ class EnvState:
         (on Python 3.7 the probe reads dist-info folders by name and misses
         standalone Keras's capitalised `Keras-2.3.1.dist-info`)."""
         found = self.versions.keras if self.versions is not None else None
-        return found or axes.keras_version(self.env.flavour, None, self.freeze)
+        return found or axes.keras_version(self.env.keras_line, None, self.freeze)
 
     def phase_record(self, phase: str) -> PhaseRecord:
         return self.phases.get(phase) or PhaseRecord()

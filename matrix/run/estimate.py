@@ -73,7 +73,7 @@ def estimate(plan: Plan, layout: Layout, jobs: int) -> Estimate:
     found = _ledger(plan, layout, runnable, records)
     artifacts = len(found.artifacts)
     cells = len(found.cells)
-    disk = sum(p.env.release.env_disk_gb for p in to_build)
+    disk = sum(p.env.release.env_disk_gb(p.env.flavour) for p in to_build)
     disk += len(producers) * ARTIFACTS_MB_PER_ENV / 1024 + cells * RESULTS_KB_PER_CELL / 2**20
     artifacts_done = sum(1 for a in found.artifacts if a.entry is not None and a.entry.attempted)
     cells_done = sum(1 for c in found.cells if c.fate is not Fate.NO_ENTRY and not c.pending)

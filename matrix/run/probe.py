@@ -76,7 +76,10 @@ def probe_command(  # noqa: PLR0917 - what one probe process is given
     environment = {
         **ready.planned.env.environment(),
         # The Keras the probe imports: the release table's word, not the probe's guess.
-        "COMPAT_MATRIX_FLAVOUR": ready.planned.env.flavour,
+        "COMPAT_MATRIX_FLAVOUR": ready.planned.env.keras_line,
+        # TensorFlow, JAX or PyTorch: a Keras 3 minor's probe imports no
+        # TensorFlow on the other two (the env has none).
+        "COMPAT_MATRIX_BACKEND": ready.planned.env.backend or "",
         "COMPAT_MATRIX_INTERPRETER": ready.planned.env.release.interpreter_module or "",
         # TF 1.15-2.2's TFLite converter runs its `toco_from_protos` console
         # script by name: the env's own bin folder comes first on PATH.

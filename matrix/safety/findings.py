@@ -18,7 +18,8 @@ from typing import Any
 from matrix.status import NamedEnum
 
 # Bump when an inspector changes what it finds, so stored inspections are redone.
-INSPECTOR_VERSION = "1"
+# 2: the file's traits too (matrix/safety/traits.py), what `check` predicts from.
+INSPECTOR_VERSION = "2"
 
 
 class Kind(str, enum.Enum):
@@ -101,6 +102,8 @@ class Inspection:
     format: str | None  # h5 | keras | savedmodel | weights (h5 without a config); None: unknown
     findings: tuple[Finding, ...] = ()
     notes: tuple[str, ...] = field(default=())  # what was looked at, for the report
+    # What the file says of itself: the Keras that wrote it, its layers, ...
+    traits: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def blocking(self) -> tuple[Finding, ...]:
@@ -112,6 +115,7 @@ class Inspection:
             "format": self.format,
             "findings": [f.to_dict() for f in self.findings],
             "notes": list(self.notes),
+            "traits": dict(self.traits),
         }
 
     @classmethod
@@ -124,6 +128,7 @@ class Inspection:
                 data.get("format"),
                 tuple(Finding.from_dict(f) for f in data.get("findings", [])),
                 tuple(str(n) for n in data.get("notes", [])),
+                dict(data.get("traits") or {}),
             )
         except (KeyError, ValueError, TypeError):
             return None

@@ -45,8 +45,8 @@ class Decision:
 
 def consumer_of(env: Env, freeze: Sequence[str]) -> Consumer:
     """An env as the gate sees it: its flavour and the Keras version it got."""
-    version = axes.keras_version(env.flavour, env.tf, freeze)
-    return Consumer(env.flavour, version, env.release.version)
+    version = axes.keras_version(env.keras_line, env.tf, freeze)
+    return Consumer(env.keras_line, version, env.tf_version or (99, 0))
 
 
 def skip_reason(  # noqa: PLR0917 - a cell's loader, format, env and file

@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,9 +45,12 @@ def read(layout: Layout, sha256: str) -> Inspection | None:
     return Inspection.from_dict(data) if isinstance(data, dict) else None
 
 
-def ensure(layout: Layout, targets: Iterable[tuple[str, Path]]) -> dict[str, Inspection]:
+def ensure(
+    layout: Layout, targets: Iterable[tuple[str, Path]], readable: Sequence[Path] = ()
+) -> dict[str, Inspection]:
     """The inspection of every (sha256, path), running the worker for the
-    ones not stored yet."""
+    ones not stored yet; `readable`: folders outside the output folder the
+    worker's sandbox may read (a file `check` reads where it lies)."""
     found: dict[str, Inspection] = {}
     missing: dict[str, Path] = {}
     for sha256, path in targets:
@@ -57,7 +60,7 @@ def ensure(layout: Layout, targets: Iterable[tuple[str, Path]]) -> dict[str, Ins
         else:
             missing[sha256] = path
     if missing:
-        fresh = _run_worker(layout, missing)
+        fresh = _run_worker(layout, missing, readable)
         for sha256, inspection in fresh.items():
             files.write_json(layout.inspection(sha256), inspection.to_dict())
         found.update(fresh)
@@ -91,7 +94,9 @@ class _Collect(Sink):
         self.found[fault.task] = Inspection(None, (finding,))
 
 
-def _run_worker(layout: Layout, paths: dict[str, Path]) -> dict[str, Inspection]:
+def _run_worker(
+    layout: Layout, paths: dict[str, Path], readable: Sequence[Path] = ()
+) -> dict[str, Inspection]:
     base = layout.output / "tmp" / "inspect"
     base.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=base))  # stages inspect at once, each in its own
@@ -104,7 +109,8 @@ def _run_worker(layout: Layout, paths: dict[str, Path]) -> dict[str, Inspection]
         environment={
             "COMPAT_MATRIX_WRITABLE": str(scratch),
             "COMPAT_MATRIX_READABLE": os.pathsep.join(
-                str(p) for p in (layout.output, Path(worker.__file__).parents[2], PROBES_DIR)
+                str(p)
+                for p in (layout.output, Path(worker.__file__).parents[2], PROBES_DIR, *readable)
             ),
         },
         log=layout.log("host", "inspect"),

@@ -12,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from matrix import sniff
-from matrix.safety import archive, folders, hdf5, savedmodel, tflite
-from matrix.safety.findings import Finding, Inspection, mismatched, unreadable
+from matrix.safety import archive, folders, hdf5, savedmodel, tflite, traits
+from matrix.safety.findings import Finding, Inspection, Kind, mismatched, unreadable
 from matrix.safety.limits import DEFAULT, Limits
+
+OUT_OF_LIMITS = (Kind.RESOURCE, Kind.UNREADABLE, Kind.MISMATCH)
 
 
 def inspect_path(path: Path, scratch: Path, limits: Limits = DEFAULT) -> Inspection:
@@ -43,4 +45,7 @@ def inspect_path(path: Path, scratch: Path, limits: Limits = DEFAULT) -> Inspect
         fmt, found_h5 = hdf5.inspect_hdf5(path, limits, where)
         findings += found_h5
         notes = ("model_config, training_config, every group, dataset, link and attribute size",)
-    return Inspection(fmt, tuple(dict.fromkeys(findings)), notes)
+    # What the file says of itself, read only from a file within the limits.
+    within = fmt is not None and not any(f.kind in OUT_OF_LIMITS for f in findings)
+    about = traits.describe(path, fmt, limits) if within and fmt is not None else {}
+    return Inspection(fmt, tuple(dict.fromkeys(findings)), notes, about)

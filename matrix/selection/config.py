@@ -28,8 +28,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "formats": axes.FORMATS,
     "loaders": axes.LOADERS,
     "policies": axes.POLICIES,
-    "tf": tuple(axes.RELEASES),
     "devices": axes.DEVICES,
+    "backends": axes.BACKENDS,
 }
 
 
@@ -132,18 +132,35 @@ def _gold(value: Any) -> tuple[str, ...]:
     return () if names == ("none",) else names
 
 
-def _keras_pins(value: Any) -> tuple[str, ...]:
+def _keras_minors(value: Any) -> tuple[str, ...]:
+    """Keras 3 minors of the release table, `nightly`, or `all` alone."""
     versions = _names("keras", value)
+    if versions == ("all",):
+        return versions
+    valid = [*axes.KERAS3_MINORS, "nightly"]
     for version in versions:
-        major, _, minor = version.partition(".")
-        if major != "3" or not minor.isdigit():
-            msg = f"Invalid Keras pin {version!r}: expected a Keras 3 minor such as 3.6"
+        if version not in valid:
+            msg = (
+                f"Unknown Keras 3 minor {version!r}: expected one of {', '.join(valid)}, "
+                f"or all.{suggest(version, valid)}"
+            )
             raise ConfigError(msg)
     return versions
 
 
 # Settings whose values have a grammar of their own.
-_SPECIAL = {"keras": _keras_pins, "gold": _gold}
+def _releases(value: Any) -> str:
+    choice = _typed("releases", value, str)
+    if choice not in ("index", "table") and not Path(choice).is_file():
+        msg = (
+            f"Invalid 'releases': expected index, table or a releases.json file. "
+            f"Received: releases={choice!r} (no such file)"
+        )
+        raise ConfigError(msg)
+    return str(choice)
+
+
+_SPECIAL = {"keras": _keras_minors, "gold": _gold, "releases": _releases}
 
 
 def _typed(key: str, value: Any, kind: type) -> Any:
@@ -164,7 +181,8 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         msg = f"Invalid {key!r}: expected a list of names. Received: {key}={value!r}"
         raise ConfigError(msg)
-    choices = _CHOICES.get(key)
+    # The releases are read when asked: the index may have added some.
+    choices = tuple(axes.RELEASES) if key == "tf" else _CHOICES.get(key)
     if choices is not None and list(value) == ["all"] and key != "tf":
         return tuple(choices)
     if choices is not None:
@@ -179,7 +197,7 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
 
 
 def _singular(key: str) -> str:
-    return {"tf": "release", "policies": "policy"}.get(key, key[:-1])
+    return {"tf": "release", "policies": "policy", "backends": "backend"}.get(key, key[:-1])
 
 
 def _pins(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -1,8 +1,10 @@
 """An env: one isolated virtualenv, Python x release x flavour x device.
 
-A release is a TensorFlow minor (ids start `tf2.15-`) or a standalone TFLite
-interpreter (`litert2.3-`, `tflite-runtime2.14-`), whose only flavour is
-`interpreter`."""
+A release is a TensorFlow minor (ids start `tf2.15-`), a Keras 3 minor whose
+flavours are its backends (`keras3.8-tensorflow-`, `keras3.15-jax-`,
+`keras-nightly-torch-`), or a standalone TFLite interpreter (`litert2.3-`,
+`tflite-runtime2.14-`), whose only flavour is `interpreter`. This module
+holds the one grammar of env ids."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from dataclasses import dataclass
 from matrix import axes
 
 _ID = re.compile(
-    r"^(?:tf(?P<tf>\d+\.\d+|nightly)|(?P<runtime>(?:litert|tflite-runtime)\d+\.\d+))"
-    r"-(?P<flavour>keras2|keras3|tf-keras|standalone-keras|interpreter)"
+    r"^(?:tf(?P<tf>\d+\.\d+|nightly)"
+    r"|(?P<runtime>(?:litert|tflite-runtime|keras)\d+\.\d+|keras-nightly))"
+    r"-(?P<flavour>keras2|keras3|tf-keras|standalone-keras|tensorflow|jax|torch|interpreter)"
     r"-py(?P<python>\d+\.\d+)-(?P<device>cpu|gpu)(?:-k(?P<keras>\d+\.\d+))?"
     r"(?P<onednn_off>-onednn-off)?$"
 )
@@ -43,9 +46,34 @@ class Env:
 
     @property
     def label(self) -> str:
-        """The release as ids and tags name it: tf2.15, litert2.3."""
+        """The release as ids and tags name it: tf2.15, keras3.8, litert2.3."""
         release = axes.RELEASES.get(self.tf)
-        return self.tf if release is not None and release.interpreter_only else f"tf{self.tf}"
+        return self.tf if release is not None and release.family != "tensorflow" else f"tf{self.tf}"
+
+    @property
+    def keras_line(self) -> str:
+        """The Keras it runs: keras2, keras3, tf-keras, standalone-keras, or
+        interpreter (none); every backend of a Keras 3 minor is keras3."""
+        return axes.keras_line(self.release, self.flavour)
+
+    @property
+    def backend(self) -> str | None:
+        """The backend its Keras runs on (None: a TFLite interpreter, no Keras)."""
+        if self.release.keras_minor:
+            return self.flavour
+        return None if self.release.interpreter_only else "tensorflow"
+
+    @property
+    def tf_version(self) -> tuple[int, int] | None:
+        """The TensorFlow minor it runs (a Keras minor's on its TensorFlow
+        backend, from the release table); None: no TensorFlow at all."""
+        if self.release.family == "tensorflow":
+            return self.release.version
+        paired = self.release.backends.get(self.flavour)
+        if paired is None or paired.tensorflow is None:
+            return None
+        major, minor = paired.tensorflow.split(".")
+        return int(major), int(minor)
 
     @property
     def produces(self) -> bool:
@@ -60,8 +88,10 @@ class Env:
 
     def reads(self, fmt: str) -> bool:
         """Whether it has a loader for this format at all: an interpreter
-        reads .tflite files and nothing else."""
-        return not self.release.interpreter_only or fmt in axes.TFLITE_FORMATS
+        reads .tflite files and nothing else, a Keras minor its formats."""
+        if self.release.interpreter_only:
+            return fmt in axes.TFLITE_FORMATS
+        return self.release.writes(fmt)
 
     @property
     def release(self) -> axes.Release:
@@ -96,7 +126,8 @@ class Env:
         if not match:
             msg = (
                 f"Invalid env id: expected tf<X.Y>-<keras2|keras3|tf-keras|standalone-keras>"
-                f"-py<X.Y>-<cpu|gpu>[-k<X.Y>] (e.g. tf2.15-keras2-py3.11-cpu) or "
+                f"-py<X.Y>-<cpu|gpu>[-k<X.Y>] (e.g. tf2.15-keras2-py3.11-cpu), "
+                f"keras<3.Y>-<tensorflow|jax|torch>-py<X.Y>-cpu (e.g. keras3.8-jax-py3.11-cpu) or "
                 f"<litert|tflite-runtime><X.Y>-interpreter-py<X.Y>-cpu. "
                 f"Received: {env_id!r}"
             )
@@ -124,12 +155,12 @@ class Env:
         problems = [
             (
                 self.flavour not in release.flavours,
-                f"TensorFlow {self.tf} has no {self.flavour!r} flavour; "
+                f"{self.label} has no {self.flavour!r} flavour; "
                 f"it has {', '.join(release.flavours)}",
             ),
             (
                 self.python not in release.pythons,
-                f"TensorFlow {self.tf} has wheels for Python {', '.join(release.pythons)}; "
+                f"{self.label} has wheels for Python {', '.join(release.pythons)}; "
                 f"received python={self.python}",
             ),
             (
@@ -144,8 +175,30 @@ class Env:
                 self.onednn_off and self.device != "cpu",
                 "oneDNN can only be switched off in a cpu env",
             ),
+            (
+                release.keras_minor and self.device != "cpu",
+                "a Keras 3 minor's envs run on the CPU (its GPU builds are not tabled)",
+            ),
+            (
+                release.keras_minor and bool(self.keras),
+                "a Keras 3 minor's env is pinned by its release (keras3.8-...), not by -k",
+            ),
         ]
         for wrong, why in problems:
             if wrong:
                 msg = f"Env {self.id}: {why}"
                 raise ValueError(msg)
+
+
+def paired(producer: Env, consumer: Env) -> bool:
+    """Whether a consumer env reads a producer env's files at all.
+
+    Keras 3 on JAX or PyTorch is measured against its own minor only (each
+    backend reads the other two's files of the same Keras); across minors,
+    and against TensorFlow's own envs, the TensorFlow backend stands for
+    every Keras 3: every backend at every minor would cost the square of 51
+    envs for what the cross-backend cells of one minor already show."""
+    off_tf = [
+        e for e in (producer, consumer) if e.release.keras_minor and e.backend != "tensorflow"
+    ]
+    return not off_tf or producer.tf == consumer.tf

@@ -14,7 +14,7 @@ from typing import Any
 
 from matrix import axes
 from matrix.selection import gold
-from matrix.selection.env import Env
+from matrix.selection.env import Env, paired
 from matrix.selection.gold import GoldSet
 from matrix.selection.usermodels import UserModel
 from matrix.settings import ConfigError, Settings, suggest
@@ -102,9 +102,10 @@ class Plan:
         """(producer, model, policy, format) of every planned artifact; a
         quantised TFLite copy only of a float32 model (FORMAT_POLICIES)."""
         for producer in self.producer_envs:
+            formats = [f for f in self.formats if producer.env.release.writes(f)]
             for model in self.models:
                 for policy in self.policies:
-                    for fmt in self.formats:
+                    for fmt in formats:
                         only = axes.FORMAT_POLICIES.get(fmt)
                         if only is None or policy in only[0]:
                             yield producer.id, model, policy, fmt
@@ -120,8 +121,12 @@ class Plan:
         """Every artifact through every loader of its format in every env
         that loads artifacts and has a loader for that format at all."""
         consumers = self.consumer_envs
+        envs = {p.id: p.env for p in self.envs}
         for producer, model, policy, fmt in self.artifacts():
-            readers = [c for c in consumers if c.env.reads(fmt)]
+            saved = envs.get(producer)  # None: a gold producer or a user's file
+            readers = [
+                c for c in consumers if c.env.reads(fmt) and (saved is None or paired(saved, c.env))
+            ]
             for loader in self.loaders_for(fmt):
                 for consumer in readers:
                     yield CellKey(producer, consumer.id, model, policy, fmt, loader)
@@ -194,14 +199,8 @@ def make_plan(
     if upgrade:
         known = universe(interpreters, host_python, settings.python)
         envs += [env for env in known if env.tf in upgrade and env.device == "cpu"]
-    if settings.keras:
-        if not any(env.flavour == "keras3" for env in envs):
-            msg = (
-                f"--keras {' '.join(settings.keras)} pins Keras 3, but the selection has no "
-                "keras3 env (TF >= 2.16): nothing to pin"
-            )
-            raise ConfigError(msg)
-        envs = _with_keras_pins(envs, settings.keras)
+    if settings.keras or settings.backends:
+        envs += keras_envs(settings.keras, settings.backends, chooser)
     if settings.onednn_off:
         envs += [replace(e, onednn_off=True) for e in envs if e.device == "cpu"]
     if extra_env is not None:
@@ -245,7 +244,7 @@ def universe(interpreters: Mapping[str, Path], host_python: str, choice: str = "
         for key in axes.STABLE  # nightly only when named: it changes daily
         for flavour in axes.RELEASES[key].flavours
         for device in axes.DEVICES
-        if device == "cpu" or not axes.RELEASES[key].interpreter_only
+        if device == "cpu" or axes.RELEASES[key].family == "tensorflow"
     ]
 
 
@@ -270,9 +269,13 @@ class _PythonChooser:
 
 def _preset_envs(preset: str, chooser: _PythonChooser) -> list[Env]:
     if preset == "full":
-        pairs = [(m, f) for m in axes.STABLE for f in axes.RELEASES[m].flavours]
+        pairs = [(m, f) for m in axes.FULL for f in axes.RELEASES[m].flavours]
     else:
         pairs = list(axes.PRESETS[preset])
+        if preset == "default":
+            # The newest release candidate the index has: the upgrade people
+            # are about to make (matrix/discovery.py), on its default flavour.
+            pairs += [(key, axes.RELEASES[key].default_flavour) for key in axes.CANDIDATES]
     return [Env(tf, flavour, chooser.pick(axes.RELEASES[tf])) for tf, flavour in pairs]
 
 
@@ -281,19 +284,31 @@ def _pins_for(env: Env, pins: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[
     return tuple(r for glob, reqs in pins if fnmatch.fnmatchcase(env.venv_id, glob) for r in reqs)
 
 
-def _with_keras_pins(envs: list[Env], pins: tuple[str, ...]) -> list[Env]:
-    """Each keras3 env becomes one env per pinned Keras minor."""
-    pinned: list[Env] = []
-    for env in envs:
-        if env.flavour == "keras3" and not env.keras:
-            pinned.extend(replace(env, keras=pin) for pin in pins)
-        else:
-            pinned.append(env)
-    return pinned
+def keras_envs(
+    minors: tuple[str, ...], backends: tuple[str, ...], chooser: _PythonChooser
+) -> list[Env]:
+    """The envs of Keras 3 minors (`--keras 3.3 3.15`, `all` for every one
+    and keras-nightly; the newest alone when only `--backends` is given) on
+    each backend asked for (`--backends`, TensorFlow's by default)."""
+    if minors == ("all",):
+        keys = [k for k, r in axes.RELEASES.items() if r.keras_minor]
+    else:
+        keys = [axes.keras_key(m) for m in minors or (axes.KERAS3_MINORS[-1],)]
+    return [
+        Env(key, backend, chooser.pick(axes.RELEASES[key]))
+        for key in keys
+        for backend in backends or ("tensorflow",)
+    ]
 
 
 def _on_devices(envs: list[Env], devices: tuple[str, ...]) -> list[Env]:
-    return [replace(env, device=device) for device in devices for env in envs]
+    """Each env on each device; a Keras 3 minor's envs on the CPU alone."""
+    return [
+        replace(env, device=device)
+        for device in devices
+        for env in envs
+        if device == "cpu" or env.release.family == "tensorflow"
+    ]
 
 
 def _check_pins(pins: tuple[tuple[str, tuple[str, ...]], ...], envs: list[Env]) -> None:

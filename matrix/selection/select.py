@@ -10,6 +10,7 @@ ConfigError (exit code 2).
 from __future__ import annotations
 
 import argparse
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,14 @@ SELECTION = (
     "policies",
     "devices",
     "keras",
+    "backends",
     "python",
     "jobs",
     "memory_mb",
     "max_restarts",
     "pins",
     "gold",
+    "releases",
 )
 PLACES = ("output", "reports", "envdir")
 FLAGS = ("fresh", "onednn_off", "unsafe", "download_python")
@@ -63,21 +66,77 @@ def select(
     its env explicitly)."""
     config = config_path(args)
     table = read_pyproject(config)
+    found, kept = releases_from(args, table, stored=stored)
     upgrade = upgrade_from(args)
     settings = settings_from(args, table, upgrade)
     layout = Layout(settings.output, settings.envdir)
     users = user_models_from(args, table, config)
+    if users and getattr(args, "models", None) is None:
+        # A run for the user's own files measures those alone: the zoo (and
+        # the gold files, which are zoo models) only when --models asks for it.
+        settings = replace(settings, models=())
     saved = files.read_json(layout.plan) if stored else None
     if isinstance(saved, dict) and not selection_given(args) and upgrade is None:
         plan = Plan.from_dict(saved)
     else:
         plan = plan_from(settings, users, extra_env=extra_env, upgrade=upgrade)
-    return Selection(settings, plan, layout, report_options(args, upgrade))
+    options = report_options(args, upgrade)
+    # Kept once the selection is good: a bad one writes nothing.
+    if found.offline is None or not kept.is_file():
+        files.write_json(kept, found.to_dict())
+    return Selection(settings, plan, layout, options)
+
+
+def releases_from(
+    args: argparse.Namespace, table: dict[str, Any], *, stored: bool
+) -> tuple[Any, Path]:
+    """Put the releases the index has into the table before anything reads
+    it (a version named on the command line may be one of them), and keep
+    the answer in the output folder: every later stage of the run (and a
+    `report` of it) plans from the same one."""
+    from matrix import discovery
+    from matrix.paths import RELEASES
+
+    values = {**table, **{k: v for k in ("releases", "output")
+                          if (v := getattr(args, k, None)) is not None}}  # fmt: skip
+    output = Path(str(values.get("output", Settings().output)))
+    source = str(values.get("releases") or Settings().releases)
+    kept = output / RELEASES
+    if stored and not selection_given(args) and kept.is_file():
+        found = _read_releases(kept)
+    elif source == "table":
+        found = discovery.table_only("--releases table: the release table alone")
+    elif source == "index":
+        found = discovery.cached(kept)
+    else:
+        found = _read_releases(Path(source))
+    discovery.adopt(found)
+    return found, kept
+
+
+def _read_releases(path: Path) -> Any:
+    from matrix import discovery
+
+    try:
+        return discovery.load(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        msg = f"Invalid releases file {path}: expected a releases.json of tf-compat-matrix ({exc})"
+        raise ConfigError(msg) from exc
 
 
 def configured_plan(config: Path = Path("pyproject.toml")) -> Plan:
-    """The plan of the config file alone (what `nox -l` lists as sessions)."""
+    """The plan of the config file alone (what `nox -l` lists as sessions),
+    with the releases the last run's output folder found (never asking the
+    index: listing sessions stays offline and instant)."""
+    from matrix import discovery
+    from matrix.paths import RELEASES
+
     settings = build_settings(read_pyproject(config), {})
+    kept = settings.output / RELEASES
+    if kept.is_file():
+        # An unreadable file: the run itself says so.
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            discovery.adopt(discovery.load(kept))
     return plan_from(settings, ())
 
 
