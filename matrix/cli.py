@@ -229,22 +229,6 @@ def freeze(args: argparse.Namespace) -> int:
     return 0
 
 
-def releases(args: argparse.Namespace) -> int:
-    """What the index has that the release table does not (exit 0 offline
-    too: the table alone is a plan, and the line says why)."""
-    from matrix import discovery
-
-    found = discovery.discover(args.index + ("" if args.index.endswith("/") else "/")
-                               if args.index else None)  # fmt: skip
-    if args.write:
-        files.write_json(Path(args.write), found.to_dict())
-    if args.json:
-        print(json.dumps(found.to_dict(), indent=2, sort_keys=True))
-    else:
-        print(terminal(discovery.describe(found)))
-    return 0
-
-
 def findings(args: argparse.Namespace) -> int:
     """Write docs/findings.md and every marked number of README.md and docs/
     from the published reports; with --check, say where they disagree."""
@@ -484,16 +468,19 @@ def _parser() -> argparse.ArgumentParser:
     found.set_defaults(command=findings)
     found.add_argument("--check", action="store_true", help="only say where the docs disagree")
     found.add_argument("--root", default=".", help="the checkout (default: this folder)")
-    listing = commands.add_parser(
-        "releases",
-        help="Ask the package index for releases the table lacks and patches that moved.",
-    )
-    listing.set_defaults(command=releases)
-    listing.add_argument("--index", metavar="URL", help="the Simple API to ask (default: "
-                         "the one uv or pip is configured for, else PyPI)")  # fmt: skip
-    listing.add_argument("--write", metavar="FILE", help="also write the answer as releases.json "
-                         "(what --releases FILE plans from)")  # fmt: skip
-    listing.add_argument("--json", action="store_true", help="print the answer as JSON")
+    from matrix import bisect as bisection
+    from matrix import discovery
+
+    for name, module, text in (
+        ("releases", discovery,
+         "Ask the package index for releases the table lacks and patches that moved."),
+        ("bisect", bisection,
+         "Find the first patch release where each failure group between two measured "
+         "releases changes (measuring only that group's cells)."),
+    ):  # fmt: skip
+        sub = commands.add_parser(name, help=text, description=text)
+        module.add_arguments(sub)
+        sub.set_defaults(command=module.run)
     merged = command("merge", merge, "Merge the output folders of CI shards and report.")
     merged.add_argument("shards", nargs="+", metavar="DIR", help="output folders of shards")
     arguments.publishing(merged)

@@ -24,6 +24,7 @@ of one nightly (which pass the file with `--releases`), plan the same envs.
 
 from __future__ import annotations
 
+import argparse
 import configparser
 import datetime
 import json
@@ -531,3 +532,29 @@ def _key(untabled: Untabled) -> str:
     if untabled.family == "tensorflow":
         return f"tf{untabled.minor}"
     return f"{untabled.family}{untabled.minor}"
+
+
+# -- the command ------------------------------------------------------------------
+
+
+def add_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--index", metavar="URL", help="the Simple API to ask (default: the one "
+                     "uv or pip is configured for, else PyPI)")  # fmt: skip
+    sub.add_argument("--write", metavar="FILE", help="also write the answer as releases.json "
+                     "(what --releases FILE plans from)")  # fmt: skip
+    sub.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """What the index has that the release table does not (exit 0 offline
+    too: the table alone is a plan, and the line says why)."""
+    from matrix.escape import terminal
+
+    found = discover(_slash(args.index) if args.index else None)
+    if args.write:
+        files.write_json(Path(args.write), found.to_dict())
+    if args.json:
+        print(json.dumps(found.to_dict(), indent=2, sort_keys=True))
+    else:
+        print(terminal(describe(found)))
+    return 0

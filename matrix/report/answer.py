@@ -86,6 +86,7 @@ def answers(document: Document) -> list[JsonObject]:
                 "breaking": [r for r in rows if breaks(r)],
                 "by_design": [r for r in rows if r["by_design"]],
                 "pins": pins(document, advice, rows),
+                "patches": patches(document, [r for r in rows if breaks(r)]),
                 "unmeasured": unmeasured_ways(document, envs[advice["to_env"]]),
             }
         )
@@ -143,6 +144,23 @@ def _policy_split(rows: list[JsonObject]) -> dict[str, dict[str, int]]:
         tally["models"] += 1
         tally["work"] += bool(row["works"])
     return {policy: dict(tally) for policy, tally in split.items()}
+
+
+def patches(document: Document, breaking: list[JsonObject]) -> list[JsonObject]:
+    """The patch releases `bisect` found for the causes that break this path,
+    each with the requirement it means: where a newer writer breaks old
+    readers, the newest writer that does not (`keras<3.13.0`); where a
+    newer reader fixes it, the first that does (`keras>=3.13.0`)."""
+    found: dict[str, JsonObject] = {}
+    for row in breaking:
+        cause = document.causes.get(str(row.get("known") or ""))
+        for bisected in (cause or {}).get("bisected") or ():
+            operator = "<" if bisected["kind"] == "broken" else ">="
+            requirement = f"{bisected['package']}{operator}{bisected['first']}"
+            found.setdefault(requirement, {"cause": row["known"], "words": bisected["words"],
+                                           "requirement": requirement,
+                                           "side": bisected["side"]})  # fmt: skip
+    return list(found.values())
 
 
 def pins(document: Document, advice: JsonObject, rows: list[JsonObject]) -> list[JsonObject]:

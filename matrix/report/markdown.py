@@ -39,6 +39,7 @@ def render(document: Document) -> str:
         # The question the user asked (--from/--to) first, then the main paths.
         _advice(document.advice, labels) if document.advice else "",
         _answers(document, labels),
+        _since_last(document, labels),
         _changes(document.changes, labels) if document.changes else "",
         _readers(document, labels),
         _self_check(document, labels),
@@ -274,9 +275,15 @@ def _pins(found: JsonObject) -> str:
         lines.append("pip install " + " ".join(f'"{req}"' for req in pin["install"]))
         lines += [f"export {k}={v}" for k, v in sorted(pin["environment"].items())]
         blocks.append("\n".join(lines))
+    patches = [
+        f"- `{p['requirement']}` where the {'saving' if p['side'] == 'producer' else 'loading'} "
+        f"env's Keras decides it: {md_cell(p['words'])} (bisected to the patch release)"
+        for p in found.get("patches") or ()
+    ]
     if not blocks:
-        return ""
-    return "What to pin:\n\n```sh\n" + "\n\n".join(blocks) + "\n```"
+        return "\n".join(patches)
+    text = "What to pin:\n\n```sh\n" + "\n\n".join(blocks) + "\n```"
+    return text + ("\n\n" + "\n".join(patches) if patches else "")
 
 
 def _breaking_table(breaking: list[JsonObject]) -> str:
@@ -484,6 +491,44 @@ def _unexplained(document: Document, labels: dict[str, str]) -> str:
         "defect of this tool or an upstream regression worth reporting.\n\n"
         + _error_groups(document, cells, labels)
     )
+
+
+# Rows of one kind of change shown in full; the rest is counted (compat.json has all).
+SINCE_ROWS = 25
+
+
+def _since_last(document: Document, labels: dict[str, str]) -> str:
+    """New failures, fixes and envs since the last run (report/history.py)."""
+    found = (document.history or {}).get("since_last")
+    if not found:
+        return ""
+    lines = ["## Changed since the last run", ""]
+    if found.get("note"):
+        lines += [md_cell(found["note"]), ""]
+    if not found["previous"]:
+        lines.append("This is the first run these reports record: nothing to compare with yet.")
+        return "\n".join(lines)
+    new_envs = [labels.get(e, e) for e in found["new_envs"]]
+    gone = [labels.get(e, e) for e in found["gone_envs"]]
+    lines.append(
+        f"Since {md_cell(found['previous'])}: **{len(found['new_failures'])}** new failure(s), "
+        f"**{len(found['fixes'])}** fix(es), {len(found['other'])} other status change(s). "
+        f"New envs: {md_cell(', '.join(new_envs) or 'none')}. "
+        f"Gone: {md_cell(', '.join(gone) or 'none')}."
+    )
+    for kind, title in (("new_failures", "New failures"), ("fixes", "Fixes")):
+        changes = found[kind]
+        if not changes:
+            continue
+        rows = [
+            [*_key_cells(dict(zip(KEY_FIELDS, c["cell"].split("/"), strict=True)), labels),
+             md_cell(f"{c['before']} → {c['now']}"), md_cell(c.get("cause") or "")]
+            for c in changes[:SINCE_ROWS]
+        ]  # fmt: skip
+        lines += ["", f"### {title}", "", _table(rows, [*KEY_FIELDS, "status", "cause"])]
+        if len(changes) > SINCE_ROWS:
+            lines.append(f"\n… and {len(changes) - SINCE_ROWS} more (compat.json, `history`).")
+    return "\n".join(lines)
 
 
 def _changes(found: JsonObject, labels: dict[str, str]) -> str:
@@ -833,6 +878,11 @@ def _why(group: view.ErrorGroup, causes: Mapping[str, JsonObject]) -> list[str]:
     links = " ".join(f"[{_link_label(url)}]({url})" for url in cause["links"])
     evidence = cause.get("evidence")
     shown = f" Reproduced: {_replay_id(evidence)}" if evidence else ""
+    bisected = "; ".join(b["words"] for b in cause.get("bisected") or ())
+    if bisected:
+        shown += f" Bisected: {md_cell(bisected)}."
+    if cause.get("first_seen"):
+        shown += f" Seen {md_cell(cause['first_seen'][:10])} to {md_cell(cause['last_seen'][:10])}."
     return [
         md_cell(cause["title"]),
         md_cell(cause["cause"], 400) + " " + links + shown,

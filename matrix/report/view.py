@@ -96,15 +96,21 @@ def release_label(env: Env) -> str:
     """What an env runs, as its users name it (a pinned Keras by its version)."""
     if env.release.interpreter_only:  # a TFLite runtime: its name and version
         family = env.release.family
+        if env.exact:
+            return f"{_RUNTIME_LABEL.get(family, family)} {env.exact}"
         if env.release.untabled:
             return f"{_RUNTIME_LABEL.get(family, family)} {env.release.untabled} (untabled)"
         return f"{_RUNTIME_LABEL.get(family, family)} {env.release.minor}"
     if env.release.keras_minor:  # a Keras 3 minor on one of its backends
         backend = _BACKEND_LABEL.get(env.flavour, env.flavour)
+        if env.exact:
+            return f"Keras {env.exact} ({backend})"
         if env.release.untabled:
             return f"Keras {env.release.untabled} ({backend}, untabled)"
         return f"Keras {env.release.minor} ({backend})"
     keras = f"Keras {env.keras}" if env.keras else _FLAVOUR_LABEL.get(env.flavour, env.flavour)
+    if env.exact:
+        return f"TF {env.exact} ({keras})"
     if env.release.untabled:  # found on the package index, not in the table
         return f"TF {env.release.untabled} ({keras}, untabled)"
     return f"TF {env.tf} ({keras})"

@@ -81,6 +81,8 @@ class Document:
     gold: tuple[GoldProducer, ...] = ()
     advice: JsonObject | None = None
     changes: JsonObject | None = None
+    # Since the last run (report/history.py): changes, and when each cause was seen.
+    history: JsonObject | None = None
     schema_version: int = SCHEMA_VERSION
 
     def with_(self, **changes: Any) -> Document:
@@ -123,6 +125,7 @@ class Document:
             gold=tuple(GoldProducer.from_dict(g) for g in data.get("gold") or ()),
             advice=data.get("advice"),
             changes=data.get("changes"),
+            history=data.get("history"),
             schema_version=SCHEMA_VERSION,
         )
 
@@ -135,7 +138,7 @@ class Document:
             out[name] = list(out[name])
         for name in ("summary", "causes"):
             out[name] = dict(out[name])
-        for name in ("advice", "changes"):  # only when asked for
+        for name in ("advice", "changes", "history"):  # only when asked for
             if out[name] is None:
                 del out[name]
         return out

@@ -9,7 +9,7 @@ holds the one grammar of env ids."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from matrix import axes
 
@@ -18,6 +18,7 @@ _ID = re.compile(
     r"|(?P<runtime>(?:litert|tflite-runtime|keras)\d+\.\d+|keras-nightly))"
     r"-(?P<flavour>keras2|keras3|tf-keras|standalone-keras|tensorflow|jax|torch|interpreter)"
     r"-py(?P<python>\d+\.\d+)-(?P<device>cpu|gpu)(?:-k(?P<keras>\d+\.\d+))?"
+    r"(?:-v(?P<exact>\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?))?"
     r"(?P<onednn_off>-onednn-off)?$"
 )
 ONEDNN_OFF = "-onednn-off"
@@ -30,6 +31,10 @@ class Env:
     python: str
     device: str = "cpu"
     keras: str | None = None  # a pinned Keras 3 minor, e.g. "3.6"
+    # One patch release of the release's own package (`-v3.14.1`: keras
+    # 3.14.1; `tf2.16-...-v2.16.1`: tensorflow-cpu 2.16.1): what `bisect`
+    # measures between two tabled minors.
+    exact: str | None = None
     # A consumer-only variant of a CPU env that runs with TF_ENABLE_ONEDNN_OPTS=0,
     # in the same virtualenv, to show what oneDNN changes numerically.
     onednn_off: bool = False
@@ -42,6 +47,7 @@ class Env:
     def venv_id(self) -> str:
         """The virtualenv this env runs in (variants share their base's)."""
         suffix = f"-k{self.keras}" if self.keras else ""
+        suffix += f"-v{self.exact}" if self.exact else ""
         return f"{self.label}-{self.flavour}-py{self.python}-{self.device}{suffix}"
 
     @property
@@ -104,7 +110,10 @@ class Env:
         return [*tags, "onednn-off"] if self.onednn_off else tags
 
     def requirements(self) -> list[str]:
-        reqs = axes.package_requirements(self.release, self.flavour, self.device)
+        release = self.release
+        if self.exact:
+            release = replace(release, untabled=self.exact)  # the exact version, pinned
+        reqs = axes.package_requirements(release, self.flavour, self.device)
         reqs.extend(self.release.pins)
         if self.keras:
             reqs.append(f"keras=={self.keras}.*")
@@ -138,6 +147,7 @@ class Env:
             python=match["python"],
             device=match["device"],
             keras=match["keras"],
+            exact=match["exact"],
             onednn_off=bool(match["onednn_off"]),
         )
         env.validate()
@@ -180,6 +190,10 @@ class Env:
                 "a Keras 3 minor's envs run on the CPU (its GPU builds are not tabled)",
             ),
             (
+                self.exact is not None and not _of_minor(self.exact, release),
+                f"-v{self.exact} is not a release of {self.label}",
+            ),
+            (
                 release.keras_minor and bool(self.keras),
                 "a Keras 3 minor's env is pinned by its release (keras3.8-...), not by -k",
             ),
@@ -188,6 +202,10 @@ class Env:
             if wrong:
                 msg = f"Env {self.id}: {why}"
                 raise ValueError(msg)
+
+
+def _of_minor(version: str, release: axes.Release) -> bool:
+    return not release.nightly and version.startswith(release.minor + ".")
 
 
 def paired(producer: Env, consumer: Env) -> bool:
