@@ -403,28 +403,31 @@ def _nights(envs: list[str], cold: dict[str, Any], first: Path, work: Path) -> d
     kept = record.read_bytes()
     data = json.loads(kept)
     data["freeze"] = sorted([*data["freeze"], "bench-patch-release==1"])
-    layout = Layout(work / "2", ROOT / ".nox")
-    before = _measured_keys(layout, envs)
+    before = _result_digests(Layout(work / "2", ROOT / ".nox"), envs)
     record.write_text(json.dumps(data), encoding="utf-8")
     try:
         one = _night(envs, work / "2", work / "3")
     finally:
         record.write_bytes(kept)
-    involving = [
-        c
-        for c in _document(work / "3").cells
-        if changed in (c.producer, c.consumer) and c.status in MEASURED
-    ]
+    # What must be computed: the cells the changed env takes part in, keyed
+    # as the ledger keys them (artifact digest, consumer fingerprint, probe,
+    # loader), less the keys the restored cache holds.
     layout3 = Layout(work / "3", ROOT / ".nox")
+    fingerprints = {
+        env_id: store.read_env_state(layout3, Env.parse(env_id)).fingerprint for env_id in envs
+    }
     digests = {
         (env_id, *e.key): e.sha256
         for env_id in envs
         for e in store.read_manifest(layout3, env_id).artifacts.values()
     }
-    keys = {
-        (digests[(c.producer, c.model, c.policy, c.format)], c.consumer, c.loader)
-        for c in involving
-    }
+    probe = store.probe_version()
+    needed = {
+        store.cell_key(digests[(c.producer, c.model, c.policy, c.format)] or "",
+                       fingerprints[c.consumer] or "", probe, c.loader)
+        for c in _document(work / "3").cells
+        if changed in (c.producer, c.consumer) and c.status in MEASURED
+    }  # fmt: skip
     return {
         "cold": {"seconds": cold["seconds"], "cells": cold["new_result_lines"]},
         "unchanged": {"seconds": unchanged["seconds"], "cells": unchanged["new_result_lines"]},
@@ -434,10 +437,14 @@ def _nights(envs: list[str], cold: dict[str, Any], first: Path, work: Path) -> d
             "cells": one["new_result_lines"],
             # The distinct (artifact, consumer, loader) keys of its cells not
             # stored before: what must be computed, no more.
-            "expected": len(keys - before),
+            "expected": len(needed - before),
         },
         "unchanged_ratio": round(unchanged["seconds"] / cold["seconds"], 4),
     }
+
+
+def _result_digests(layout: Layout, envs: list[str]) -> set[str]:
+    return {key for env_id in envs for key in store.read_results(layout, env_id)}
 
 
 def _night(envs: list[str], last: Path, out: Path) -> dict[str, Any]:

@@ -20,6 +20,8 @@ prediction runs twice in the same process, so nondeterminism shows.
 import json
 import time
 
+import numpy as np
+
 import _probe
 import loading
 import zoo
@@ -46,7 +48,7 @@ def consume_one(context, task):
         return fields
     inputs = _inputs_once(task)
     prepare_seconds = time.time() - started
-    result = measure(context, task, inputs, "float32", task["output"])
+    result = measure(context, task, inputs, "float32", task["output"], batch=True)
     result["prepare_seconds"] = round(prepare_seconds, 4)
     keras_load = task["loader"] == "keras" and task["format"] != "weights"
     if keras_load and result["status"] == "load-error":
@@ -91,20 +93,21 @@ def _inputs_once(task):
     return _INPUTS[key]
 
 
-def measure(context, task, inputs, global_policy, output):
-    """Load under `global_policy`, predict twice, save the first outputs."""
+def measure(context, task, inputs, global_policy, output, batch=False):
+    """Load under `global_policy`, predict twice, save the first outputs;
+    with `batch`, also predict as a server batches (`batch_check`)."""
     keras = context["keras"]
     # Reset the global policy before every load, so one artifact (or one
     # that sets the policy while loading) cannot change how the next is judged.
     _probe.set_global_policy(keras, global_policy)
     try:
-        return _measure(context, task, inputs, output)
+        return _measure(context, task, inputs, output, batch)
     finally:
         _probe.set_global_policy(keras, "float32")
         _release(keras)
 
 
-def _measure(context, task, inputs, output):
+def _measure(context, task, inputs, output, batch):
     started = time.time()
     try:
         loaded = loading.load(context, task)
@@ -118,7 +121,10 @@ def _measure(context, task, inputs, output):
         fields["load_seconds"] = round(time.time() - started, 4)
         return fields
     try:
-        return _predict(loaded, inputs, output, time.time() - started)
+        found = _predict(loaded, inputs, output, time.time() - started)
+        if batch and task.get("output_batch") and found["status"] == "predicted":
+            found["batch"] = batch_check(loaded.predict, inputs, task)
+        return found
     finally:
         loaded.release()
 
@@ -154,6 +160,56 @@ def _predict(loaded, inputs, output, load_seconds):
         "output_sha256": _probe.sha256_file(output),
         "description": description,
     }
+
+
+def batch_check(predict, inputs, task):
+    """Predict the same inputs as a server batches them: one example at a
+    time, and padded with zeros to the next power of two above the batch
+    (the padding's rows dropped again). Each way's outputs are saved beside
+    the whole batch's for the host to compare under its tolerance; a way
+    that does not run at all says why (a file that takes one batch size)."""
+    count = len(inputs[0])
+    padded_to = 1 << count.bit_length()  # 8 -> 16, 3 -> 4
+    ways = {
+        "one_at_a_time": lambda: _joined(
+            [
+                _probe.to_numpy_list(predict([x[i : i + 1] for x in inputs]))
+                for i in range(count)
+            ]
+        ),
+        "padded": lambda: [
+            np.asarray(o)[:count]
+            for o in _probe.to_numpy_list(
+                predict([_padded(x, padded_to) for x in inputs])
+            )
+        ],
+    }
+    found = {"examples": count, "padded_to": padded_to}
+    for name, run in ways.items():
+        started = time.time()
+        output = task["output_batch"] % name
+        try:
+            _probe.save_npz(output, _probe.number(run(), "output"))
+            found[name] = {"output": output.rsplit("/", 1)[-1],
+                           "output_sha256": _probe.sha256_file(output)}  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - a batch the model refuses is the finding
+            text = str(exc).splitlines()[0][:300] if str(exc) else ""
+            found[name] = {"error": "%s: %s" % (type(exc).__name__, text)}
+        found[name]["seconds"] = round(time.time() - started, 4)
+    return found
+
+
+def _joined(parts):
+    return [
+        np.concatenate([np.asarray(part[k]) for part in parts])
+        for k in range(len(parts[0]))
+    ]
+
+
+def _padded(x, size):
+    x = np.asarray(x)
+    pad = np.zeros((size - len(x),) + x.shape[1:], dtype=x.dtype)
+    return np.concatenate([x, pad])
 
 
 def _describe(loaded):

@@ -101,7 +101,7 @@ def cell_id(cell: dict[str, Any]) -> str:
 def test_every_planned_cell_has_a_status(run: tuple[Path, dict[str, Any]]) -> None:
     _, doc = run
     assert doc["pending"] == []
-    envs = {e["id"]: e for e in doc["envs"]}
+    envs = {e["id"]: e["versions"] for e in doc["envs"]}
     assert envs[K2]["tensorflow"].startswith("2.15.") and envs[K2]["keras"].startswith("2.15")
     assert envs[K3]["tensorflow"].startswith("2.21.") and envs[K3]["keras"].startswith("3.")
     assert envs[TFK]["keras"].startswith("2.18") and envs[TFK]["keras_flavour"] == "tf-keras"
@@ -496,7 +496,7 @@ def test_upgrade_advice_from_measured_cells(run: tuple[Path, dict[str, Any]]) ->
     assert not dot_keras["works"] and dot_keras["direct"]["status"] == "load-error"
     assert "re-save it as h5 in TF 2.15" in [w["how"] for w in dot_keras["alternatives"]]
     served = rows[("mlp", "float32", "savedmodel")]
-    assert "load it with tf.saved_model.load and its serving_default signature" in [
+    assert "load it with `tf.saved_model.load` and call its `serving_default` signature" in [
         w["how"] for w in served["alternatives"]
     ]
     text = (tmp / "advice" / "compat.md").read_text(encoding="utf-8")
@@ -568,3 +568,21 @@ def test_cells_nothing_ran_for_cannot_be_replayed(run: tuple[Path, dict[str, Any
     refused = next(c for c in doc["cells"] if c["status"] == "not-applicable")
     done = _repro(tmp, cell_id(refused))
     assert done.returncode == 2 and "nothing to replay" in done.stderr
+
+
+def test_every_loading_cell_carries_the_batch_check(run: tuple[Path, dict[str, Any]]) -> None:
+    """Each cell that loaded also predicted one example at a time and padded
+    to the next power of two; each way is measured (a status against the
+    whole batch) or says why it could not run. Keras, SavedModel and
+    serving loads of these models batch the same either way."""
+    _, report = run
+    loaded = [c for c in report["cells"] if c["status"] in PASSING]
+    assert loaded
+    for cell in loaded:
+        batch = cell.get("batch")
+        assert batch and batch["padded_to"] >= 2, cell
+        for way in ("one_at_a_time", "padded"):
+            assert "status" in batch[way] or batch[way].get("error"), (way, cell)
+    keras = [c for c in loaded if c["loader"] in ("keras", "saved-model", "serving")]
+    assert all(c["batch"][w].get("status") in PASSING for c in keras
+               for w in ("one_at_a_time", "padded")), [c["batch"] for c in keras][:3]  # fmt: skip

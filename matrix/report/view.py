@@ -33,6 +33,8 @@ SILENT_MEANING = {
     "dtype": "a loaded weight has another dtype than the saved one",
     "nondeterministic": "two predictions in the same process differ",
     "policy": "loading under the artifact's own global policy gives another status",
+    "batch": "one example at a time, or padded with zeros to a larger batch, predicts "
+    "otherwise than the whole batch (as a server batches requests)",
 }
 NOT_FAILING = frozenset(s for s in Status if s.passing or s is Status.NOT_APPLICABLE)
 MESSAGE_CHARS = 240
@@ -298,6 +300,15 @@ def silent_details(cell: Cell) -> list[str]:
         what.append("two predictions in one process differ")
     if cell.policy_sensitive and own is not None:
         what.append(f"under global {cell.policy}: {own.status} {own.error or ''}")
+    batch = cell.batch or {}
+    for way, words in (("one_at_a_time", "one example at a time"),
+                       ("padded", f"padded to {batch.get('padded_to')}")):  # fmt: skip
+        part = batch.get(way) or {}
+        if part.get("status") not in (None, "identical", "close"):
+            size = f", max abs {part['max_abs']:.3g}" if part.get("max_abs") is not None else ""
+            what.append(
+                f"batch: {words}: {part['status']}{size} {part.get('detail') or ''}".strip()
+            )
     return what
 
 

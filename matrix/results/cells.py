@@ -73,6 +73,9 @@ class Cell(CellKey, Distances):
     policy_sensitive: bool = False
     inference: Part | None = None
     silent_changes: tuple[str, ...] = ()
+    # One example at a time and padded to a larger batch, against the whole
+    # batch: {"one_at_a_time": {"status", "max_abs"} | {"error"}, "padded": ..., "padded_to"}.
+    batch: JsonObject | None = None
     known: str | None = None  # the id of the known cause that explains it
 
     @property

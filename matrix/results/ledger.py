@@ -246,11 +246,16 @@ class _Reader:
         # restored from another night (or a disk) that lost or changed one is
         # recomputed, never compared.
         outputs = self.layout.outputs(consumer)
+        batch = [
+            (outputs / str(way["output"]), way.get("output_sha256"))
+            for way in (result.measured.batch or {}).values()
+            if isinstance(way, dict) and way.get("output")
+        ]
         return all(
             _intact(outputs / str(part.output), part.output_sha256)
             for part in result.parts()
             if part.predicted
-        )
+        ) and all(_intact(path, digest) for path, digest in batch)
 
 
 def _intact(path: Path, sha256: str | None) -> bool:

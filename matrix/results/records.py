@@ -234,6 +234,9 @@ class Measurement:
     output_sha256: str | None = None
     description: JsonObject | None = None  # the loaded model: what drift compares
     rss_mb: float | None = None
+    # The same inputs as a server batches them (probes/consume.py batch_check):
+    # per way, its outputs file and digest, or why it did not run.
+    batch: JsonObject | None = None
 
     @property
     def predicted(self) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from matrix import files
+from matrix.files import JsonObject
 from matrix.paths import Layout
 from matrix.results import drift, store
 from matrix.results.cells import Cell, Part
@@ -130,6 +131,7 @@ class Resolver:
             else drift.config_changes(entry.description, measured.description)
         )
         cell = main.with_(
+            batch=self._batch(key, measured, tolerance),
             nondeterministic=bool(measured.nondeterministic),
             config_drift=_tuple(config),
             dtype_drift=_tuple(drift.dtype_changes(entry.description, measured.description)),
@@ -138,6 +140,30 @@ class Resolver:
             inference=inference_part,
         )
         return cell.with_(silent_changes=tuple(silent_changes(cell)))
+
+    def _batch(
+        self, key: CellKey, measured: Measurement, tolerance: Tolerance
+    ) -> JsonObject | None:
+        """Each way of batching against the whole batch's own outputs (not the
+        reference: a server's batching is judged against the same env)."""
+        if not measured.batch or not measured.predicted:
+            return None
+        outputs = self.layout.outputs(key.consumer)
+        whole = self._arrays_of(outputs / str(measured.output), measured.output_sha256)
+        found: JsonObject = {"padded_to": measured.batch.get("padded_to")}
+        for way in BATCH_WAYS:
+            part = measured.batch.get(way) or {}
+            if part.get("error") or not part.get("output"):
+                found[way] = {"error": part.get("error") or "not run"}
+                continue
+            arrays = _load_outputs(outputs / str(part["output"]), part.get("output_sha256"))
+            if whole is None or arrays is None:
+                found[way] = {"error": "its outputs file is missing or changed"}
+                continue
+            compared = compare_outputs(whole, arrays, tolerance)
+            found[way] = {"status": compared.status.value, "max_abs": compared.max_abs,
+                          **({"detail": compared.detail} if compared.detail else {})}  # fmt: skip
+        return found
 
     def _outcome(
         self, key: CellKey, measured: Measurement, entry: ArtifactEntry, tolerance: Tolerance
@@ -193,7 +219,22 @@ def silent_changes(cell: Cell) -> list[str]:
         kinds.append("nondeterministic")
     if cell.policy_sensitive:
         kinds.append("policy")
+    if batch_differs(cell):
+        kinds.append("batch")
     return kinds
+
+
+# How a server batches what a user sends (probes/consume.py batch_check).
+BATCH_WAYS = ("one_at_a_time", "padded")
+
+
+def batch_differs(cell: Cell) -> bool:
+    """A way of batching that ran and predicts otherwise than the whole batch."""
+    batch = cell.batch or {}
+    return any(
+        (batch.get(way) or {}).get("status") not in (None, "identical", "close")
+        for way in BATCH_WAYS
+    )
 
 
 def _decided(key: CellKey, status: Status, reason: str, **extra: Any) -> Cell:

@@ -104,6 +104,8 @@ def consume_task(cell: PlannedCell, layout: Layout, plan: Plan) -> ConsumeTask:
         output=str(outputs / f"{stem}.npz"),
         output_own=str(outputs / f"{stem}__own.npz"),
         output_inference=str(outputs / f"{stem}__inference.npz"),
+        # %s: one_at_a_time | padded (probes/consume.py batch_check)
+        output_batch=str(outputs / f"{stem}__batch-%s.npz"),
         input_names=entry.input_names,
         output_names=entry.output_names,
         custom_objects_module=entry.custom_objects_module,
@@ -125,6 +127,7 @@ _MEASURED = (
     "output_sha256",
     "description",
     "rss_mb",
+    "batch",
 )
 
 

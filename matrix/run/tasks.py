@@ -82,6 +82,7 @@ class ConsumeTask(LoadTask):
     output: str
     output_own: str
     output_inference: str
+    output_batch: str | None = None  # a %s pattern: one file per way of batching
     input_names: tuple[str, ...] | None = None
     output_names: tuple[str, ...] | None = None
 

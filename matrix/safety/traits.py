@@ -33,13 +33,23 @@ def describe(path: Path, fmt: str, limits: Limits) -> dict[str, Any]:
         "keras": _archive,
         "savedmodel": _savedmodel,
         "tflite": _tflite,
+        "onnx": _onnx,
+        "tfjs-layers": _tfjs,
+        "tfjs-graph": _tfjs,
     }
     reader = readers.get(fmt)
     if reader is None:
         return {}
     try:
         return {k: v for k, v in reader(path, limits).items() if v not in (None, [], "")}
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, RecursionError):
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        zipfile.BadZipFile,
+        RecursionError,
+    ):  # ProtoError is a ValueError
         return {}
 
 
@@ -165,6 +175,22 @@ def _tflite(path: Path, limits: Limits) -> dict[str, Any]:
     return {
         "ops": sorted({f"{custom or builtin}:v{version}" for builtin, custom, version in codes}),
     }
+
+
+def _onnx(path: Path, limits: Limits) -> dict[str, Any]:
+    from matrix import sniff
+    from matrix.safety import onnx
+
+    model_file = sniff.onnx_model_file(path) if path.is_dir() else path
+    if model_file is None or model_file.stat().st_size > limits.proto_bytes:
+        return {}
+    return onnx.describe(model_file, limits)
+
+
+def _tfjs(path: Path, limits: Limits) -> dict[str, Any]:
+    from matrix.safety import tfjs
+
+    return tfjs.describe(path, limits)
 
 
 def _text(value: Any, limits: Limits) -> str | None:
