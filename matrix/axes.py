@@ -30,8 +30,9 @@ LARGER_WHEELS = (2, 12)  # TF wheels (and their dependencies) grew at 2.12
 TFLITE_FROM_KERAS_MODEL = (2, 0)
 # What a release can be: TensorFlow, a Keras 3 minor (on one of its
 # backends), or a standalone TFLite interpreter.
-FAMILIES = ("tensorflow", "keras", "litert", "tflite-runtime")
-INTERPRETER_FAMILIES = ("litert", "tflite-runtime")
+FAMILIES = ("tensorflow", "keras", "litert", "tflite-runtime", "onnxruntime", "tfjs")
+# Runtimes without TensorFlow or Keras: they read their own formats only.
+INTERPRETER_FAMILIES = ("litert", "tflite-runtime", "onnxruntime", "tfjs")
 # The flavours beyond tf.keras, Keras 3 and tf-keras: the standalone `keras`
 # 2.3 package on TF 1.15, and a TFLite interpreter with no Keras at all.
 STANDALONE_KERAS = "standalone-keras"
@@ -86,6 +87,8 @@ class Release:
     # Package -> the newest final patch of this minor on the index: an env
     # that installed an older one is rebuilt (envs/provision.py).
     newest: Mapping[str, str] = field(default_factory=dict)
+    # An npm package the env installs into its own folder (TensorFlow.js).
+    npm_package: str | None = None
 
     @property
     def key(self) -> str:
@@ -104,8 +107,14 @@ class Release:
 
     @property
     def interpreter_only(self) -> bool:
-        """A TFLite runtime without TensorFlow: it reads .tflite files only."""
+        """A runtime without TensorFlow (TFLite, ONNX, TF.js): it reads its
+        own formats only (`reads_formats`)."""
         return self.family in INTERPRETER_FAMILIES
+
+    @property
+    def reads_formats(self) -> tuple[str, ...]:
+        """What a runtime env reads (every other env: what its Keras reads)."""
+        return RUNTIME_FORMATS.get(self.family, ())
 
     @property
     def keras_minor(self) -> bool:
@@ -252,6 +261,24 @@ def _litert(minor: str, pythons: tuple[str, ...], pins: tuple[str, ...] = ()) ->
         cpu_package="ai-edge-litert",
         interpreter_module="ai_edge_litert.interpreter",
     )
+
+
+def _onnxruntime(minor: str, pythons: tuple[str, ...], pins: tuple[str, ...] = ()) -> Release:
+    """Microsoft's ONNX runtime on the CPU provider (`onnxruntime` on PyPI)."""
+    return Release(
+        minor, pythons, pins, family="onnxruntime", cpu_package="onnxruntime",
+        interpreter_module="onnxruntime",
+    )  # fmt: skip
+
+
+def _tfjs(minor: str) -> Release:
+    """TensorFlow.js in Node, the pure-JavaScript CPU backend of
+    `@tensorflow/tfjs` from npm, installed into the env's own folder; the
+    env's Python (numpy alone) runs the probe that talks to Node."""
+    return Release(
+        minor, _pys(9, 13), ("numpy",), family="tfjs", cpu_package="@tensorflow/tfjs",
+        npm_package=f"@tensorflow/tfjs@{minor}",
+    )  # fmt: skip
 
 
 def _tflite_runtime(minor: str, pythons: tuple[str, ...], pins: tuple[str, ...]) -> Release:
@@ -402,6 +429,14 @@ RELEASES: dict[str, Release] = {
         _litert("2.1", _pys(10, 13)),
         _litert("2.3", _pys(10, 13)),
         _tflite_runtime("2.14", _pys(8, 11), (NUMPY1,)),
+        # ONNX runtimes, old to newest with wheels for Python 3.11. 1.16 is
+        # built against NumPy 1.x: under NumPy 2 its import fails ("numpy.core.
+        # multiarray failed to import") and the probe dies with SIGSEGV (measured).
+        _onnxruntime("1.16", _pys(9, 11), (NUMPY1,)),
+        _onnxruntime("1.22", _pys(10, 13)),
+        _onnxruntime("1.32", _pys(11, 14)),
+        # TensorFlow.js 4.x in Node: the first 4.x, one in the middle, the newest.
+        *(_tfjs(m) for m in ("4.0", "4.10", "4.22")),
         *(_keras_minor(minor) for minor in KERAS3_MINORS),
         _keras_minor("nightly", nightly=True),
     )
@@ -455,6 +490,59 @@ def adopt(releases: Mapping[str, Release]) -> None:
 
 _derive()
 
+
+@dataclass(frozen=True)
+class Converter:
+    """An env that saves the zoo for a runtime outside TensorFlow: a TF
+    release and flavour with the converter's packages beside them, in a
+    virtualenv of its own (`tf2.21-keras3-py3.11-cpu-to-onnx`), so the plain
+    env stays what `pip install tensorflow` gives. It builds the zoo as its
+    base env does (same seeds) and writes only its formats; `how` is the
+    conversion its probe runs."""
+
+    kind: str  # onnx | tfjs
+    requirements: tuple[str, ...]
+    how: str
+    why: str  # why this converter, these pins
+    formats: tuple[str, ...]
+
+
+CONVERTER_KINDS = ("onnx", "tfjs")
+# (release, flavour, kind) -> its converter, measured (notes: the closing
+# note of the ONNX/TF.js issue; each pin's reason beside it).
+CONVERTERS: dict[tuple[str, str, str], Converter] = {
+    ("2.21", "keras3", "onnx"): Converter(
+        "onnx",
+        ("tf2onnx==1.17.0", "onnx==1.23.*"),
+        "keras-export",
+        "Keras 3's own model.export(format='onnx') on the TensorFlow backend runs tf2onnx; "
+        "tf2onnx 1.17.0 is the first that installs beside TF 2.21 (1.16.1 pins protobuf < 4, "
+        "TF 2.21 needs >= 6.31)",
+        ("onnx",),
+    ),
+    ("2.15", "keras2", "onnx"): Converter(
+        "onnx",
+        ("tf2onnx==1.17.0", "onnx==1.19.*"),
+        "tf2onnx",
+        "tf2onnx.convert.from_keras, the Keras 2 path; 1.17.0 keeps TF 2.15's protobuf 4.25 "
+        "(1.16.1 would pull it down to 3.20)",
+        ("onnx",),
+    ),
+    ("2.15", "keras2", "tfjs"): Converter(
+        "tfjs",
+        # tensorflow_hub (a tensorflowjs dependency) imports pkg_resources, which
+        # setuptools 80.10 ships and the newest setuptools does not (measured).
+        ("tensorflowjs==4.22.0", "setuptools<81"),
+        "tensorflowjs",
+        "the tensorflowjs converter needs Keras 2 (tensorflow/tfjs#8358): the last Keras 2 "
+        "TensorFlow, with the newest converter",
+        ("tfjs-layers", "tfjs-graph"),
+    ),
+}
+# Converter envs of the default matrix (one per kind); the full preset has all.
+DEFAULT_CONVERTERS = (("2.21", "keras3", "onnx"), ("2.15", "keras2", "tfjs"))
+
+
 # A Keras 3 minor's flavours are its backends.
 BACKENDS = ("tensorflow", "jax", "torch")
 FLAVOURS = ("keras2", "keras3", "tf-keras", STANDALONE_KERAS, *BACKENDS, INTERPRETER)
@@ -480,6 +568,11 @@ PRESETS: dict[str, tuple[tuple[str, str], ...]] = {
         ("litert2.0", INTERPRETER),
         ("litert2.3", INTERPRETER),
         ("tflite-runtime2.14", INTERPRETER),
+        # ONNX and TF.js runtimes, a middle and the newest of each.
+        ("onnxruntime1.22", INTERPRETER),
+        ("onnxruntime1.32", INTERPRETER),
+        ("tfjs4.10", INTERPRETER),
+        ("tfjs4.22", INTERPRETER),
         # Keras 3 minors: an old one, the one many pin in production (3.12
         # got fixes backported until 2026-07), the newest; the newest on JAX
         # and PyTorch too.
@@ -519,9 +612,21 @@ DEFAULT_POLICIES = ("float32", "mixed_float16")
 # TFLite: the converter's float32 model, and the two quantisations people
 # ship (float16 weights; dynamic-range int8 weights), each a file of its own.
 TFLITE_FORMATS = ("tflite", "tflite-fp16", "tflite-int8")
-FORMATS = ("h5", "keras", "savedmodel", "weights", *TFLITE_FORMATS)
+# Where models are deployed beyond TensorFlow: ONNX (tf2onnx, Keras 3's own
+# export) and TensorFlow.js (the tensorflowjs converter's layers and graph models).
+ONNX_FORMATS = ("onnx",)
+TFJS_FORMATS = ("tfjs-layers", "tfjs-graph")
+RUNTIME_FORMATS = {
+    "litert": TFLITE_FORMATS,
+    "tflite-runtime": TFLITE_FORMATS,
+    "onnxruntime": ONNX_FORMATS,
+    "tfjs": TFJS_FORMATS,
+}
+# Formats no TensorFlow env reads (only their runtimes do).
+DEPLOYED_FORMATS = (*ONNX_FORMATS, *TFJS_FORMATS)
+FORMATS = ("h5", "keras", "savedmodel", "weights", *TFLITE_FORMATS, *DEPLOYED_FORMATS)
 DEFAULT_FORMATS = FORMATS
-LOADERS = ("keras", "saved-model", "serving", "tfsm-layer", "tflite")
+LOADERS = ("keras", "saved-model", "serving", "tfsm-layer", "tflite", "onnxruntime", "tfjs")
 # A quantisation starts from a float32 model: a mixed-precision model's
 # quantised copies would quantise a quantisation. Formats written only
 # under some policies, with the reason for the others.
@@ -537,6 +642,8 @@ FORMAT_LOADERS: dict[str, tuple[str, ...]] = {
     "savedmodel": ("keras", "saved-model", "serving", "tfsm-layer"),
     "weights": ("keras",),
     **dict.fromkeys(TFLITE_FORMATS, ("tflite",)),
+    "onnx": ("onnxruntime",),
+    **dict.fromkeys(TFJS_FORMATS, ("tfjs",)),
 }
 
 # The loaders an env reads its own artifacts with: the self-check expects
@@ -547,6 +654,8 @@ NATIVE_LOADERS: dict[str, tuple[str, ...]] = {
     "savedmodel": ("saved-model", "serving"),
     "weights": ("keras",),
     **dict.fromkeys(TFLITE_FORMATS, ("tflite",)),
+    "onnx": ("onnxruntime",),
+    **dict.fromkeys(TFJS_FORMATS, ("tfjs",)),
 }
 
 # Loaders that exist only in some flavours, and what to say elsewhere.
@@ -568,6 +677,9 @@ LOADER_READS: dict[tuple[str, str], frozenset[str]] = {
     ("tfsm-layer", "savedmodel"): frozenset({"graph", "weights"}),
     # A TFLite interpreter runs the flatbuffer's ops on its weights; no Python.
     **{("tflite", fmt): frozenset({"graph", "weights"}) for fmt in TFLITE_FORMATS},
+    # ONNX runtimes and TF.js run operators on weights; no Python either.
+    ("onnxruntime", "onnx"): frozenset({"graph", "weights"}),
+    **{("tfjs", fmt): frozenset({"graph", "weights"}) for fmt in TFJS_FORMATS},
 }
 # Loads that fail before reading anything of the file: (loader, format,
 # flavour, first TF that reads it; None: none does).
@@ -720,6 +832,8 @@ def package_requirements(release: Release, flavour: str, device: str) -> list[st
         # tf-nightly-cpu stopped being published; tf-nightly runs on CPUs too.
         base = "tf-nightly[and-cuda]" if device == "gpu" else "tf-nightly"
         return [base] + (["tf-keras-nightly"] if flavour == "tf-keras" else [])
+    if release.npm_package:
+        return []  # its runtime comes from npm; its Python needs only the pins (numpy)
     if release.interpreter_only:
         return [f"{release.cpu_package}{wanted}"]
     if device == "gpu":

@@ -83,6 +83,9 @@ FORMAT_SUFFIX = {
     "tflite": ".tflite",
     "tflite-fp16": ".fp16.tflite",
     "tflite-int8": ".int8.tflite",
+    "onnx": ".onnx",
+    "tfjs-layers": ".tfjs-layers",  # a folder: model.json and its weight shards
+    "tfjs-graph": ".tfjs-graph",
 }
 
 

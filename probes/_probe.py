@@ -110,27 +110,37 @@ def start(argv, prog, zoo):
 
 
 def _start_interpreter(events, tasks, zoo):
-    """A standalone TFLite runtime: no TensorFlow, no Keras; the host names
-    the module that has its `Interpreter` (COMPAT_MATRIX_INTERPRETER)."""
+    """A runtime without TensorFlow or Keras: a TFLite interpreter, an ONNX
+    runtime (the module the host names, COMPAT_MATRIX_INTERPRETER), or
+    TensorFlow.js in Node (COMPAT_MATRIX_NODE_MODULES: the env's own npm
+    folder; the Node process starts on the first load)."""
     import importlib
     import platform
 
     import numpy
 
     name = os.environ.get("COMPAT_MATRIX_INTERPRETER", "")
-    module = importlib.import_module(name)
-    package = name.split(".")[0]
+    node_modules = os.environ.get("COMPAT_MATRIX_NODE_MODULES", "")
+    if name:
+        module = importlib.import_module(name)
+        package = name.split(".")[0]
+        runtime = "%s %s" % (
+            package.replace("_", "-"),
+            package_version(package.replace("_", "-"))
+            or getattr(importlib.import_module(package), "__version__", "?"),
+        )
+    else:
+        module = None
+        runtime = "@tensorflow/tfjs %s (Node %s)" % (
+            _npm_version(node_modules),
+            _node_version(),
+        )
     info = {
         "python": platform.python_version(),
         "tensorflow": None,
         "keras": None,
         "keras_flavour": "interpreter",
-        "runtime": "%s %s"
-        % (
-            package.replace("_", "-"),
-            package_version(package.replace("_", "-"))
-            or getattr(importlib.import_module(package), "__version__", "?"),
-        ),
+        "runtime": runtime,
         "sandbox": SANDBOX,
         "numpy": numpy.__version__,
         "gpus": [],
@@ -143,9 +153,33 @@ def _start_interpreter(events, tasks, zoo):
         "flavour": "interpreter",
         "zoo": zoo,
         "info": info,
-        "interpreter": module.Interpreter,
+        "runtime": module,
+        "interpreter": getattr(module, "Interpreter", None),
     }
     return events, tasks, context
+
+
+def _npm_version(node_modules):
+    """The installed @tensorflow/tfjs version, from its package.json."""
+    path = os.path.join(node_modules, "@tensorflow", "tfjs", "package.json")
+    try:
+        with open(path) as handle:
+            return json.load(handle).get("version", "?")
+    except (OSError, ValueError):
+        return "?"
+
+
+def _node_version():
+    import subprocess
+
+    node = os.environ.get("COMPAT_MATRIX_NODE", "node")
+    try:
+        found = subprocess.run(
+            [node, "--version"], stdout=subprocess.PIPE, timeout=30, check=False
+        )
+        return found.stdout.decode("utf-8", "replace").strip().lstrip("v") or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
 
 
 def _start_keras_backend(events, tasks, zoo):

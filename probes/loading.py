@@ -18,11 +18,16 @@ functions into a standalone script.
 - `tflite`: a TFLite interpreter on a .tflite file: `tf.lite.Interpreter` in
   a TensorFlow env, the runtime's own `Interpreter` in a LiteRT or
   tflite-runtime env (no TensorFlow there).
+- `onnxruntime`: an `onnxruntime.InferenceSession` on the CPU provider.
+- `tfjs`: TensorFlow.js in Node (`tfjs_server.js`), `loadLayersModel` or
+  `loadGraphModel` through a file handler, one Node process per probe.
 """
 
 import importlib.util
+import json
 import os
 import re
+import subprocess
 
 import numpy as np
 
@@ -334,12 +339,166 @@ def in_declared_batches(predict, batch):
     return predict_in_batches
 
 
+_ONNX_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(float16)": "float16",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+    "tensor(string)": "object",
+}
+
+
+def onnx_model_file(path):
+    """The .onnx file itself: the path, or in a folder (a model with its
+    external data) the one file whose first byte is ModelProto's ir_version
+    tag (the host's inspector found exactly one)."""
+    if not os.path.isdir(path):
+        return path
+    for name in sorted(os.listdir(path)):
+        candidate = os.path.join(path, name)
+        if os.path.isfile(candidate):
+            with open(candidate, "rb") as handle:
+                if handle.read(1) == b"\x08":
+                    return candidate
+    raise FileNotFoundError("no ONNX model file in %s" % path)
+
+
+def load_onnxruntime(context, task):
+    """`onnxruntime.InferenceSession` on the CPU provider, as a server runs it."""
+    ort = context["runtime"]
+    options = ort.SessionOptions()
+    threads = int(os.environ.get("COMPAT_MATRIX_THREADS", "0") or 0)
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        onnx_model_file(task["path"]),
+        sess_options=options,
+        providers=["CPUExecutionProvider"],
+    )
+    declared = session.get_inputs()
+    names = input_order([i.name for i in declared], task.get("input_names"))
+    by_name = {i.name: i for i in declared}
+    outputs = [o.name for o in session.get_outputs()]
+
+    def predict(inputs):
+        feeds = {}
+        for name, x in zip(names, inputs):
+            dtype = _ONNX_DTYPES.get(by_name[name].type, "float32")
+            feeds[name] = np.asarray(x).astype(dtype)
+        found = session.run(None, feeds)
+        recorded = task.get("output_names")
+        if recorded and sorted(recorded) == sorted(outputs):
+            return order_outputs(dict(zip(outputs, found)), recorded)
+        return found  # the graph's own output order
+
+    return Loaded(
+        predict,
+        keep=(session,),
+        inputs=[_onnx_input(by_name[n]) for n in names],
+    )
+
+
+def _onnx_input(info):
+    """(shape with -1 for a named or unknown dimension, dtype name)."""
+    shape = [d if isinstance(d, int) and d > 0 else -1 for d in info.shape]
+    return shape, _ONNX_DTYPES.get(info.type, "float32")
+
+
+class NodeRuntime(object):
+    """TensorFlow.js in one Node process (`tfjs_server.js`), started on the
+    first load and kept for the probe's life: one request and one reply per
+    line of JSON. Node inherits this process's sandbox."""
+
+    def __init__(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.process = subprocess.Popen(
+            [
+                os.environ.get("COMPAT_MATRIX_NODE", "node"),
+                os.path.join(here, "tfjs_server.js"),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=dict(os.environ),
+        )
+
+    def ask(self, request):
+        self.process.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(
+                "TensorFlow.js in Node stopped (exit %s)" % self.process.poll()
+            )
+        answer = json.loads(line.decode("utf-8"))
+        if not answer.get("ok"):
+            raise TfjsError("%s: %s" % (answer.get("error_type"), answer.get("error")))
+        return answer
+
+
+class TfjsError(Exception):
+    """What TensorFlow.js threw, with its own error type in the message."""
+
+
+def _node(context):
+    if context.get("node") is None:
+        context["node"] = NodeRuntime()
+    return context["node"]
+
+
+def load_tfjs(context, task):
+    """`tf.loadLayersModel` or `tf.loadGraphModel` on the folder's model.json."""
+    node = _node(context)
+    path = os.path.join(task["path"], "model.json")
+    loaded = node.ask({"op": "load", "path": path, "format": task["format"]})
+    handle = loaded["id"]
+
+    def predict(inputs):
+        request = []
+        for x in inputs:
+            x = np.asarray(x)
+            dtype = "int32" if x.dtype.kind in "iub" else "float32"
+            request.append(
+                {
+                    "shape": list(x.shape),
+                    "dtype": dtype,
+                    "data": x.astype(dtype).ravel().tolist(),
+                }
+            )
+        answer = node.ask({"op": "predict", "id": handle, "inputs": request})
+        return [
+            np.asarray(
+                o["data"], dtype=o["dtype"] if o["dtype"] != "bool" else "bool"
+            ).reshape(o["shape"])
+            for o in answer["outputs"]
+        ]
+
+    def close():
+        try:
+            node.ask({"op": "release", "id": handle})
+        except Exception:  # noqa: BLE001 - a release is best effort
+            pass
+
+    declared = [
+        ([d if isinstance(d, int) and d > 0 else -1 for d in (i.get("shape") or [])],
+         i.get("dtype") or "float32")
+        for i in loaded.get("inputs") or []
+    ]  # fmt: skip
+    return Loaded(predict, close=close, inputs=declared or None)
+
+
 LOADERS = {
     "keras": load_keras,
     "saved-model": load_saved_model,
     "serving": load_serving,
     "tfsm-layer": load_tfsm_layer,
     "tflite": load_tflite,
+    "onnxruntime": load_onnxruntime,
+    "tfjs": load_tfjs,
 }
 
 

@@ -186,6 +186,63 @@ def _tflite_saver(quantisation):
     return save
 
 
+# The ONNX opset every converter is asked for: what each tabled onnxruntime
+# runs (the host's release table says which converters write it).
+ONNX_OPSET = 17
+
+
+def _save_onnx(context, task, model, path):
+    """ONNX as this env's Keras offers it: Keras 3's own `export(format="onnx")`,
+    or tf2onnx's `from_keras` (Keras 2); the opset asked for is ONNX_OPSET."""
+    how = task.get("conversion")
+    if how == "keras-export":
+        model.export(path, format="onnx", verbose=False, opset_version=ONNX_OPSET)
+    elif how == "tf2onnx":
+        import tf2onnx
+
+        tf = context["tf"]
+        signature = [
+            tf.TensorSpec((None,) + tuple(x.shape[1:]), x.dtype, name=_input_name(x, i))
+            for i, x in enumerate(model.inputs)
+        ]
+        tf2onnx.convert.from_keras(
+            model, input_signature=signature, opset=ONNX_OPSET, output_path=path
+        )
+    else:
+        raise ValueError("this env has no ONNX converter (%r)" % how)
+    return "opset %d by %s" % (ONNX_OPSET, how)
+
+
+def _input_name(tensor, index):
+    name = getattr(tensor, "name", "") or "input_%d" % index
+    return name.split(":")[0]
+
+
+def _save_tfjs_layers(context, task, model, path):
+    """A TF.js layers model, `tensorflowjs.converters.save_keras_model`."""
+    import tensorflowjs
+
+    tensorflowjs.converters.save_keras_model(model, path)
+
+
+def _save_tfjs_graph(context, task, model, path):
+    """A TF.js graph model from the model's SavedModel (control flow v2, so
+    recurrent layers' while loops convert)."""
+    import shutil
+
+    import tensorflowjs
+
+    scratch = task["reference"] + ".tfjs-source"
+    shutil.rmtree(scratch, ignore_errors=True)
+    context["tf"].saved_model.save(model, scratch)
+    try:
+        tensorflowjs.converters.convert_tf_saved_model(
+            scratch, path, control_flow_v2=True
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 SAVERS = {
     "h5": _save_h5,
     "keras": _save_keras,
@@ -194,6 +251,9 @@ SAVERS = {
     "tflite": _tflite_saver(None),
     "tflite-fp16": _tflite_saver("float16"),
     "tflite-int8": _tflite_saver("int8 dynamic range"),
+    "onnx": _save_onnx,
+    "tfjs-layers": _save_tfjs_layers,
+    "tfjs-graph": _save_tfjs_graph,
 }
 
 

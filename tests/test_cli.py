@@ -32,7 +32,7 @@ def test_help_works() -> None:
     [
         (["--tf", "2.99"], "Unknown release '2.99': expected one of 1.15, 2.0"),
         (["--models", "resnet"], "Unknown model 'resnet': expected one of mlp, cnn, lstm, custom"),
-        (["--formats", "onnx"], "Unknown format 'onnx'"),
+        (["--formats", "coreml"], "Unknown format 'coreml'"),
         (["--loaders", "litert"], "Unknown loader 'litert'"),
         (["--envs", "tf9.*"], "matches no env"),
         (["--envs", "tf2.21-keras2-py3.11-cpu"], "has no 'keras2' flavour"),
@@ -61,12 +61,14 @@ def test_plan_json_lists_envs_with_tags() -> None:
     done = matrix("plan", "--tf", "2.15", "2.21", "--json")
     assert done.returncode == 0, done.stderr
     envs = json.loads(done.stdout)
-    assert [e["id"].split("-py")[0] for e in envs] == [
-        "tf2.15-keras2",
-        "tf2.21-keras3",
-        "tf2.21-tf-keras",
+    assert [e["id"] for e in envs] == [
+        "tf2.15-keras2-py3.11-cpu",
+        "tf2.15-keras2-py3.11-cpu-to-tfjs",  # the default's converters of these releases
+        "tf2.21-keras3-py3.11-cpu",
+        "tf2.21-keras3-py3.11-cpu-to-onnx",
+        "tf2.21-tf-keras-py3.11-cpu",
     ]
-    assert "tf2.21" in envs[1]["tags"] and "keras3" in envs[1]["tags"]
+    assert "tf2.21" in envs[2]["tags"] and "keras3" in envs[2]["tags"]
 
 
 def test_report_with_nothing_to_report_fails_and_writes_nothing(tmp_path: Path) -> None:
@@ -197,7 +199,7 @@ def test_github_matrix_lists_runnable_envs_with_runner_labels() -> None:
 
 
 def test_upgrade_question_selects_every_flavour_of_both_versions() -> None:
-    done = matrix("plan", "--from", "2.15", "--to", "2.21", "--json")
+    done = matrix("plan", "--from", "2.15", "--to", "2.21", "--formats", "h5", "keras", "--json")
     assert done.returncode == 0, done.stderr
     assert [e["id"].split("-py")[0] for e in json.loads(done.stdout)] == [
         "tf2.15-keras2",

@@ -29,7 +29,7 @@ def test_file_keys_may_use_dashes_and_partial_tables() -> None:
     [
         ({"models": ["mlp", "resnet"]}, "Unknown model 'resnet': expected one of mlp, cnn"),
         ({"tf": ["2.44"]}, "Unknown release '2.44': expected one of 1.15, 2.0"),
-        ({"formats": ["onnx"]}, "Unknown format 'onnx': expected one of h5, keras, savedmodel"),
+        ({"formats": ["coreml"]}, "Unknown format 'coreml': expected one of h5, keras, savedmodel"),
         ({"loaders": ["onnx"]}, "Unknown loader 'onnx'"),
         ({"policies": ["float64"]}, "Unknown policy 'float64'"),
         ({"preset": "huge"}, "Unknown preset 'huge': expected one of default, full"),

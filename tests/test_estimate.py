@@ -29,7 +29,7 @@ def _result(key: str, consumer: str) -> JsonObject:
 
 def test_an_empty_envdir_builds_every_venv_once(layout: Layout) -> None:
     # tf2.21 keras3 and tf-keras are two envs, two venvs; onednn-off variants share.
-    plan = plan_for(Settings(tf=("2.15", "2.21"), onednn_off=True))
+    plan = plan_for(Settings(tf=("2.15", "2.21"), formats=("h5", "keras"), onednn_off=True))
     found = estimate.estimate(plan, layout, jobs=2)
     assert found.envs == 6
     assert found.to_build == 3

@@ -15,11 +15,14 @@ def test_default_preset_is_seven_tf_envs_and_four_tflite_runtimes_on_the_host_py
     plan = plan_for(Settings())
     assert plan.env_ids == [
         "tf2.15-keras2-py3.11-cpu",
+        # One converter per kind: TF.js from Keras 2, ONNX from Keras 3.
+        "tf2.15-keras2-py3.11-cpu-to-tfjs",
         "tf2.16-keras3-py3.11-cpu",
         "tf2.16-tf-keras-py3.11-cpu",
         "tf2.20-keras3-py3.11-cpu",
         "tf2.20-tf-keras-py3.11-cpu",
         "tf2.21-keras3-py3.11-cpu",
+        "tf2.21-keras3-py3.11-cpu-to-onnx",
         "tf2.21-tf-keras-py3.11-cpu",
         # The Keras slice: an old, a pinned-in-production and the newest
         # minor on TensorFlow, the newest on JAX and PyTorch too.
@@ -32,11 +35,24 @@ def test_default_preset_is_seven_tf_envs_and_four_tflite_runtimes_on_the_host_py
         "litert2.0-interpreter-py3.11-cpu",
         "litert2.3-interpreter-py3.11-cpu",
         "tflite-runtime2.14-interpreter-py3.11-cpu",
+        "onnxruntime1.22-interpreter-py3.11-cpu",
+        "onnxruntime1.32-interpreter-py3.11-cpu",
+        "tfjs4.10-interpreter-py3.11-cpu",
+        "tfjs4.22-interpreter-py3.11-cpu",
     ]
-    # The runtimes read .tflite files and nothing else, and build no model.
+    # The runtimes read their own formats and nothing else, and build no model.
     runtimes = {p.id for p in plan.envs if p.env.release.interpreter_only}
-    assert {c.format for c in plan.cells() if c.consumer in runtimes} == set(axes.TFLITE_FORMATS)
+    read = {c.format for c in plan.cells() if c.consumer in runtimes}
+    assert read == {*axes.TFLITE_FORMATS, *axes.DEPLOYED_FORMATS}
     assert not any(p.id in runtimes for p in plan.producer_envs)
+    # TensorFlow envs read no ONNX or TF.js file; a converter env writes only
+    # its formats and loads nothing.
+    tf_envs = {p.id for p in plan.envs if p.env.release.family == "tensorflow"}
+    assert not {c.format for c in plan.cells() if c.consumer in tf_envs} & {"onnx", "tfjs-layers"}
+    onnx = plan.env("tf2.21-keras3-py3.11-cpu-to-onnx")
+    assert {a[3] for a in plan.artifacts() if a[0] == onnx.id} == {"onnx"}
+    assert onnx.id not in {p.id for p in plan.consumer_envs}
+    assert "tf2onnx==1.17.0" in onnx.env.requirements()
     assert all(p.unavailable is None for p in plan.envs)
     # Every Keras 3 era release of the default has its tf-keras env: the
     # escape hatch is measured on every path the default answers.
@@ -49,8 +65,12 @@ def test_tf_selection_keeps_preset_envs_and_adds_default_flavour() -> None:
     assert plan.env_ids == [
         "tf2.13-keras2-py3.11-cpu",
         "tf2.21-keras3-py3.11-cpu",
+        "tf2.21-keras3-py3.11-cpu-to-onnx",  # the preset's converter of 2.21
         "tf2.21-tf-keras-py3.11-cpu",
     ]
+    # Without a format it writes, a converter env would build for nothing.
+    plain = plan_for(Settings(tf=("2.21",), formats=("h5", "keras")))
+    assert "tf2.21-keras3-py3.11-cpu-to-onnx" not in plain.env_ids
 
 
 def test_python_falls_back_to_newest_installed_with_wheels() -> None:
@@ -88,10 +108,12 @@ def test_download_python_asks_uv_for_the_missing_minors_only(
     monkeypatch.setattr(machine, "download_pythons", download)
     monkeypatch.setattr(machine, "gpu_visible", lambda: False)
     monkeypatch.setattr(machine, "host_version", lambda: "3.11")
-    plain = selection.plan_from(Settings(tf=("2.5", "2.15")))
+    plain = selection.plan_from(Settings(tf=("2.5", "2.15"), formats=("h5",)))
     assert [p.unavailable is not None for p in plain.envs] == [True, False]
     assert asked == []
-    fetched = selection.plan_from(Settings(tf=("2.5", "2.15"), download_python=True))
+    fetched = selection.plan_from(
+        Settings(tf=("2.5", "2.15"), formats=("h5",), download_python=True)
+    )
     assert asked == [["3.9"]]
     assert [str(p.interpreter) for p in fetched.envs] == [
         "/uv/python3.9",
@@ -192,8 +214,10 @@ def test_full_preset_is_every_stable_minor_and_flavour() -> None:
     plan = plan_for(Settings(preset="full"))
     # 1.15 (tf.keras and standalone Keras), 2.0-2.15 Keras 2, 2.16-2.21 Keras 3
     # and tf-keras, every Keras 3 minor and keras-nightly on three backends,
-    # then five LiteRT releases and tflite-runtime 2.14.
-    assert len(plan.envs) == 2 + 16 + 6 * 2 + (16 + 1) * 3 + 5 + 1
+    # then five LiteRT releases and tflite-runtime 2.14, three ONNX runtimes,
+    # three TF.js, and every tabled converter env.
+    converters = len(axes.CONVERTERS)
+    assert len(plan.envs) == 2 + 16 + 6 * 2 + (16 + 1) * 3 + 5 + 1 + 3 + 3 + converters
     assert plan.envs[0].id == "tf1.15-keras2-py3.7-cpu"
     keras = [p.env for p in plan.envs if p.env.release.keras_minor]
     assert {e.release.minor for e in keras} == {*axes.KERAS3_MINORS, "nightly"}
@@ -201,7 +225,7 @@ def test_full_preset_is_every_stable_minor_and_flavour() -> None:
     # A Keras minor's envs read and write the Keras 3 formats only.
     assert {c.format for c in plan.cells() if c.consumer == keras[0].id} == {"keras", "weights"}
     assert plan.envs[1].id == "tf1.15-standalone-keras-py3.7-cpu"
-    assert plan.envs[-1].id == "tflite-runtime2.14-interpreter-py3.11-cpu"
+    assert plan.envs[-1].id == "tfjs4.22-interpreter-py3.11-cpu"
     # The old era saves for today's envs to read; it loads nothing itself.
     assert "tf2.4-keras2-py3.8-cpu" not in {p.id for p in plan.consumer_envs}
     assert {c.consumer for c in plan.cells()} == {p.id for p in plan.consumer_envs}
@@ -246,7 +270,10 @@ def test_user_models_are_rows_and_baselines_must_be_planned(tmp_path: Path) -> N
 
 
 def test_keras_minors_are_envs_of_their_own_on_each_backend() -> None:
-    plan = plan_for(Settings(tf=("2.15",), keras=("3.3", "3.15"), backends=("tensorflow", "jax")))
+    plan = plan_for(
+        Settings(tf=("2.15",), formats=("keras",), keras=("3.3", "3.15"),
+                 backends=("tensorflow", "jax"))
+    )  # fmt: skip
     assert plan.env_ids == [
         "tf2.15-keras2-py3.11-cpu",
         "keras3.3-tensorflow-py3.11-cpu",
@@ -262,9 +289,9 @@ def test_keras_minors_are_envs_of_their_own_on_each_backend() -> None:
     # JAX has no TextVectorization without TensorFlow: not applicable, with why.
     assert "text" in old.release.unbuildable("jax")
     # --backends alone: the newest minor; --keras all: every one and the nightly.
-    newest = plan_for(Settings(tf=("2.15",), backends=("torch",)))
+    newest = plan_for(Settings(tf=("2.15",), formats=("keras",), backends=("torch",)))
     assert newest.env_ids[-1] == "keras3.15-torch-py3.11-cpu"
-    every = plan_for(Settings(tf=("2.15",), keras=("all",))).env_ids
+    every = plan_for(Settings(tf=("2.15",), formats=("keras",), keras=("all",))).env_ids
     assert len(every) == 1 + 16 + 1 and every[-1] == "keras-nightly-tensorflow-py3.11-cpu"
     # A -k pin on a TF env is still an env id of its own.
     pinned = plan_for(Settings(envs=("tf2.18-keras3-py3.11-cpu-k3.6",)))

@@ -14,7 +14,14 @@ from matrix.paths import PROBES_DIR
 
 PROBES = sorted(PROBES_DIR.glob("*.py"))
 SIBLINGS = {p.stem for p in PROBES}
-ALLOWED = set(sys.stdlib_module_names) | {"numpy", "tensorflow", "keras", "tf_keras"} | SIBLINGS
+# The runtimes under test: a converter env's converter, an ONNX runtime.
+RUNTIMES = {"tf2onnx", "tensorflowjs", "onnxruntime"}
+ALLOWED = (
+    set(sys.stdlib_module_names)
+    | {"numpy", "tensorflow", "keras", "tf_keras"}
+    | RUNTIMES
+    | SIBLINGS
+)
 
 
 def test_there_are_probes() -> None:

@@ -17,7 +17,9 @@ def args(*argv: str):  # type: ignore[no-untyped-def]
 
 def test_one_pass_gives_settings_plan_layout_and_report_options(tmp_path: Path) -> None:
     out = str(tmp_path / "o")
-    chosen = select(args("run", "--tf", "2.15", "--models", "mlp", "--output", out))
+    chosen = select(
+        args("run", "--tf", "2.15", "--models", "mlp", "--formats", "h5", "--output", out)
+    )
     assert chosen.plan.env_ids == ["tf2.15-keras2-py3.11-cpu"]
     assert chosen.layout.output == (tmp_path / "o").resolve()
     assert chosen.report.fail_on == DEFAULT_FAIL_ON and chosen.report.upgrade is None
@@ -37,7 +39,9 @@ def test_report_commands_use_the_stored_plan_unless_told_otherwise(tmp_path: Pat
     files.write_json(ran.layout.plan, ran.plan.to_dict())
     again = select(args("report", "--output", str(out)), stored=True)
     assert again.plan == ran.plan
-    other = select(args("report", "--output", str(out), "--tf", "2.15"), stored=True)
+    other = select(
+        args("report", "--output", str(out), "--tf", "2.15", "--formats", "h5"), stored=True
+    )
     assert other.plan.env_ids == ["tf2.15-keras2-py3.11-cpu"]
 
 

@@ -37,7 +37,12 @@ UNDECIDED = frozenset({"not-applicable", "no-artifact", "env-error", "unavailabl
 # The loader a file goes through by default, by format (a Keras 3 SavedModel:
 # see `direct_loader`).
 DEFAULT_LOADER = {"h5": "keras", "keras": "keras", "weights": "keras", "savedmodel": "keras",
-                  "tflite": "tflite", "tflite-fp16": "tflite", "tflite-int8": "tflite"}  # fmt: skip
+                  "tflite": "tflite", "tflite-fp16": "tflite", "tflite-int8": "tflite",
+                  "onnx": "onnxruntime", "tfjs-layers": "tfjs", "tfjs-graph": "tfjs"}  # fmt: skip
+# Formats a converter writes, whatever Keras fed it: matched by TensorFlow.
+CONVERTED = ("tflite", "tflite-fp16", "tflite-int8", "onnx", "tfjs-layers", "tfjs-graph")
+# Formats whose parts are operators (a graph), not Keras layer classes.
+OPERATOR_FORMATS = ("tflite", "tflite-fp16", "tflite-int8", "onnx", "tfjs-graph")
 # How far (in minors) the nearest measured writer may be from the file's.
 NEAREST = 2
 
@@ -129,14 +134,14 @@ def nearest_producer(index: Index, writer: Writer, fmt: str, backend: str | None
     without Keras metadata), by TensorFlow minor. A TFLite file is the
     converter's, whatever Keras fed it, so its Keras line does not count."""
     saved = {key[0] for key in index.outcomes if key[3] == fmt}
-    by_tf = writer.version is None or fmt.startswith("tflite")
+    by_tf = writer.version is None or fmt in CONVERTED
     candidates = []
     for producer in saved:
         env = index.envs.get(producer)
         if env is None:
             continue
         if by_tf:
-            if not fmt.startswith("tflite") and writer.line is not None and env.line != writer.line:
+            if fmt not in CONVERTED and writer.line is not None and env.line != writer.line:
                 continue
             distance = _distance(version_tuple(env.tf) if env.tf else None, writer.tf)
         else:
@@ -175,7 +180,7 @@ def predict(
     writer = writer_of(traits, from_release)
     policy = "mixed_float16" if "mixed_float16" in (traits.get("policies") or ()) else "float32"
     # What the file is made of: its layer classes, a TFLite file's operators.
-    parts_key = "ops" if fmt.startswith("tflite") else "layers"
+    parts_key = "ops" if fmt in OPERATOR_FORMATS else "layers"
     layers = sorted(set(traits.get(parts_key) or ()))
     producer = nearest_producer(index, writer, fmt, traits.get("backend"))
     loader = direct_loader(fmt, writer)
@@ -233,7 +238,7 @@ def _at(  # noqa: PLR0917 - one prediction from everything it rests on
     # A part (a layer class; a TFLite operator at its version) is cleared
     # where a zoo file holding it loads and predicts the same there; a failing
     # file's parts that nothing clears are its suspects.
-    tflite = fmt.startswith("tflite")
+    tflite = fmt in OPERATOR_FORMATS
     word = "operator" if tflite else "layer"
 
     def parts(model: str) -> list[str]:

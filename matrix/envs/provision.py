@@ -72,7 +72,10 @@ def provision(planned: PlannedEnv, layout: Layout, install_timeout: float) -> Ve
         install = _install_command(backend, python, spec["requirements"], overrides)
         _run("installing", install, log, install_timeout)
         freeze = _run("listing the installed packages", _freeze_command(backend, python), log, 120)
-        record = VenvRecord(spec, tuple(sorted(freeze.splitlines())), backend, False, reason)
+        lines = freeze.splitlines()
+        if spec.get("npm"):
+            lines.append(_npm_install(venv, str(spec["npm"]), log, install_timeout))
+        record = VenvRecord(spec, tuple(sorted(lines)), backend, False, reason)
         files.write_json(
             layout.venv_record(venv_id),
             {
@@ -119,6 +122,8 @@ def _spec(planned: PlannedEnv) -> JsonObject:
     }
     if env.release.overrides:
         spec["overrides"] = list(env.release.overrides)
+    if env.release.npm_package:
+        spec["npm"] = env.release.npm_package
     if env.release.nightly:
         # A nightly env is today's build: it is rebuilt once a day.
         spec["day"] = datetime.date.today().isoformat()
@@ -200,6 +205,35 @@ def _create(venv: Path, interpreter: Path, log: Path) -> str:
 # Never compile these from source: a missing wheel must fail in seconds with
 # uv's "no wheel" message, not after minutes of building HDF5 or NumPy.
 _WHEELS_ONLY = ("numpy", "h5py", "grpcio", "tensorflow", "tensorflow-cpu", "tf-nightly")
+
+
+# The folder inside a venv where its npm packages live (node_modules under it).
+NODE_FOLDER = "node"
+
+
+def node_modules(venv: Path) -> Path:
+    return venv / NODE_FOLDER / "node_modules"
+
+
+def _npm_install(venv: Path, package: str, log: Path, timeout: float) -> str:
+    """Install an npm package into the venv's own folder (never globally),
+    without running its install scripts; its installed version, as a line
+    of the env's freeze (`npm:@tensorflow/tfjs==4.22.0`)."""
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        raise ProvisionError("Node and npm are needed for TensorFlow.js envs; neither is on PATH")
+    prefix = venv / NODE_FOLDER
+    prefix.mkdir(parents=True, exist_ok=True)
+    command = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
+               "--ignore-scripts", "--no-save", package]  # fmt: skip
+    _run("installing " + package + " with npm", command, log, timeout)
+    name = package.rsplit("@", 1)[0]
+    manifest = node_modules(venv).joinpath(*name.split("/")) / "package.json"
+    try:
+        version = json.loads(manifest.read_text(encoding="utf-8"))["version"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ProvisionError(f"npm installed no {name} ({manifest} unreadable)") from exc
+    return f"npm:{name}=={version}"
 
 
 def _overrides(venv: Path, lines: list[str]) -> Path | None:

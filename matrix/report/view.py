@@ -52,7 +52,13 @@ _FLAVOUR_LABEL = {
     "standalone-keras": "standalone Keras",
 }
 _BACKEND_LABEL = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
-_RUNTIME_LABEL = {"litert": "LiteRT", "tflite-runtime": "tflite-runtime"}
+_RUNTIME_LABEL = {
+    "litert": "LiteRT",
+    "tflite-runtime": "tflite-runtime",
+    "onnxruntime": "onnxruntime",
+    "tfjs": "TF.js",
+}
+_CONVERTER_LABEL = {"onnx": "ONNX", "tfjs": "TF.js"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,8 @@ def release_label(env: Env) -> str:
         return f"TF {env.exact} ({keras})"
     if env.release.untabled:  # found on the package index, not in the table
         return f"TF {env.release.untabled} ({keras}, untabled)"
+    if env.converter:  # the zoo converted for another runtime
+        return f"TF {env.tf} ({keras}) → {_CONVERTER_LABEL.get(env.converter, env.converter)}"
     return f"TF {env.tf} ({keras})"
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matrix import files
+from matrix.envs.provision import node_modules
 from matrix.launch import environment
 from matrix.paths import PROBES_DIR, Layout
 from matrix.repro import script
@@ -84,11 +85,19 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
     module = _copy_artifact(layout.artifacts(key.producer), entry, target)
     tolerance = settings.tolerance_for(key.policy, key.format)
     inference = cell.inference.status if cell.inference else None
+    environment = planned.env.environment()
+    if planned.env.release.npm_package:
+        # TF.js: the Node script the loader talks to, beside repro.py, and the
+        # env's own npm folder (README.md says how to make one elsewhere).
+        shutil.copy2(PROBES_DIR / "tfjs_server.js", target / "tfjs_server.js")
+        environment["COMPAT_MATRIX_NODE_MODULES"] = str(
+            node_modules(layout.venv(planned.env.venv_id))
+        )
     replay = script.Replay(
         cell_id=cell_id(key),
         flavour=planned.env.keras_line,
         keras_version=state.keras,
-        environment=planned.env.environment(),
+        environment=environment,
         task={
             "loader": key.loader,
             "format": key.format,
@@ -113,7 +122,7 @@ def prepare(key: CellKey, plan: Plan, layout: Layout, settings: Settings, target
     files.write_atomic(target / SCRIPT, script.render(replay))
     files.write_atomic(target / README, readme(replay, cell, entry, state))
     python = layout.venv_python(planned.env.venv_id)
-    return Prepared(target, key, status.value, inference, python, planned.env.environment())
+    return Prepared(target, key, status.value, inference, python, environment)
 
 
 def _copy_artifact(root: Path, entry: ArtifactEntry, target: Path) -> str | None:

@@ -126,15 +126,22 @@ def _imports(replay: Replay) -> str:
     lines = ["import os", ""]
     lines += [f"os.environ.setdefault({k!r}, {v!r})" for k, v in sorted(replay.environment.items())]
     lines += ["", "import hashlib", "import sys", "import time", "", "import numpy as np"]
+    if replay.interpreter_module == "onnxruntime":  # an ONNX runtime alone
+        lines += ["import onnxruntime as RUNTIME", "", "tf = keras = Interpreter = None", ""]
+        return "\n".join(lines)
     if replay.interpreter_module:  # a TFLite runtime alone: no TensorFlow, no Keras
         lines += [f"from {replay.interpreter_module} import Interpreter", ""]
-        lines += ["tf = keras = None", ""]
+        lines += ["tf = keras = RUNTIME = None", ""]
+        return "\n".join(lines)
+    if replay.task.get("loader") == "tfjs":  # TensorFlow.js in Node, driven from here
+        lines += ["import json", "import subprocess", ""]
+        lines += ["tf = keras = Interpreter = RUNTIME = None", ""]
         return "\n".join(lines)
     if replay.backend not in (None, "tensorflow"):  # Keras 3 on JAX or PyTorch
-        lines += ["import keras", "", "tf = Interpreter = None", ""]
+        lines += ["import keras", "", "tf = Interpreter = RUNTIME = None", ""]
         return "\n".join(lines)
     lines += ["import tensorflow as tf", "", KERAS_IMPORT[replay.flavour]]
-    lines += ["Interpreter = tf.lite.Interpreter", ""]
+    lines += ["Interpreter = tf.lite.Interpreter", "RUNTIME = None", ""]
     return "\n".join(lines)
 
 
@@ -161,6 +168,7 @@ CONTEXT = {{
     "zoo": None,
     "info": {{"keras_flavour": {flavour!r}, "keras": {keras_version!r}}},
     "interpreter": Interpreter,
+    "runtime": RUNTIME,
 }}
 
 

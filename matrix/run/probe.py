@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from matrix.envs.provision import node_modules
 from matrix.files import JsonObject
 from matrix.launch import LaunchResult, ProbeCommand
 from matrix.paths import PROBES_DIR, Layout, probe_script
@@ -81,6 +83,9 @@ def probe_command(  # noqa: PLR0917 - what one probe process is given
         # TensorFlow on the other two (the env has none).
         "COMPAT_MATRIX_BACKEND": ready.planned.env.backend or "",
         "COMPAT_MATRIX_INTERPRETER": ready.planned.env.release.interpreter_module or "",
+        # TensorFlow.js: the env's own npm folder, and the Node that runs it.
+        "COMPAT_MATRIX_NODE_MODULES": str(node_modules(layout.venv(ready.planned.env.venv_id))),
+        "COMPAT_MATRIX_NODE": shutil.which("node") or "node",
         # TF 1.15-2.2's TFLite converter runs its `toco_from_protos` console
         # script by name: the env's own bin folder comes first on PATH.
         "PATH": os.pathsep.join(

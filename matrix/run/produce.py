@@ -119,6 +119,7 @@ def missing_tasks(
                 formats={fmt: str(root / name) for fmt, name in names.items()},
                 cannot_write=unwritable,
                 tflite_converter=release.tflite_converter(flavour),
+                conversion=planned.env.conversion.how if planned.env.conversion else None,
             )
         )
     return tasks

@@ -129,8 +129,16 @@ def _candidates(plan: Plan, users: list[UserModel]) -> list[PlannedEnv]:
     if not users:
         return []
     baselines = {u.baseline for u in users if u.baseline}
+    formats = {u.format for u in users}
+    # Envs that save the zoo first (a Keras to load it with), then runtimes
+    # (an .onnx file or a TF.js folder has no other reader).
+    readers = [*plan.producer_envs, *(p for p in plan.envs if not p.env.produces)]
     return [
-        p for p in plan.producer_envs if not p.unavailable and (not baselines or p.id in baselines)
+        p
+        for p in dict.fromkeys(readers)
+        if not p.unavailable
+        and (not baselines or p.id in baselines)
+        and any(p.env.reads(f) for f in formats)
     ]
 
 
@@ -147,7 +155,11 @@ def _try_env(  # noqa: PLR0917 - one candidate env and all it works with
     layout: Layout,
     ready: Ready,
 ) -> list[tuple[UserModel, ArtifactEntry]]:
-    mine = {u.name for u, _ in waiting if u.baseline in (None, planned.id)}
+    mine = {
+        u.name
+        for u, _ in waiting
+        if u.baseline in (None, planned.id) and planned.env.reads(u.format)
+    }
     if not mine:
         return waiting
     found = ready(planned)

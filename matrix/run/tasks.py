@@ -41,6 +41,9 @@ class ProduceTask:
     cannot_write: Mapping[str, str] = field(default_factory=dict)
     # How this env's TFLite converter takes a Keras model (axes' capabilities).
     tflite_converter: str = "from_keras_model"
+    # A converter env's conversion (axes.CONVERTERS `how`): keras-export,
+    # tf2onnx, tensorflowjs.
+    conversion: str | None = None
 
     def to_dict(self) -> JsonObject:
         return _plain(self)

@@ -15,10 +15,11 @@ from matrix import axes
 
 _ID = re.compile(
     r"^(?:tf(?P<tf>\d+\.\d+|nightly)"
-    r"|(?P<runtime>(?:litert|tflite-runtime|keras)\d+\.\d+|keras-nightly))"
+    r"|(?P<runtime>(?:litert|tflite-runtime|keras|onnxruntime|tfjs)\d+\.\d+|keras-nightly))"
     r"-(?P<flavour>keras2|keras3|tf-keras|standalone-keras|tensorflow|jax|torch|interpreter)"
     r"-py(?P<python>\d+\.\d+)-(?P<device>cpu|gpu)(?:-k(?P<keras>\d+\.\d+))?"
     r"(?:-v(?P<exact>\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?))?"
+    r"(?:-to-(?P<converter>onnx|tfjs))?"
     r"(?P<onednn_off>-onednn-off)?$"
 )
 ONEDNN_OFF = "-onednn-off"
@@ -35,6 +36,10 @@ class Env:
     # 3.14.1; `tf2.16-...-v2.16.1`: tensorflow-cpu 2.16.1): what `bisect`
     # measures between two tabled minors.
     exact: str | None = None
+    # A converter env (`-to-onnx`, `-to-tfjs`): the release's zoo written for
+    # a runtime outside TensorFlow, with the converter's packages beside it
+    # (axes.CONVERTERS); it writes only those formats and loads nothing.
+    converter: str | None = None
     # A consumer-only variant of a CPU env that runs with TF_ENABLE_ONEDNN_OPTS=0,
     # in the same virtualenv, to show what oneDNN changes numerically.
     onednn_off: bool = False
@@ -48,6 +53,7 @@ class Env:
         """The virtualenv this env runs in (variants share their base's)."""
         suffix = f"-k{self.keras}" if self.keras else ""
         suffix += f"-v{self.exact}" if self.exact else ""
+        suffix += f"-to-{self.converter}" if self.converter else ""
         return f"{self.label}-{self.flavour}-py{self.python}-{self.device}{suffix}"
 
     @property
@@ -89,15 +95,29 @@ class Env:
 
     @property
     def consumes(self) -> bool:
-        """Whether it loads other envs' artifacts (an old-era env only saves)."""
-        return self.release.producer_only is None
+        """Whether it loads other envs' artifacts (an old-era env and a
+        converter env only save)."""
+        return self.release.producer_only is None and self.converter is None
+
+    @property
+    def conversion(self) -> axes.Converter | None:
+        if self.converter is None:
+            return None
+        return axes.CONVERTERS.get((self.tf, self.flavour, self.converter))
+
+    def writes(self, fmt: str) -> bool:
+        """Whether it saves this format: a converter env its converter's
+        formats; any other env what its Keras writes (no runtime format)."""
+        if self.converter is not None:
+            return self.conversion is not None and fmt in self.conversion.formats
+        return fmt not in axes.DEPLOYED_FORMATS and self.release.writes(fmt)
 
     def reads(self, fmt: str) -> bool:
         """Whether it has a loader for this format at all: an interpreter
         reads .tflite files and nothing else, a Keras minor its formats."""
         if self.release.interpreter_only:
-            return fmt in axes.TFLITE_FORMATS
-        return self.release.writes(fmt)
+            return fmt in self.release.reads_formats
+        return fmt not in axes.DEPLOYED_FORMATS and self.release.writes(fmt)
 
     @property
     def release(self) -> axes.Release:
@@ -115,6 +135,8 @@ class Env:
             release = replace(release, untabled=self.exact)  # the exact version, pinned
         reqs = axes.package_requirements(release, self.flavour, self.device)
         reqs.extend(self.release.pins)
+        if self.conversion is not None:
+            reqs.extend(self.conversion.requirements)
         if self.keras:
             reqs.append(f"keras=={self.keras}.*")
         return reqs
@@ -137,7 +159,7 @@ class Env:
                 f"Invalid env id: expected tf<X.Y>-<keras2|keras3|tf-keras|standalone-keras>"
                 f"-py<X.Y>-<cpu|gpu>[-k<X.Y>] (e.g. tf2.15-keras2-py3.11-cpu), "
                 f"keras<3.Y>-<tensorflow|jax|torch>-py<X.Y>-cpu (e.g. keras3.8-jax-py3.11-cpu) or "
-                f"<litert|tflite-runtime><X.Y>-interpreter-py<X.Y>-cpu. "
+                f"<litert|tflite-runtime|onnxruntime|tfjs><X.Y>-interpreter-py<X.Y>-cpu. "
                 f"Received: {env_id!r}"
             )
             raise ValueError(msg)
@@ -148,6 +170,7 @@ class Env:
             device=match["device"],
             keras=match["keras"],
             exact=match["exact"],
+            converter=match["converter"],
             onednn_off=bool(match["onednn_off"]),
         )
         env.validate()
@@ -194,6 +217,11 @@ class Env:
                 f"-v{self.exact} is not a release of {self.label}",
             ),
             (
+                self.converter is not None and self.conversion is None,
+                f"no {self.converter} converter is tabled for {self.label} {self.flavour} "
+                f"(axes.CONVERTERS has {', '.join(_converters()) or 'none'})",
+            ),
+            (
                 release.keras_minor and bool(self.keras),
                 "a Keras 3 minor's env is pinned by its release (keras3.8-...), not by -k",
             ),
@@ -202,6 +230,10 @@ class Env:
             if wrong:
                 msg = f"Env {self.id}: {why}"
                 raise ValueError(msg)
+
+
+def _converters() -> list[str]:
+    return [f"{tf}/{flavour}/{kind}" for tf, flavour, kind in axes.CONVERTERS]
 
 
 def _of_minor(version: str, release: axes.Release) -> bool:

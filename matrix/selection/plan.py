@@ -7,6 +7,7 @@ so every planning rule is testable without touching the machine.
 from __future__ import annotations
 
 import fnmatch
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -102,7 +103,7 @@ class Plan:
         """(producer, model, policy, format) of every planned artifact; a
         quantised TFLite copy only of a float32 model (FORMAT_POLICIES)."""
         for producer in self.producer_envs:
-            formats = [f for f in self.formats if producer.env.release.writes(f)]
+            formats = [f for f in self.formats if producer.env.writes(f)]
             for model in self.models:
                 for policy in self.policies:
                     for fmt in formats:
@@ -201,8 +202,18 @@ def make_plan(
         envs += [env for env in known if env.tf in upgrade and env.device == "cpu"]
     if settings.keras or settings.backends:
         envs += keras_envs(settings.keras, settings.backends, chooser)
-    if settings.onednn_off:
-        envs += [replace(e, onednn_off=True) for e in envs if e.device == "cpu"]
+    # A converter env of a preset writes only its formats: without them in
+    # the selection it would build an env for nothing (one named is kept,
+    # and writes nothing but says so).
+    envs = [
+        e
+        for e in envs
+        if e.converter is None
+        or settings.envs
+        or any(e.writes(f) for f in settings.formats)
+    ]
+    if settings.onednn_off:  # a consumer beside each CPU env that loads
+        envs += [replace(e, onednn_off=True) for e in envs if e.device == "cpu" and e.consumes]
     if extra_env is not None:
         envs.append(_named_env(extra_env, chooser))
     ordered = sorted(dict.fromkeys(envs), key=_env_order)
@@ -270,13 +281,19 @@ class _PythonChooser:
 def _preset_envs(preset: str, chooser: _PythonChooser) -> list[Env]:
     if preset == "full":
         pairs = [(m, f) for m in axes.FULL for f in axes.RELEASES[m].flavours]
+        converters = list(axes.CONVERTERS)
     else:
         pairs = list(axes.PRESETS[preset])
+        converters = list(axes.DEFAULT_CONVERTERS) if preset == "default" else []
         if preset == "default":
             # The newest release candidate the index has: the upgrade people
             # are about to make (matrix/discovery.py), on its default flavour.
             pairs += [(key, axes.RELEASES[key].default_flavour) for key in axes.CANDIDATES]
-    return [Env(tf, flavour, chooser.pick(axes.RELEASES[tf])) for tf, flavour in pairs]
+    envs = [Env(tf, flavour, chooser.pick(axes.RELEASES[tf])) for tf, flavour in pairs]
+    return envs + [
+        Env(tf, flavour, chooser.pick(axes.RELEASES[tf]), converter=kind)
+        for tf, flavour, kind in converters
+    ]
 
 
 def _pins_for(env: Env, pins: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, ...]:
@@ -417,4 +434,10 @@ def _place(env: Env, interpreters: Mapping[str, Path], gpu_visible: bool) -> Pla
         return PlannedEnv(env, interpreter, reason)
     if env.device == "gpu" and not gpu_visible:
         return PlannedEnv(env, interpreter, NO_GPU)
+    if env.release.npm_package and not (shutil.which("node") and shutil.which("npm")):
+        reason = (
+            "TensorFlow.js runs in Node, and node or npm is not on PATH: install Node.js "
+            "(>= 18) with npm; every other env runs"
+        )
+        return PlannedEnv(env, interpreter, reason)
     return PlannedEnv(env, interpreter)
