@@ -23,6 +23,7 @@ RECORDED = [
     ROOT / "reports" / "compat.json",
     ROOT / "reports" / "full" / "compat.json.gz",
     ROOT / "reports" / "old" / "compat.json",
+    ROOT / "reports" / "deploy" / "compat.json",
 ]
 
 

@@ -19,8 +19,6 @@ def test_default_preset_is_seven_tf_envs_and_four_tflite_runtimes_on_the_host_py
         "tf2.15-keras2-py3.11-cpu-to-tfjs",
         "tf2.16-keras3-py3.11-cpu",
         "tf2.16-tf-keras-py3.11-cpu",
-        "tf2.20-keras3-py3.11-cpu",
-        "tf2.20-tf-keras-py3.11-cpu",
         "tf2.21-keras3-py3.11-cpu",
         "tf2.21-keras3-py3.11-cpu-to-onnx",
         "tf2.21-tf-keras-py3.11-cpu",

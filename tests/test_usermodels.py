@@ -56,7 +56,7 @@ def test_all_options_resolve_relative_to_the_config(files: Path) -> None:
     ("entry", "message"),
     [
         ({"path": "missing.keras"}, "does not exist"),
-        ({"path": "x.npy"}, "expected a .h5, .hdf5, .keras or .tflite file or a SavedModel folder"),
+        ({"path": "x.npy"}, "expected a .h5, .hdf5, .keras, .tflite or .onnx file"),
         ({"path": "model.keras", "inputs": "layers.py"}, "expected a .npy or .npz file"),
         ({"path": "model.keras", "expected": "y.npz"}, "need the inputs"),
         ({"path": "model.keras", "custom-objects": "x.npy"}, "expected a .py file"),

@@ -28,6 +28,8 @@ PUBLISHED = {
     "default": Path("reports/compat.json"),
     "old": Path("reports/old/compat.json"),
     "full": Path("reports/full/compat.json.gz"),
+    # Every converter and runtime of ONNX and TF.js on the whole zoo.
+    "deploy": Path("reports/deploy/compat.json"),
 }
 SPAN = re.compile(r"<!--fact:(?P<name>[a-z0-9_.:-]+)-->(?P<shown>.*?)<!--/fact-->", re.S)
 

@@ -208,9 +208,7 @@ def make_plan(
     envs = [
         e
         for e in envs
-        if e.converter is None
-        or settings.envs
-        or any(e.writes(f) for f in settings.formats)
+        if e.converter is None or settings.envs or any(e.writes(f) for f in settings.formats)
     ]
     if settings.onednn_off:  # a consumer beside each CPU env that loads
         envs += [replace(e, onednn_off=True) for e in envs if e.device == "cpu" and e.consumes]

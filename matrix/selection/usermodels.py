@@ -137,21 +137,31 @@ def detect_format(path: Path) -> str:
     file holds, is the inspector's to say (a mismatch is refused there, with
     both named); a file that neither claims nor looks like a model stops here."""
     if path.is_dir():
-        if sniff.content_format(path) == "savedmodel":
-            return "savedmodel"
-        msg = f"Invalid user model {path}: a folder must be a SavedModel (saved_model.pb inside)"
+        found = sniff.content_format(path)
+        if found in FOLDER_FORMATS:
+            return str(found)
+        msg = (
+            f"Invalid user model {path}: a folder must be a SavedModel (saved_model.pb "
+            "inside), a TF.js model (model.json inside) or an ONNX model with its external "
+            "data (one .onnx file inside)"
+        )
         raise ConfigError(msg)
     claimed = sniff.claimed_format(path)
     if claimed is not None:
         return claimed
-    found = sniff.head_format(path)
-    if found is not None:
+    found = sniff.head_format(path) or sniff.content_format(path)
+    if found is not None and found != "zip":
         return found
     msg = (
-        f"Invalid user model {path}: expected a .h5, .hdf5, .keras or .tflite file or a "
-        f"SavedModel folder (or HDF5 / zip / TFLite content). Received: {path.name!r}"
+        f"Invalid user model {path}: expected a .h5, .hdf5, .keras, .tflite or .onnx file, "
+        f"or a SavedModel or TF.js folder (or HDF5 / zip / TFLite / ONNX content). "
+        f"Received: {path.name!r}"
     )
     raise ConfigError(msg)
+
+
+# What a user's folder can be, decided by what it holds.
+FOLDER_FORMATS = ("savedmodel", "onnx", "tfjs-layers", "tfjs-graph")
 
 
 def read_arrays(path: Path, what: str) -> list[Any]:
