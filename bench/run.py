@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     _prepare(ENV_ORDER[: args.envs + 1])
+    report["check_agreement"] = _check_agreement()
     report["tool_cold"] = _tool(envs, WORK / "tool", fresh=True)
     report["nights"] = _nights(envs, report["tool_cold"], WORK / "tool", WORK / "nights")
     report["floor"] = _floor(envs, WORK / "tool")
@@ -387,6 +388,18 @@ def _incremental(envs: list[str], extra: str, out: Path) -> dict[str, Any]:
 
 # What the nightly's caches keep of a night (.github/workflows/compat-matrix.yml).
 CACHED = ("artifacts", "results", "outputs", "inspections")
+
+
+def _check_agreement() -> dict[str, Any]:
+    """How often `check` is right over the shipped index, each zoo model
+    predicted without its own cells (matrix/check/agreement.py)."""
+    from matrix.check import index as check_index
+    from matrix.check.agreement import agreement
+
+    started = time.monotonic()
+    found = agreement(check_index.read())
+    return {**vars(found), "share": round(found.share, 4), "line": found.line(),
+            "seconds": round(time.monotonic() - started, 2)}  # fmt: skip
 
 
 def _nights(envs: list[str], cold: dict[str, Any], first: Path, work: Path) -> dict[str, Any]:
@@ -682,6 +695,8 @@ def _table(report: dict[str, Any]) -> str:
         f"{nights['one_changed']['env']} changed {nights['one_changed']['seconds']:.1f} s / "
         f"{nights['one_changed']['cells']} cells (expected {nights['one_changed']['expected']})"
     )
+    if "check_agreement" in report:
+        lines.append(f"check: {report['check_agreement']['line']}")
     lines += _breakdown_lines(report.get("breakdown"))
     for count, run in report["scaling"].items():
         lines.append(f"scaling: {count} envs -> {run['seconds']:.1f} s, {run['cells']} cells")

@@ -38,6 +38,7 @@ def produce_one(context, task, events):
     try:
         started = time.time()
         spec = context["zoo"].build(keras, task["model"])
+        context["built_inputs"] = spec.inputs
         outputs = _probe.to_numpy_list(_reference_outputs(context, spec))
         arrays = _probe.number(spec.inputs, "input")
         arrays.update(_probe.number(outputs, "output"))
@@ -201,9 +202,16 @@ def _save_onnx(context, task, model, path):
         import tf2onnx
 
         tf = context["tf"]
+        # A subclassed model has no symbolic inputs: its signature comes from
+        # the inputs it was built and trained on, as a user would write it.
+        tensors = getattr(model, "inputs", None) or context.get("built_inputs") or []
         signature = [
-            tf.TensorSpec((None,) + tuple(x.shape[1:]), x.dtype, name=_input_name(x, i))
-            for i, x in enumerate(model.inputs)
+            tf.TensorSpec(
+                (None,) + tuple(x.shape[1:]),
+                tf.as_dtype(x.dtype),
+                name=_input_name(x, i),
+            )
+            for i, x in enumerate(tensors)
         ]
         tf2onnx.convert.from_keras(
             model, input_signature=signature, opset=ONNX_OPSET, output_path=path
@@ -214,7 +222,9 @@ def _save_onnx(context, task, model, path):
 
 
 def _input_name(tensor, index):
-    name = getattr(tensor, "name", "") or "input_%d" % index
+    name = getattr(tensor, "name", None)
+    if not isinstance(name, str) or not name:
+        name = "input_%d" % index
     return name.split(":")[0]
 
 

@@ -84,3 +84,18 @@ def test_float16_reference_counts_ulp_in_float16() -> None:
     result = compare_outputs([ref], [out], Tolerance(1e-2, 1e-2))
     assert result.max_ulp == 1
     assert result.status is Status.CLOSE
+
+
+def test_garbage_beside_a_zero_is_drift_with_distances_json_can_hold() -> None:
+    """An uninitialised buffer (1e31 where the reference has 0.0, or values
+    apart by more than float64 holds) is drift, and every distance stays a
+    finite number: a report's JSON has no Infinity."""
+    import json
+
+    garbage = compare_outputs([arr(0.0, 2.0)], [arr(1e31, 2.5)], F32)
+    assert garbage.status is Status.DRIFT
+    assert (garbage.max_abs, garbage.max_rel) == (np.float32(1e31), 0.25)  # the zero is skipped
+    overflow = compare_outputs([arr(1e308, dtype="float64")], [arr(-1e308, dtype="float64")], F32)
+    assert overflow.max_abs == overflow.max_rel == np.finfo(np.float64).max
+    for result in (garbage, overflow):
+        json.dumps([result.max_abs, result.max_rel, result.max_ulp], allow_nan=False)

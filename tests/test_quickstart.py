@@ -91,7 +91,7 @@ def test_readme_line_1_runs_the_matrix_where_pip_install_is_refused(tmp_path: Pa
     checkout = _checkout_copy(tmp_path / "checkout")
     # README line 1 as written, run by the system Python, on a small slice
     # so the test stays minutes (the default matrix is ~15 of them).
-    selection = ["--tf", "2.21", "--models", "mlp", "--policies", "float32"]
+    selection = ["--envs", "tf2.21-keras3-*", "--models", "mlp", "--policies", "float32"]
     selection += ["--formats", "keras", "--loaders", "keras", "--envdir", str(tmp_path / "envs")]
     done = subprocess.run(
         [str(SYSTEM_PYTHON), *line[1:], "--", *selection],

@@ -97,6 +97,16 @@ def _without_times(doc: dict[str, Any]) -> dict[str, Any]:
                 cell[part].pop("seconds", None)
     for env in doc["envs"]:
         env.pop("rebuild_reason", None)
+        for timing in [k for k in env if k.endswith(("_startups", "_work"))]:
+            env.pop(timing)  # start-up and work seconds of its probes
+    doc["run"].get("releases", {}).pop("when", None)
+    # History says when things were seen and which runs came before, not
+    # what was measured; what it found must be nothing new in either.
+    history = doc.pop("history", None) or {}
+    assert not (history.get("since_last") or {}).get("new_failures"), history
+    for cause in doc["causes"].values():  # when each cause was seen: this run's time
+        cause.pop("first_seen", None)
+        cause.pop("last_seen", None)
     return doc
 
 

@@ -137,8 +137,8 @@ def test_runtimes_read_tflite_files_only(run: dict[str, Any]) -> None:
         asked = {json.loads(line)["format"] for line in results.read_text().splitlines()}
         assert asked == {"tflite", "tflite-fp16", "tflite-int8"}
     envs = {e["id"]: e for e in run["envs"]}
-    assert envs[LITERT]["runtime"].startswith("ai-edge-litert 2.3")
-    assert envs[OLD_RUNTIME]["runtime"].startswith("tflite-runtime 2.14")
+    assert envs[LITERT]["versions"]["runtime"].startswith("ai-edge-litert 2.3")
+    assert envs[OLD_RUNTIME]["versions"]["runtime"].startswith("tflite-runtime 2.14")
 
 
 def test_a_tf_1_15_h5_from_the_gold_store_in_tf_2_21(run: dict[str, Any]) -> None:

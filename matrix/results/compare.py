@@ -109,14 +109,25 @@ def _distances(reference: Sequence[np.ndarray], actual: Sequence[np.ndarray]) ->
         finite = np.isfinite(r) & np.isfinite(a)
         if not finite.any():
             continue
-        diff = np.abs(r[finite] - a[finite])
-        scale = np.maximum(np.abs(r[finite]), np.finfo(np.float64).tiny)
-        abs_max = max(abs_max, float(diff.max()))
-        rel_max = max(rel_max, float((diff / scale).max()))
+        with np.errstate(over="ignore"):
+            diff = np.abs(r[finite] - a[finite])
+            # Relative to the reference where it is not zero; garbage read
+            # from an uninitialised buffer (1e31 beside a 0.0) would make it
+            # infinite, which no report can hold (JSON has no Infinity).
+            scale = np.abs(r[finite])
+            rel = diff[scale > 0] / scale[scale > 0]
+        abs_max = max(abs_max, _finite(diff.max()))
+        rel_max = max(rel_max, _finite(rel.max()) if rel.size else 0.0)
         ulp_max = max(ulp_max, _max_ulp(ref, out, finite))
     if not numeric:
         return Distances()
     return Distances(max_abs=abs_max, max_rel=rel_max, max_ulp=ulp_max)
+
+
+def _finite(value: float) -> float:
+    """A distance as a JSON number: an overflow is the largest float."""
+    value = float(value)
+    return value if np.isfinite(value) else float(np.finfo(np.float64).max)
 
 
 def _max_ulp(ref: np.ndarray, out: np.ndarray, finite: np.ndarray) -> int:
