@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     report["check_agreement"] = _check_agreement()
     report["tool_cold"] = _tool(envs, WORK / "tool", fresh=True)
     report["nights"] = _nights(envs, report["tool_cold"], WORK / "tool", WORK / "nights")
+    report["check_speed"] = _check_speed(WORK / "tool" / "artifacts")
     report["floor"] = _floor(envs, WORK / "tool")
     report["breakdown"] = _breakdown(envs, WORK / "tool")
     report["tool_rerun"] = _tool(envs, WORK / "tool", fresh=False)
@@ -388,6 +389,29 @@ def _incremental(envs: list[str], extra: str, out: Path) -> dict[str, Any]:
 
 # What the nightly's caches keep of a night (.github/workflows/compat-matrix.yml).
 CACHED = ("artifacts", "results", "outputs", "inspections")
+
+
+def _check_speed(artifacts: Path) -> dict[str, Any]:
+    """`check` on files the cold run saved, as a user runs it (a fresh
+    process: Python start, inspection and prediction): seconds per file and
+    the answer's exit code, the slowest against the 5 s target."""
+    producers = sorted(p for p in artifacts.iterdir() if p.is_dir())
+    files = [artifacts / producer.name / f"lstm-float32{ext}"
+             for producer in producers[:2]
+             for ext in (".h5", ".keras", ".savedmodel", ".weights.h5")]  # fmt: skip
+    found: dict[str, Any] = {}
+    for path in files:
+        if not path.exists():
+            continue
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "matrix", "check", str(path), "--to", "2.21"],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        found[f"{path.parent.name}/{path.name}"] = {
+            "seconds": round(time.monotonic() - started, 2), "exit": done.returncode}  # fmt: skip
+    slowest = max((v["seconds"] for v in found.values()), default=0.0)
+    return {"files": found, "slowest": slowest, "target": 5.0}
 
 
 def _check_agreement() -> dict[str, Any]:
@@ -695,6 +719,12 @@ def _table(report: dict[str, Any]) -> str:
         f"{nights['one_changed']['env']} changed {nights['one_changed']['seconds']:.1f} s / "
         f"{nights['one_changed']['cells']} cells (expected {nights['one_changed']['expected']})"
     )
+    if "check_speed" in report:
+        speed = report["check_speed"]
+        lines.append(
+            f"check: {len(speed['files'])} files, the slowest {speed['slowest']:.2f} s "
+            f"(target < {speed['target']:.0f} s)"
+        )
     if "check_agreement" in report:
         lines.append(f"check: {report['check_agreement']['line']}")
     lines += _breakdown_lines(report.get("breakdown"))

@@ -393,12 +393,19 @@ def clean(work: Path) -> None:
 # -- the command ------------------------------------------------------------------
 
 
+def _published_default() -> Path:
+    """reports/compat.json, or the gzipped copy publish writes when it is large."""
+    plain = Path("reports/compat.json")
+    packed = plain.with_name("compat.json.gz")
+    return packed if not plain.exists() and packed.exists() else plain
+
+
 def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--document",
-        default="reports/compat.json",
+        default=None,
         metavar="JSON",
-        help="the report whose groups to bisect (default reports/compat.json)",
+        help="the report whose groups to bisect (default reports/compat.json, or its .gz)",
     )
     sub.add_argument(
         "--group",
@@ -433,10 +440,11 @@ def run(args: argparse.Namespace) -> int:
     from matrix.escape import terminal
     from matrix.report import jsonfile
 
+    path = Path(args.document) if args.document else _published_default()
     try:
-        document = jsonfile.read(Path(args.document))
+        document = jsonfile.read(path)
     except (OSError, ValueError, KeyError, EOFError) as exc:
-        print(f"error: Invalid --document {args.document}: expected a compat.json ({exc})",
+        print(f"error: Invalid --document {path}: expected a compat.json ({exc})",
               file=sys.stderr)  # fmt: skip
         return 2
     chosen = [g for g in groups(document)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from matrix import axes, discovery
 from matrix.paths import Layout
 from matrix.results import store
 from matrix.results.records import EnvState, Versions
@@ -22,9 +24,27 @@ ROOT = Path(__file__).resolve().parent.parent
 # today must not change what they expect (tests/test_discovery.py serves an
 # index of its own). Subprocesses inherit it.
 os.environ.setdefault("COMPAT_MATRIX_RELEASES", "table")
+_TABLE = dict(axes.RELEASES)  # as the package ships it
 
 # A machine with every Python the TF table could want, as plain paths.
 ALL_PYTHONS = {f"3.{n}": Path(f"/opt/python3.{n}/bin/python3.{n}") for n in range(6, 14)}
+
+
+@pytest.fixture(autouse=True)
+def _release_table() -> Iterator[None]:
+    """Each test starts from the release table alone: reading a published
+    report adds the untabled releases it measured (a release candidate) to
+    this process's table, and a module's fixture may have read one before
+    this test began; none of that may leak into this test's plan."""
+    _restore_table()
+    yield
+    _restore_table()
+
+
+def _restore_table() -> None:
+    axes.RELEASES.clear()
+    axes.adopt(_TABLE)
+    discovery._ADOPTED.clear()
 
 
 @pytest.fixture

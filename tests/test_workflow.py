@@ -6,6 +6,8 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,7 +109,20 @@ def test_report_always_merges_compares_and_publishes(workflow: dict[str, Any]) -
     # The baseline is the last successful run's report artifact (compat.json
     # is too large to commit), used when it exists.
     assert "gh run download" in commands and "--name compat-reports" in commands
-    assert "--baseline baseline/compat.json" in commands
+    # The baseline is found plain or gzipped (publish packs a large one):
+    # the step's own shell picks it, run here on each kind of artifact.
+    merge = next(s["run"] for s in report["steps"] if "matrix merge" in s.get("run", ""))
+    pick = merge.split("python -m matrix merge")[0] + 'printf "%s\\n" "${baseline[@]}"'
+    for kept, expected in (("compat.json", ["--baseline", "baseline/compat.json"]),
+                           ("compat.json.gz", ["--baseline", "baseline/compat.json.gz"]),
+                           (None, [""])):  # fmt: skip
+        with tempfile.TemporaryDirectory() as folder:
+            if kept:
+                (Path(folder) / "baseline").mkdir()
+                (Path(folder) / "baseline" / kept).write_bytes(b"{}")
+            done = subprocess.run(["bash", "-c", pick], cwd=folder, capture_output=True,
+                                  text=True, check=True)  # fmt: skip
+            assert done.stdout.splitlines() == expected, (kept, done.stdout)
     assert report["permissions"]["actions"] == "read"
     assert '--step-summary "$GITHUB_STEP_SUMMARY"' in commands
     uploads = [s for s in report["steps"] if "upload-artifact" in s.get("uses", "")]

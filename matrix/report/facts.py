@@ -30,6 +30,8 @@ PUBLISHED = {
     "full": Path("reports/full/compat.json.gz"),
     # Every converter and runtime of ONNX and TF.js on the whole zoo.
     "deploy": Path("reports/deploy/compat.json"),
+    # Four Keras 3 minors (3.12-3.15) reading each other's .keras and weights files.
+    "keras": Path("reports/keras/compat.json"),
 }
 SPAN = re.compile(r"<!--fact:(?P<name>[a-z0-9_.:-]+)-->(?P<shown>.*?)<!--/fact-->", re.S)
 
