@@ -393,13 +393,6 @@ def clean(work: Path) -> None:
 # -- the command ------------------------------------------------------------------
 
 
-def _published_default() -> Path:
-    """reports/compat.json, or the gzipped copy publish writes when it is large."""
-    plain = Path("reports/compat.json")
-    packed = plain.with_name("compat.json.gz")
-    return packed if not plain.exists() and packed.exists() else plain
-
-
 def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--document",
@@ -440,7 +433,7 @@ def run(args: argparse.Namespace) -> int:
     from matrix.escape import terminal
     from matrix.report import jsonfile
 
-    path = Path(args.document) if args.document else _published_default()
+    path = Path(args.document) if args.document else jsonfile.published(Path("reports/compat.json"))
     try:
         document = jsonfile.read(path)
     except (OSError, ValueError, KeyError, EOFError) as exc:

@@ -40,9 +40,7 @@ def read_published(root: Path) -> dict[str, Document]:
     """The published documents there are (a report folder may hold none yet)."""
     found = {}
     for name, path in PUBLISHED.items():
-        where = root / path
-        if not where.exists():
-            where = where.with_name(where.name.removesuffix(".gz") + ".gz")
+        where = jsonfile.published(root / path)
         if where.exists():
             found[name] = jsonfile.read(where)
     return found

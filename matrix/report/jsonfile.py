@@ -108,6 +108,13 @@ def load_document(text: str) -> Document:
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+def published(path: Path) -> Path:
+    """`path`, or the gzipped copy publish writes instead when the JSON is
+    large (report/publish.py), when only that copy exists."""
+    packed = path.with_name(path.name.removesuffix(".gz") + ".gz")
+    return packed if not path.exists() and packed.exists() else path
+
+
 def read(path: Path) -> Document:
     """A compat.json file, as written or gzipped (told apart by content)."""
     data = path.read_bytes()
