@@ -82,16 +82,7 @@ def index() -> Iterator[str]:
     server.shutdown()
 
 
-@pytest.fixture
-def table() -> Iterator[None]:
-    """The release table as it stands, restored after a test adopts releases."""
-    saved = dict(axes.RELEASES)
-    yield
-    axes.RELEASES.clear()
-    axes.adopt(saved)
-
-
-def test_untabled_releases_are_found_and_planned(index: str, table: None) -> None:
+def test_untabled_releases_are_found_and_planned(index: str) -> None:
     found = discovery.discover(index)
     assert found.offline is None
     by_version = {u.version: u for u in found.untabled}
@@ -122,7 +113,7 @@ def test_untabled_releases_are_found_and_planned(index: str, table: None) -> Non
     assert axes.KERAS3_JUMP == ("2.15", "2.21")  # the answer's jump stays on tabled releases
 
 
-def test_the_table_is_what_it_was_without_an_index(table: None) -> None:
+def test_the_table_is_what_it_was_without_an_index() -> None:
     before = [p.id for p in plan_for(Settings()).envs]
     found = discovery.discover("http://127.0.0.1:9/simple/", timeout=2)
     assert found.offline and "did not answer for tensorflow" in found.offline
@@ -131,9 +122,7 @@ def test_the_table_is_what_it_was_without_an_index(table: None) -> None:
     assert "the release table alone" in discovery.describe(found)
 
 
-def test_a_cached_answer_is_reused_and_an_old_one_asked_again(
-    index: str, table: None, tmp_path: Path
-) -> None:
+def test_a_cached_answer_is_reused_and_an_old_one_asked_again(index: str, tmp_path: Path) -> None:
     kept = tmp_path / "releases.json"
     first = discovery.cached(kept, index)
     asked = len(_Index.asked)
